@@ -1,0 +1,92 @@
+# kraftwerk developer commands. `make help` lists them.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+CARGO ?= cargo
+KIND ?= kind
+KIND_CLUSTER ?= kraftwerk
+IMAGE ?= kraftwerk:dev
+WORK := $(CURDIR)/.work
+
+.PHONY: help build crds fmt fmt-check clippy unit crd-check test-integration test test-kafka e2e \
+	binaries cluster-up cluster-down cluster-rss demo demo-down kind-up kind-deploy kind-down bench
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build the operator (debug)
+	$(CARGO) build --bins
+
+crds: ## regenerate crds/kafkacluster.yaml from the Rust types
+	@mkdir -p crds
+	$(CARGO) run -q -- crd > crds/kafkacluster.yaml.tmp
+	@mv crds/kafkacluster.yaml.tmp crds/kafkacluster.yaml
+
+fmt: ## format the Rust code
+	$(CARGO) fmt --all
+
+fmt-check: ## check formatting
+	$(CARGO) fmt --all -- --check
+
+clippy: ## lint, warnings are errors
+	$(CARGO) clippy --all-targets -- -D warnings
+
+unit: ## unit tests and every non-ignored test target (no cluster needed)
+	$(CARGO) test
+
+crd-check: ## fail if crds/ differs from what the code generates (run `make crds` to fix)
+	$(CARGO) test --test crd_drift
+
+test-integration: ## integration tests against a local kwok cluster that this target starts and stops
+	tests/cluster/run-integration.sh
+
+test-kafka: ## real-Kafka tests (filled in by the Kafka work)
+
+e2e: ## end-to-end tests on a real node (filled in by the real-node work)
+
+test: ## everything CI runs: fmt, clippy, unit, CRD drift, integration, Kafka
+	@tests/cluster/phase.sh fmt-check $(MAKE) fmt-check
+	@tests/cluster/phase.sh clippy $(MAKE) clippy
+	@tests/cluster/phase.sh unit $(MAKE) unit
+	@tests/cluster/phase.sh crd-check $(MAKE) crd-check
+	@tests/cluster/phase.sh test-integration $(MAKE) test-integration
+	@tests/cluster/phase.sh test-kafka $(MAKE) test-kafka
+
+binaries: ## build (or find cached) kube-apiserver, etcd, kwok, ... from the Go module proxy
+	@tests/cluster/build-binaries.sh
+
+cluster-up: ## start (or reuse) the local cluster; kubeconfig in .work/kubeconfig
+	@tests/cluster/cluster-up.sh
+
+cluster-down: ## stop the demo operator and delete the local cluster
+	@tests/demo.sh --stop-operator
+	@tests/cluster/cluster-down.sh
+
+cluster-rss: ## resident memory of each control-plane process
+	@tests/cluster/rss.sh
+
+demo: ## build, start the local cluster, run the operator, create deploy/examples/minimal.yaml
+	@tests/demo.sh
+
+demo-down: cluster-down ## stop the demo (operator and cluster)
+
+bench: ## benchmarks (placeholder)
+	@echo "bench: no benchmarks yet"
+
+# --- for users with Docker; not run on the project's machines ---------------------------
+kind-up: ## create a kind cluster with 3 zone-labelled workers
+	$(KIND) create cluster --name $(KIND_CLUSTER) --config tests/kind/kind-config.yaml
+
+kind-deploy: ## build the operator image, load it into kind, install CRD + operator + minimal example
+	docker build -f tests/kind/Dockerfile -t $(IMAGE) .
+	$(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+	kubectl apply -f crds/
+	kubectl apply -f deploy/
+	kubectl -n kraftwerk set image deployment/kraftwerk '*=$(IMAGE)'
+	kubectl -n kraftwerk rollout status deployment/kraftwerk --timeout=180s
+	kubectl apply -f deploy/examples/minimal.yaml
+
+kind-down: ## delete the kind cluster
+	$(KIND) delete cluster --name $(KIND_CLUSTER)

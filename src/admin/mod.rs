@@ -1,0 +1,34 @@
+//! A Kafka admin client for the operator's safety checks, on the `kafka-protocol` crate
+//! with a thin tokio connection layer.
+//!
+//! - [`framing`]: length-prefixed frames, request/response headers, correlation ids.
+//! - [`versions`]: ApiVersions negotiation (highest version both sides support).
+//! - [`conn`]: one negotiated connection, generic over the byte stream ([`Connector`]
+//!   opens streams: plain TCP today, TLS by wrapping it).
+//! - [`client`]: [`AdminClient`]: bootstrap over several addresses, one connection per
+//!   node, per-request timeouts.
+//! - operations: [`cluster`] (DescribeCluster incl. fenced brokers, DescribeQuorum,
+//!   UnregisterBroker), [`topics`] (Metadata, CreateTopics, DeleteTopics), [`configs`]
+//!   (DescribeConfigs, IncrementalAlterConfigs), [`reassign`] (List/AlterPartitionReassignments).
+//!
+//! Every failure is an [`AdminError`] with a [`AdminError::kind`] label; nothing blocks
+//! longer than the configured connect/request timeouts.
+
+pub mod client;
+pub mod cluster;
+pub mod configs;
+pub mod conn;
+pub mod error;
+pub mod framing;
+pub mod reassign;
+pub mod topics;
+pub mod versions;
+
+pub use client::{AdminClient, AdminConfig, HostPort, Target};
+pub use cluster::{BrokerInfo, ClusterDescription, METADATA_TOPIC, QuorumInfo, QuorumReplica};
+pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource};
+pub use conn::{Connection, Connector, TcpConnector};
+pub use error::AdminError;
+pub use reassign::{OngoingReassignment, Reassignment};
+pub use topics::{ClusterMetadata, NewTopic, PartitionInfo, TopicInfo};
+pub use versions::ApiVersionTable;

@@ -1,0 +1,273 @@
+//! The pod of one Kafka node. Pods are managed directly (no StatefulSet), so any node can be
+//! restarted, replaced or removed on its own; the pod name fixes the node id for life.
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, DownwardAPIVolumeFile,
+    DownwardAPIVolumeSource, EmptyDirVolumeSource, EnvVar, ObjectFieldSelector,
+    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe, SeccompProfile,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use sha2::{Digest, Sha256};
+
+use super::properties::{DATA_MOUNT, render as render_properties};
+use super::{SERVER_PROPERTIES, meta};
+use crate::labels;
+use crate::names::Role;
+use crate::validate::ValidatedCluster;
+
+pub const CONTAINER_NAME: &str = "kafka";
+/// The official image's user; the default security context runs as it.
+const KAFKA_UID: i64 = 1000;
+const CONFIG_MOUNT: &str = "/etc/kraftwerk/config";
+const RUNTIME_MOUNT: &str = "/var/lib/kraftwerk";
+const PODINFO_MOUNT: &str = "/etc/kraftwerk/podinfo";
+/// Annotation the operator sets on a rack-aware broker pod once it is bound to a node.
+pub const RACK_ANNOTATION: &str = "kraftwerk.dev/rack";
+/// Log recovery after an unclean shutdown can take long; the startup probe allows an hour
+/// before the liveness probe may act, so a recovering broker is never killed.
+const STARTUP_PROBE_BUDGET_SECONDS: i32 = 3600;
+const DEFAULT_GRACE_SECONDS: i64 = 120;
+
+/// The container's start script. It copies the rendered configuration to a writable place,
+/// appends what only the running pod knows (the rack), formats the log directory for this
+/// cluster id if it is empty (idempotent: `--ignore-formatted`), then execs Kafka so SIGTERM
+/// reaches it and triggers a controlled shutdown.
+fn start_script(rack_aware: bool) -> String {
+    let mut s = String::from("set -eu\n");
+    s.push_str(&format!("cfg={RUNTIME_MOUNT}/{SERVER_PROPERTIES}\n"));
+    s.push_str(&format!("cp {CONFIG_MOUNT}/{SERVER_PROPERTIES} \"$cfg\"\n"));
+    if rack_aware {
+        s.push_str(&format!(
+            "i=0; while [ ! -s {PODINFO_MOUNT}/rack ] && [ $i -lt 300 ]; do sleep 1; i=$((i+1)); done\n\
+             [ -s {PODINFO_MOUNT}/rack ] || {{ echo 'kraftwerk: no rack assigned to this pod after 300s' >&2; exit 1; }}\n\
+             printf 'broker.rack=%s\\n' \"$(cat {PODINFO_MOUNT}/rack)\" >> \"$cfg\"\n"
+        ));
+    }
+    s.push_str("/opt/kafka/bin/kafka-storage.sh format --cluster-id \"$KRAFTWERK_CLUSTER_ID\" --config \"$cfg\" --ignore-formatted\n");
+    s.push_str("exec /opt/kafka/bin/kafka-server-start.sh \"$cfg\"\n");
+    s
+}
+
+fn tcp_probe(port: i32, period: i32, failures: i32) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::Int(port),
+            host: None,
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failures),
+        success_threshold: Some(1),
+        ..Default::default()
+    }
+}
+
+pub fn node_pod(cluster: &ValidatedCluster, role: Role, id: i32, owner: Option<&OwnerReference>) -> Pod {
+    let names = &cluster.names;
+    let pool = cluster.pool(role);
+    let template = &pool.template;
+    let pod_name = names.pod(role, id);
+    let rack_aware = role == Role::Broker && cluster.rack_topology_key.is_some();
+
+    let mut pod_labels = template.labels.clone();
+    pod_labels.extend(labels::node_labels(&names.cluster, role, id));
+    pod_labels.insert(labels::VERSION.into(), cluster.version.clone());
+
+    let (ports, probe_port) = match role {
+        Role::Controller => (
+            vec![ContainerPort {
+                name: Some("controller".into()),
+                container_port: cluster.controller_port,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }],
+            cluster.controller_port,
+        ),
+        Role::Broker => (
+            cluster
+                .listeners
+                .iter()
+                .map(|l| ContainerPort {
+                    name: Some(l.port_name()),
+                    container_port: l.port,
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                })
+                .collect(),
+            cluster.inter_broker().port,
+        ),
+    };
+
+    let mut env = vec![
+        EnvVar {
+            name: "KRAFTWERK_CLUSTER_ID".into(),
+            value: Some(cluster.cluster_id.clone()),
+            ..Default::default()
+        },
+        EnvVar {
+            name: "KAFKA_HEAP_OPTS".into(),
+            value: Some(format!("-Xms{0}m -Xmx{0}m", pool.heap_mib)),
+            ..Default::default()
+        },
+    ];
+    if !pool.jvm_options.is_empty() {
+        env.push(EnvVar {
+            name: "KAFKA_OPTS".into(),
+            value: Some(pool.jvm_options.join(" ")),
+            ..Default::default()
+        });
+    }
+
+    let mut mounts = vec![
+        VolumeMount {
+            name: "data".into(),
+            mount_path: DATA_MOUNT.into(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "config".into(),
+            mount_path: CONFIG_MOUNT.into(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "runtime".into(),
+            mount_path: RUNTIME_MOUNT.into(),
+            ..Default::default()
+        },
+    ];
+    let mut volumes = vec![
+        Volume {
+            name: "data".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: names.pvc(role, id),
+                read_only: None,
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: pod_name.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: "runtime".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+    ];
+    if rack_aware {
+        mounts.push(VolumeMount {
+            name: "podinfo".into(),
+            mount_path: PODINFO_MOUNT.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "podinfo".into(),
+            downward_api: Some(DownwardAPIVolumeSource {
+                items: Some(vec![DownwardAPIVolumeFile {
+                    path: "rack".into(),
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: format!("metadata.annotations['{RACK_ANNOTATION}']"),
+                        api_version: None,
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+
+    let container = Container {
+        name: CONTAINER_NAME.into(),
+        image: Some(cluster.image.clone()),
+        image_pull_policy: cluster.image_pull_policy.clone(),
+        command: Some(vec!["/bin/bash".into(), "-c".into(), start_script(rack_aware)]),
+        env: Some(env),
+        ports: Some(ports),
+        resources: Some(pool.resources.clone()),
+        volume_mounts: Some(mounts),
+        startup_probe: Some(tcp_probe(probe_port, 10, STARTUP_PROBE_BUDGET_SECONDS / 10)),
+        readiness_probe: Some(tcp_probe(probe_port, 10, 3)),
+        liveness_probe: Some(tcp_probe(probe_port, 20, 6)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let mut spec = PodSpec {
+        hostname: Some(pod_name.clone()),
+        subdomain: Some(names.headless_service()),
+        containers: vec![container],
+        volumes: Some(volumes),
+        enable_service_links: Some(false),
+        automount_service_account_token: Some(false),
+        service_account_name: template.service_account_name.clone(),
+        termination_grace_period_seconds: Some(
+            template
+                .termination_grace_period_seconds
+                .unwrap_or(DEFAULT_GRACE_SECONDS),
+        ),
+        security_context: Some(
+            template
+                .security_context
+                .clone()
+                .unwrap_or_else(default_pod_security),
+        ),
+        priority_class_name: template.priority_class_name.clone(),
+        image_pull_secrets: (!cluster.image_pull_secrets.is_empty())
+            .then(|| cluster.image_pull_secrets.clone()),
+        ..Default::default()
+    };
+    super::scheduling::apply(cluster, role, id, &mut spec);
+
+    let mut annotations = template.annotations.clone();
+    annotations.insert(
+        labels::CONFIG_HASH.into(),
+        config_hash(&render_properties(cluster, role, id), &spec),
+    );
+    let mut metadata = meta(pod_name, cluster, pod_labels, owner);
+    metadata.annotations = Some(annotations);
+    Pod {
+        metadata,
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+fn default_pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(KAFKA_UID),
+        run_as_group: Some(KAFKA_UID),
+        fs_group: Some(KAFKA_UID),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// A digest of everything that shapes the node's process: its properties and its pod spec
+/// (image, resources, JVM options, template). Equal digests mean the pod is up to date.
+pub fn config_hash(properties: &str, spec: &PodSpec) -> String {
+    let mut h = Sha256::new();
+    h.update(properties.as_bytes());
+    h.update(serde_json::to_vec(spec).unwrap_or_default());
+    let digest = h.finalize();
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}

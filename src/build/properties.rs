@@ -1,0 +1,125 @@
+//! `server.properties` of each node. The operator owns the wiring keys (ids, roles, listeners,
+//! quorum, directories); evaluation defaults come next; user overrides win over defaults.
+
+use std::collections::BTreeMap;
+
+use crate::names::Role;
+use crate::validate::ValidatedCluster;
+
+/// Where the data volume is mounted in every Kafka container.
+pub const DATA_MOUNT: &str = "/var/lib/kafka/data";
+/// A subdirectory of the volume, so a filesystem's `lost+found` never sits in the log dir.
+pub const LOG_DIR: &str = "/var/lib/kafka/data/kafka-log";
+/// The name of the controller listener.
+pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
+
+/// The properties of one node, in a stable order, as `(key, value)` pairs.
+pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(String, String)> {
+    let names = &cluster.names;
+    let voters = cluster
+        .controllers
+        .ids
+        .iter()
+        .map(|c| {
+            format!(
+                "{c}@{}:{}",
+                names.node_fqdn(Role::Controller, *c),
+                cluster.controller_port
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut protocol_map = vec![format!("{CONTROLLER_LISTENER}:PLAINTEXT")];
+    protocol_map.extend(
+        cluster
+            .listeners
+            .iter()
+            .map(|l| format!("{}:{}", l.name, l.protocol)),
+    );
+
+    let mut owned: Vec<(String, String)> = vec![
+        ("process.roles".into(), role.as_str().into()),
+        ("node.id".into(), id.to_string()),
+        ("controller.quorum.voters".into(), voters),
+        ("controller.listener.names".into(), CONTROLLER_LISTENER.into()),
+        ("listener.security.protocol.map".into(), protocol_map.join(",")),
+        ("log.dirs".into(), LOG_DIR.into()),
+    ];
+    match role {
+        Role::Controller => {
+            owned.push((
+                "listeners".into(),
+                format!("{CONTROLLER_LISTENER}://0.0.0.0:{}", cluster.controller_port),
+            ));
+        }
+        Role::Broker => {
+            let fqdn = names.node_fqdn(Role::Broker, id);
+            let bind = cluster
+                .listeners
+                .iter()
+                .map(|l| format!("{}://0.0.0.0:{}", l.name, l.port));
+            let advertised = cluster
+                .listeners
+                .iter()
+                .map(|l| format!("{}://{fqdn}:{}", l.name, l.port));
+            owned.push(("listeners".into(), bind.collect::<Vec<_>>().join(",")));
+            owned.push((
+                "advertised.listeners".into(),
+                advertised.collect::<Vec<_>>().join(","),
+            ));
+            owned.push((
+                "inter.broker.listener.name".into(),
+                cluster.inter_broker_listener.clone(),
+            ));
+        }
+    }
+
+    let mut tunable: BTreeMap<String, String> = defaults(cluster, role);
+    tunable.extend(cluster.pool(role).overrides.clone());
+    owned.extend(tunable);
+    owned
+}
+
+/// Evaluation-ready defaults: replication that survives one broker loss once there are three
+/// brokers, and nothing that only works on one node. Each can be overridden.
+fn defaults(cluster: &ValidatedCluster, role: Role) -> BTreeMap<String, String> {
+    let mut d = BTreeMap::new();
+    if role == Role::Broker {
+        // Thresholds, not the exact count: scaling 3 → 5 brokers must not change (and restart) them.
+        let (rf, min_isr) = if cluster.brokers.replicas >= 3 {
+            (3, 2)
+        } else {
+            (1, 1)
+        };
+        d.insert("default.replication.factor".into(), rf.to_string());
+        d.insert("min.insync.replicas".into(), min_isr.to_string());
+        d.insert("offsets.topic.replication.factor".into(), rf.to_string());
+        d.insert("transaction.state.log.replication.factor".into(), rf.to_string());
+        d.insert("transaction.state.log.min.isr".into(), min_isr.to_string());
+    }
+    d
+}
+
+/// Renders properties as file text with a header naming the node.
+pub fn render(cluster: &ValidatedCluster, role: Role, id: i32) -> String {
+    let mut out = format!(
+        "# {} node {id} of KafkaCluster {}/{}, rendered by kraftwerk. Edit the KafkaCluster, not this file.\n",
+        role, cluster.names.namespace, cluster.names.cluster
+    );
+    for (k, v) in node_properties(cluster, role, id) {
+        out.push_str(&k);
+        out.push('=');
+        out.push_str(&escape(&v));
+        out.push('\n');
+    }
+    out
+}
+
+/// Java properties escaping for values: backslashes, and leading spaces which Java would strip.
+fn escape(value: &str) -> String {
+    let mut out = value.replace('\\', "\\\\");
+    if out.starts_with(' ') {
+        out.insert(0, '\\');
+    }
+    out
+}

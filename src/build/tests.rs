@@ -1,0 +1,285 @@
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+use super::*;
+use crate::fixtures::validated;
+use crate::labels;
+
+fn owner() -> OwnerReference {
+    OwnerReference {
+        api_version: "kraftwerk.dev/v1alpha1".into(),
+        kind: "KafkaCluster".into(),
+        name: "demo".into(),
+        uid: "7c2f0e4e-0000-4000-8000-000000000001".into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+fn pod<'a>(objects: &'a [Object], name: &str) -> &'a Pod {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            Object::Pod(p) if o.name() == name => Some(p),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no pod {name}"))
+}
+
+#[test]
+fn services_come_before_every_pod_and_controllers_before_brokers() {
+    let objects = desired_objects(&validated(""), Some(&owner()));
+    let kinds: Vec<&str> = objects.iter().map(Object::kind).collect();
+    let last_service = kinds.iter().rposition(|k| *k == "Service").unwrap();
+    let first_pod = kinds.iter().position(|k| *k == "Pod").unwrap();
+    assert!(last_service < first_pod, "{kinds:?}");
+    assert_eq!(&kinds[..2], &["Service", "Service"]);
+    let pods: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.kind() == "Pod")
+        .map(Object::name)
+        .collect();
+    assert_eq!(
+        pods,
+        [
+            "demo-controller-9000",
+            "demo-controller-9001",
+            "demo-controller-9002",
+            "demo-broker-0",
+            "demo-broker-1",
+            "demo-broker-2"
+        ]
+    );
+    // Per-node config and claims exist before the pods that mount them.
+    let last_config = kinds
+        .iter()
+        .rposition(|k| *k == "ConfigMap" || *k == "PersistentVolumeClaim")
+        .unwrap();
+    assert!(last_config < first_pod);
+    assert_eq!(objects.len(), 2 + 6 + 6 + 2 + 6);
+}
+
+#[test]
+fn headless_service_publishes_not_ready_addresses_for_every_node() {
+    let objects = desired_objects(&validated(""), None);
+    let Object::Service(headless) = &objects[0] else {
+        panic!("first object is not a Service")
+    };
+    assert_eq!(headless.metadata.name.as_deref(), Some("demo-kafka-headless"));
+    let spec = headless.spec.as_ref().unwrap();
+    assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+    assert_eq!(spec.publish_not_ready_addresses, Some(true));
+    assert_eq!(
+        spec.selector
+            .as_ref()
+            .unwrap()
+            .get(labels::CLUSTER)
+            .map(String::as_str),
+        Some("demo")
+    );
+    let ports: Vec<i32> = spec.ports.as_ref().unwrap().iter().map(|p| p.port).collect();
+    assert_eq!(ports, vec![9092, 9093]);
+    let Object::Service(bootstrap) = &objects[1] else {
+        panic!("second object is not a Service")
+    };
+    let spec = bootstrap.spec.as_ref().unwrap();
+    assert_eq!(
+        spec.selector
+            .as_ref()
+            .unwrap()
+            .get(labels::ROLE)
+            .map(String::as_str),
+        Some("broker")
+    );
+    assert_eq!(spec.publish_not_ready_addresses, None);
+}
+
+#[test]
+fn broker_properties_wire_the_quorum_and_listeners() {
+    let c = validated("");
+    let text = properties::render(&c, Role::Broker, 1);
+    let expected = "\
+process.roles=broker
+node.id=1
+controller.quorum.voters=9000@demo-controller-9000.demo-kafka-headless.kafka.svc.cluster.local:9093,9001@demo-controller-9001.demo-kafka-headless.kafka.svc.cluster.local:9093,9002@demo-controller-9002.demo-kafka-headless.kafka.svc.cluster.local:9093
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT
+log.dirs=/var/lib/kafka/data/kafka-log
+listeners=INTERNAL://0.0.0.0:9092
+advertised.listeners=INTERNAL://demo-broker-1.demo-kafka-headless.kafka.svc.cluster.local:9092
+inter.broker.listener.name=INTERNAL
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.replication.factor=3
+";
+    let body: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    assert_eq!(body, expected);
+    assert!(text.starts_with("# broker node 1 of KafkaCluster kafka/demo"));
+}
+
+#[test]
+fn controller_properties_only_listen_on_the_controller_port() {
+    let c = validated("controllerListener:\n  port: 19093\n");
+    let props: std::collections::BTreeMap<String, String> =
+        properties::node_properties(&c, Role::Controller, 9000)
+            .into_iter()
+            .collect();
+    assert_eq!(props["process.roles"], "controller");
+    assert_eq!(props["node.id"], "9000");
+    assert_eq!(props["listeners"], "CONTROLLER://0.0.0.0:19093");
+    assert!(!props.contains_key("advertised.listeners"));
+    assert!(!props.contains_key("min.insync.replicas"));
+}
+
+#[test]
+fn user_overrides_win_over_defaults_and_small_clusters_get_rf_1() {
+    let c =
+        validated("brokers:\n  replicas: 1\n  config:\n    num.partitions: 6\n    min.insync.replicas: 1\n");
+    let props: std::collections::BTreeMap<String, String> = properties::node_properties(&c, Role::Broker, 0)
+        .into_iter()
+        .collect();
+    assert_eq!(props["default.replication.factor"], "1");
+    assert_eq!(props["num.partitions"], "6");
+    assert_eq!(props["min.insync.replicas"], "1");
+}
+
+#[test]
+fn pod_has_stable_identity_storage_and_safe_probes() {
+    let objects = desired_objects(&validated(""), Some(&owner()));
+    let p = pod(&objects, "demo-broker-2");
+    let spec = p.spec.as_ref().unwrap();
+    assert_eq!(spec.hostname.as_deref(), Some("demo-broker-2"));
+    assert_eq!(spec.subdomain.as_deref(), Some("demo-kafka-headless"));
+    let volumes = spec.volumes.as_ref().unwrap();
+    let claim = volumes
+        .iter()
+        .find_map(|v| v.persistent_volume_claim.as_ref())
+        .unwrap();
+    assert_eq!(claim.claim_name, "data-demo-broker-2");
+    let config = volumes.iter().find_map(|v| v.config_map.as_ref()).unwrap();
+    assert_eq!(config.name, "demo-broker-2");
+    let c = &spec.containers[0];
+    let script = &c.command.as_ref().unwrap()[2];
+    assert!(
+        script.contains("kafka-storage.sh format --cluster-id \"$KRAFTWERK_CLUSTER_ID\""),
+        "{script}"
+    );
+    assert!(script.contains("--ignore-formatted"));
+    assert!(script.contains("exec /opt/kafka/bin/kafka-server-start.sh"));
+    let env = c.env.as_ref().unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "KAFKA_HEAP_OPTS" && e.value.as_deref() == Some("-Xms1024m -Xmx1024m"))
+    );
+    // Liveness can only act after the startup probe passed, and startup allows an hour.
+    let startup = c.startup_probe.as_ref().unwrap();
+    assert!(startup.period_seconds.unwrap() * startup.failure_threshold.unwrap() >= 3600);
+    assert!(c.liveness_probe.is_some());
+    assert_eq!(
+        c.readiness_probe
+            .as_ref()
+            .unwrap()
+            .tcp_socket
+            .as_ref()
+            .unwrap()
+            .port,
+        IntOrStringInt(9092)
+    );
+    assert_eq!(spec.termination_grace_period_seconds, Some(120));
+    assert_eq!(
+        p.metadata
+            .labels
+            .as_ref()
+            .unwrap()
+            .get(labels::NODE_ID)
+            .map(String::as_str),
+        Some("2")
+    );
+    assert!(
+        p.metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .contains_key(labels::CONFIG_HASH)
+    );
+    assert_eq!(p.metadata.owner_references.as_ref().unwrap()[0].uid, owner().uid);
+}
+
+#[allow(non_snake_case)]
+fn IntOrStringInt(i: i32) -> k8s_openapi::apimachinery::pkg::util::intstr::IntOrString {
+    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i)
+}
+
+#[test]
+fn config_hash_changes_with_configuration_only() {
+    let a = desired_objects(&validated(""), None);
+    let b = desired_objects(&validated(""), None);
+    let c = desired_objects(&validated("config:\n  num.partitions: 6\n"), None);
+    let hash = |o: &[Object]| {
+        pod(o, "demo-broker-0").metadata.annotations.as_ref().unwrap()[labels::CONFIG_HASH].clone()
+    };
+    assert_eq!(hash(&a), hash(&b));
+    assert_ne!(hash(&a), hash(&c));
+}
+
+#[test]
+fn claims_are_owned_only_when_delete_claim_is_set() {
+    let kept = desired_objects(&validated(""), Some(&owner()));
+    let deleted = desired_objects(
+        &validated("brokers:\n  storage:\n    deleteClaim: true\n"),
+        Some(&owner()),
+    );
+    let owners = |objects: &[Object], name: &str| {
+        objects
+            .iter()
+            .find(|o| o.kind() == "PersistentVolumeClaim" && o.name() == name)
+            .unwrap()
+            .metadata()
+            .owner_references
+            .clone()
+    };
+    assert_eq!(owners(&kept, "data-demo-broker-0"), None);
+    assert!(owners(&deleted, "data-demo-broker-0").is_some());
+    assert_eq!(owners(&deleted, "data-demo-controller-9000"), None);
+}
+
+#[test]
+fn pdbs_allow_one_disruption_per_pool() {
+    let objects = desired_objects(&validated(""), None);
+    let pdbs: Vec<&Object> = objects
+        .iter()
+        .filter(|o| o.kind() == "PodDisruptionBudget")
+        .collect();
+    assert_eq!(
+        pdbs.iter().map(|o| o.name()).collect::<Vec<_>>(),
+        ["demo-controllers", "demo-brokers"]
+    );
+    for o in pdbs {
+        let Object::PodDisruptionBudget(p) = o else {
+            unreachable!()
+        };
+        assert_eq!(p.spec.as_ref().unwrap().max_unavailable, Some(IntOrStringInt(1)));
+    }
+}
+
+#[test]
+fn rack_awareness_waits_for_the_rack_annotation() {
+    let objects = desired_objects(
+        &validated("rack:\n  topologyKey: topology.kubernetes.io/zone\n"),
+        None,
+    );
+    let broker = pod(&objects, "demo-broker-0");
+    let script = &broker.spec.as_ref().unwrap().containers[0]
+        .command
+        .as_ref()
+        .unwrap()[2];
+    assert!(script.contains("broker.rack="), "{script}");
+    let controller = pod(&objects, "demo-controller-9000");
+    let script = &controller.spec.as_ref().unwrap().containers[0]
+        .command
+        .as_ref()
+        .unwrap()[2];
+    assert!(!script.contains("broker.rack="));
+}

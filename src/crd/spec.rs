@@ -1,0 +1,315 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
+    TopologySpreadConstraint,
+};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::{DEFAULT_KAFKA_VERSION, KafkaClusterStatus};
+
+/// A Kafka cluster in KRaft mode: a controller quorum and a pool of brokers.
+///
+/// `metadata.name` plus `spec: {}` is a complete evaluation cluster: 3 controllers, 3 brokers,
+/// one PLAINTEXT listener on 9092, persistent storage.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "kraftwerk.dev",
+    version = "v1alpha1",
+    kind = "KafkaCluster",
+    namespaced,
+    shortname = "kc",
+    status = "KafkaClusterStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    scale = r#"{"specReplicasPath":".spec.brokers.replicas","statusReplicasPath":".status.replicas","labelSelectorPath":".status.selector"}"#,
+    printcolumn = r#"{"name":"Brokers","type":"integer","jsonPath":".spec.brokers.replicas","description":"Desired brokers"}"#,
+    printcolumn = r#"{"name":"Ready-Brokers","type":"integer","jsonPath":".status.readyBrokers","description":"Brokers whose pod is ready"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version","description":"Kafka version"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Bootstrap","type":"string","priority":1,"jsonPath":".status.bootstrapServers"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterSpec {
+    /// Apache Kafka version (4.x). Also selects the default image tag.
+    #[serde(default = "default_version")]
+    #[x_kube(validation = Rule::new("self.matches('^4\\\\.[0-9]+\\\\.[0-9]+$')").message("version must be a Kafka 4.x release such as 4.3.1"))]
+    pub version: String,
+
+    /// Container image; defaults to `apache/kafka:<version>`. Must follow the official image's layout
+    /// (`/opt/kafka/bin/kafka-storage.sh`, `/opt/kafka/bin/kafka-server-start.sh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+
+    /// Image pull policy: Always, IfNotPresent or Never. Kubernetes' default applies when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self in ['Always', 'IfNotPresent', 'Never']").message("imagePullPolicy must be Always, IfNotPresent or Never"))]
+    pub image_pull_policy: Option<String>,
+
+    /// Secrets for pulling the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+
+    /// The broker pool. Broker node ids are 0..replicas-1.
+    #[serde(default)]
+    pub brokers: BrokerPoolSpec,
+
+    /// The KRaft controller quorum. Controller node ids are 9000 + index.
+    #[serde(default)]
+    pub controllers: ControllerPoolSpec,
+
+    /// Client listeners. Defaults to one PLAINTEXT listener `INTERNAL` on 9092, which is also the
+    /// inter-broker listener.
+    #[serde(default = "default_listeners")]
+    #[x_kube(validation = Rule::new("size(self) >= 1").message("at least one listener is required"))]
+    #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.port == l.port))").message("listener ports must be unique"))]
+    #[schemars(length(max = 4), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub listeners: Vec<ListenerSpec>,
+
+    /// The KRaft controller listener.
+    #[serde(default)]
+    pub controller_listener: ControllerListenerSpec,
+
+    /// Name of the listener brokers use among themselves; defaults to the first listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inter_broker_listener: Option<String>,
+
+    /// `server.properties` overrides for every node. Keys the operator owns (node.id, process.roles,
+    /// listeners, controller.quorum.*, log.dirs, ...) are refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::crd::spec::config_map_schema")]
+    pub config: BTreeMap<String, serde_json::Value>,
+
+    /// Rack awareness: set `broker.rack` from a label of the node each broker runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<RackSpec>,
+}
+
+/// Broker pool settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerPoolSpec {
+    /// Number of brokers. Scaling down is refused while a removed broker still hosts partitions.
+    #[serde(default = "default_replicas")]
+    #[schemars(range(min = 1, max = 9000))]
+    pub replicas: i32,
+    #[serde(flatten)]
+    pub pool: PoolSpec,
+}
+
+/// Controller quorum settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerPoolSpec {
+    /// Number of KRaft controllers: 1, 3 or 5. Fixed once the cluster exists (static quorum).
+    #[serde(default = "default_replicas")]
+    #[x_kube(validation = Rule::new("self in [1, 3, 5]").message("controllers.replicas must be 1, 3 or 5"))]
+    pub replicas: i32,
+    #[serde(flatten)]
+    pub pool: PoolSpec,
+}
+
+/// Settings shared by both pools.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.jvm) || !has(self.jvm.heap) || !has(self.resources) || !has(self.resources.limits) || !('memory' in self.resources.limits) || quantity(self.jvm.heap).isLessThan(quantity(string(self.resources.limits['memory'])))").message("jvm.heap must be smaller than resources.limits.memory"))]
+pub struct PoolSpec {
+    /// CPU and memory. Defaults: brokers request 500m/2Gi (limit 2Gi), controllers 250m/1Gi (limit 1Gi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// JVM settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jvm: Option<JvmSpec>,
+
+    /// Persistent storage, one PVC per node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSpec>,
+
+    /// `server.properties` overrides for this pool; they win over the cluster-wide `config`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::crd::spec::config_map_schema")]
+    pub config: BTreeMap<String, serde_json::Value>,
+
+    /// Pod template fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<PodTemplateSpec>,
+
+    /// Placement constraints in the DC/OS/Marathon syntax, combined with the template's native
+    /// scheduling fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementSpec>,
+}
+
+/// JVM settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct JvmSpec {
+    /// Heap size (-Xms and -Xmx) as a quantity, e.g. `1Gi`. Defaults to half the memory limit
+    /// (or request), at most 6Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('64Mi'))").message("jvm.heap must be a quantity larger than 64Mi"))]
+    pub heap: Option<String>,
+    /// Extra JVM options appended to KAFKA_OPTS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+/// Persistent storage of a pool.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(oldSelf.size) || (has(self.size) && quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0)").message("storage.size cannot shrink"))]
+#[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storage.storageClassName cannot change"))]
+pub struct StorageSpec {
+    /// Volume size per node. Defaults: 10Gi for brokers, 2Gi for controllers. May grow (when the
+    /// storage class allows expansion), never shrink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("storage.size must be a quantity such as 10Gi"))]
+    pub size: Option<String>,
+    /// Storage class; the cluster default when unset. Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Delete the claims when the KafkaCluster is deleted. Default false: data outlives the cluster.
+    #[serde(default)]
+    pub delete_claim: bool,
+}
+
+/// Pod template fields a pool may set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateSpec {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Pod security context; defaults to non-root uid/gid/fsGroup 1000 (the official image's user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    /// Time Kafka gets for a controlled shutdown. Default 120.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10))]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Service account for the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+}
+
+/// DC/OS-style placement.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementSpec {
+    /// Marathon constraints, e.g. `hostname:MAX_PER:1` or `[["@zone","GROUP_BY","3"]]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraints: Option<String>,
+}
+
+/// Rack awareness.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RackSpec {
+    /// Node label whose value becomes `broker.rack`, e.g. `topology.kubernetes.io/zone`.
+    pub topology_key: String,
+}
+
+/// A client listener.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerSpec {
+    /// Kafka listener name: upper case letters, digits and `_`, not `CONTROLLER`.
+    #[x_kube(validation = Rule::new("self.matches('^[A-Z][A-Z0-9_]{0,14}$')").message("listener name must match ^[A-Z][A-Z0-9_]{0,14}$"))]
+    #[x_kube(validation = Rule::new("self != 'CONTROLLER'").message("CONTROLLER is reserved for the KRaft controller listener"))]
+    #[schemars(length(min = 1, max = 15))]
+    pub name: String,
+    /// Container and Service port.
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: i32,
+    /// Security protocol. Only PLAINTEXT is supported in v1alpha1.
+    #[serde(default = "default_protocol")]
+    #[x_kube(validation = Rule::new("self == 'PLAINTEXT'").message("only PLAINTEXT listeners are supported in v1alpha1"))]
+    pub protocol: String,
+}
+
+/// The KRaft controller listener.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerListenerSpec {
+    /// Port of the CONTROLLER listener on controller pods.
+    #[serde(default = "default_controller_port")]
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: i32,
+}
+
+impl Default for BrokerPoolSpec {
+    fn default() -> Self {
+        Self {
+            replicas: default_replicas(),
+            pool: PoolSpec::default(),
+        }
+    }
+}
+
+impl Default for ControllerPoolSpec {
+    fn default() -> Self {
+        Self {
+            replicas: default_replicas(),
+            pool: PoolSpec::default(),
+        }
+    }
+}
+
+impl Default for ControllerListenerSpec {
+    fn default() -> Self {
+        Self {
+            port: default_controller_port(),
+        }
+    }
+}
+
+fn default_version() -> String {
+    DEFAULT_KAFKA_VERSION.to_string()
+}
+
+fn default_replicas() -> i32 {
+    3
+}
+
+fn default_protocol() -> String {
+    "PLAINTEXT".to_string()
+}
+
+fn default_controller_port() -> i32 {
+    9093
+}
+
+/// The default listener set: one PLAINTEXT listener named INTERNAL on 9092.
+pub fn default_listeners() -> Vec<ListenerSpec> {
+    vec![ListenerSpec {
+        name: "INTERNAL".into(),
+        port: 9092,
+        protocol: default_protocol(),
+    }]
+}
+
+/// `server.properties` overrides: string keys, scalar values (strings, numbers, booleans).
+/// CEL cannot type a map of untyped values, so keys and values are checked by the operator.
+/// Values are kept as JSON scalars so YAML users can write `num.partitions: 6` or
+/// `auto.create.topics.enable: false`; anything else is refused with a status condition.
+pub(crate) fn config_map_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": { "x-kubernetes-preserve-unknown-fields": true }
+    })
+}

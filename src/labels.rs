@@ -1,0 +1,73 @@
+//! Labels and annotations. Every object carries the `app.kubernetes.io/*` recommended labels plus
+//! `kraftwerk.dev/cluster`, which is what pruning and isolation select on.
+
+use std::collections::BTreeMap;
+
+use crate::names::Role;
+
+pub const NAME: &str = "app.kubernetes.io/name";
+pub const INSTANCE: &str = "app.kubernetes.io/instance";
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const COMPONENT: &str = "app.kubernetes.io/component";
+pub const VERSION: &str = "app.kubernetes.io/version";
+pub const CLUSTER: &str = "kraftwerk.dev/cluster";
+pub const ROLE: &str = "kraftwerk.dev/role";
+pub const NODE_ID: &str = "kraftwerk.dev/node-id";
+
+/// Hash of everything that shapes a node's process; a difference means the pod must restart.
+pub const CONFIG_HASH: &str = "kraftwerk.dev/config-hash";
+/// Hash of the desired object as applied; lets a no-op reconcile skip the write.
+pub const DESIRED_HASH: &str = "kraftwerk.dev/desired-hash";
+/// Cluster id recorded on each PVC, so a recreated KafkaCluster can adopt retained data.
+pub const CLUSTER_ID: &str = "kraftwerk.dev/cluster-id";
+
+pub const MANAGER: &str = "kraftwerk";
+
+/// Labels on every object of a cluster.
+pub fn cluster_labels(cluster: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (NAME.to_string(), "kafka".to_string()),
+        (INSTANCE.to_string(), cluster.to_string()),
+        (MANAGED_BY.to_string(), MANAGER.to_string()),
+        (CLUSTER.to_string(), cluster.to_string()),
+    ])
+}
+
+/// Labels on the objects of one pool.
+pub fn pool_labels(cluster: &str, role: Role) -> BTreeMap<String, String> {
+    let mut labels = cluster_labels(cluster);
+    labels.insert(COMPONENT.to_string(), role.as_str().to_string());
+    labels.insert(ROLE.to_string(), role.as_str().to_string());
+    labels
+}
+
+/// Labels on the objects of one node.
+pub fn node_labels(cluster: &str, role: Role, id: i32) -> BTreeMap<String, String> {
+    let mut labels = pool_labels(cluster, role);
+    labels.insert(NODE_ID.to_string(), id.to_string());
+    labels
+}
+
+/// The selector matching every pod of a cluster (and nothing of another cluster).
+pub fn cluster_selector(cluster: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (CLUSTER.to_string(), cluster.to_string()),
+        (MANAGED_BY.to_string(), MANAGER.to_string()),
+    ])
+}
+
+/// The selector matching the pods of one pool.
+pub fn pool_selector(cluster: &str, role: Role) -> BTreeMap<String, String> {
+    let mut s = cluster_selector(cluster);
+    s.insert(ROLE.to_string(), role.as_str().to_string());
+    s
+}
+
+/// A selector map as a label-selector string, e.g. for list calls and `status.selector`.
+pub fn selector_string(selector: &BTreeMap<String, String>) -> String {
+    selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}

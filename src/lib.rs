@@ -1,0 +1,33 @@
+//! kraftwerk: a Kubernetes operator for Apache Kafka in KRaft mode.
+//!
+//! The reconcile pipeline is resolve (I/O) → [`validate`] (pure) → [`build`] (pure) → apply →
+//! prune → status; see `docs/architecture.md`.
+
+pub mod admin;
+pub mod crd;
+pub mod placement;
+
+use kube::CustomResourceExt;
+
+/// The field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "kraftwerk";
+
+/// The CRD as YAML, exactly as committed in `crds/kafkacluster.yaml`.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&crd::KafkaCluster::crd())
+}
+pub mod build;
+pub mod labels;
+pub mod names;
+pub mod quantity;
+pub mod validate;
+
+pub mod cluster_id;
+pub mod controller;
+pub mod error;
+#[cfg(test)]
+mod fixtures;
+pub mod http;
+pub mod metrics;
+pub mod render;
+pub mod telemetry;

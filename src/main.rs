@@ -1,0 +1,152 @@
+//! The `kraftwerk` binary: the operator (`run`) and its tools (`crd`, `render`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Parser, Subcommand};
+use kraftwerk::controller::{self, RunConfig};
+use kraftwerk::crd::KafkaCluster;
+use kraftwerk::http::{self, HttpState};
+use kraftwerk::metrics::Metrics;
+use kraftwerk::render::{self, RenderOptions};
+use kraftwerk::validate::Options;
+use kraftwerk::{crd_yaml, telemetry};
+
+#[derive(Parser)]
+#[command(name = "kraftwerk", version, about = "Apache Kafka (KRaft) on Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator (in-cluster config or KUBECONFIG).
+    Run {
+        /// Namespaces to watch, comma-separated; all namespaces when empty.
+        #[arg(long, env = "KRAFTWERK_NAMESPACES", value_delimiter = ',', default_value = "")]
+        namespaces: Vec<String>,
+        /// Log level (trace, debug, info, warn, error); RUST_LOG wins when set.
+        #[arg(long, env = "KRAFTWERK_LOG_LEVEL", default_value = "info")]
+        log_level: String,
+        /// Log as JSON lines.
+        #[arg(long, env = "KRAFTWERK_LOG_JSON")]
+        log_json: bool,
+        /// Address of /healthz, /readyz and /metrics.
+        #[arg(long, env = "KRAFTWERK_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+        metrics_addr: SocketAddr,
+        /// The cluster's DNS domain, used in node and bootstrap addresses.
+        #[arg(long, env = "KRAFTWERK_CLUSTER_DOMAIN", default_value = "cluster.local")]
+        cluster_domain: String,
+        /// KafkaClusters reconciled at once.
+        #[arg(long, env = "KRAFTWERK_CONCURRENCY", default_value_t = 4)]
+        concurrency: u16,
+    },
+    /// Print the KafkaCluster CRD as YAML.
+    Crd,
+    /// Print every object the operator would create for a KafkaCluster, without a cluster.
+    Render {
+        /// The KafkaCluster manifest ("-" for standard input).
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// Namespace when the manifest has none.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// The cluster's DNS domain.
+        #[arg(long, default_value = "cluster.local")]
+        cluster_domain: String,
+        /// KRaft cluster id to render (default: status.clusterId, else a new one).
+        #[arg(long)]
+        cluster_id: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crd => crd_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
+        Command::Render {
+            file,
+            namespace,
+            cluster_domain,
+            cluster_id,
+        } => render_cmd(&file, &namespace, cluster_domain, cluster_id),
+        Command::Run {
+            namespaces,
+            log_level,
+            log_json,
+            metrics_addr,
+            cluster_domain,
+            concurrency,
+        } => {
+            telemetry::init(&log_level, log_json);
+            let config = RunConfig {
+                namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
+                options: Options { cluster_domain },
+                concurrency: concurrency.max(1),
+            };
+            run_operator(config, metrics_addr)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kraftwerk: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn render_cmd(
+    file: &PathBuf,
+    namespace: &str,
+    cluster_domain: String,
+    cluster_id: Option<String>,
+) -> Result<(), String> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading standard input: {e}"))?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?
+    };
+    let mut cr: KafkaCluster = serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    if cr.metadata.namespace.is_none() {
+        cr.metadata.namespace = Some(namespace.to_string());
+    }
+    let options = RenderOptions {
+        validate: Options { cluster_domain },
+        cluster_id,
+    };
+    let rendered = render::render(&cr, &options).map_err(|e| format!("invalid KafkaCluster: {e}"))?;
+    print!(
+        "{}",
+        render::to_yaml(&rendered.objects).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+fn run_operator(config: RunConfig, metrics_addr: SocketAddr) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let metrics = Arc::new(Metrics::new());
+        let ready = Arc::new(AtomicBool::new(false));
+        let state = HttpState {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        };
+        let server = tokio::spawn(http::serve(metrics_addr, state));
+        let client = controller::counting_client(metrics.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = controller::run(client, config, metrics, ready)
+            .await
+            .map_err(|e| e.to_string());
+        server.abort();
+        result
+    })
+}

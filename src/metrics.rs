@@ -1,0 +1,163 @@
+//! Prometheus metrics: reconciles, failures by error kind, reconcile duration, and every write
+//! request the operator sends to the API server (the no-churn guarantee is measured with it).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WriteLabels {
+    pub verb: String,
+}
+
+pub struct Metrics {
+    pub reconciles: Counter,
+    pub failures: Family<ErrorLabels, Counter>,
+    pub duration: Histogram,
+    pub writes: Family<WriteLabels, Counter>,
+    writes_total: AtomicU64,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("kraftwerk");
+        let reconciles = Counter::default();
+        let failures = Family::<ErrorLabels, Counter>::default();
+        let duration = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        let writes = Family::<WriteLabels, Counter>::default();
+        registry.register("reconcile", "Reconciliations run", reconciles.clone());
+        registry.register(
+            "reconcile_failures",
+            "Reconciliations that failed, by error kind",
+            failures.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconciliation",
+            duration.clone(),
+        );
+        registry.register(
+            "kube_write_requests",
+            "Write requests sent to the API server, by HTTP verb",
+            writes.clone(),
+        );
+        Self {
+            reconciles,
+            failures,
+            duration,
+            writes,
+            writes_total: AtomicU64::new(0),
+            registry,
+        }
+    }
+
+    /// Counts one request the client is about to send, if it writes.
+    pub fn observe_request(&self, method: &http::Method) {
+        if !matches!(
+            *method,
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+        ) {
+            self.writes
+                .get_or_create(&WriteLabels {
+                    verb: method.as_str().to_string(),
+                })
+                .inc();
+            self.writes_total.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// All write requests so far.
+    pub fn writes_total(&self) -> u64 {
+        self.writes_total.load(Ordering::Relaxed)
+    }
+
+    pub fn failure(&self, kind: &str) {
+        self.failures
+            .get_or_create(&ErrorLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Starts timing a reconcile; the time is recorded when the guard drops.
+    pub fn measure(&self) -> ReconcileTimer<'_> {
+        self.reconciles.inc();
+        ReconcileTimer {
+            metrics: self,
+            start: Instant::now(),
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+pub struct ReconcileTimer<'a> {
+    metrics: &'a Metrics,
+    start: Instant,
+}
+
+impl Drop for ReconcileTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics.duration.observe(self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_only_writes() {
+        let m = Metrics::new();
+        m.observe_request(&http::Method::GET);
+        m.observe_request(&http::Method::PATCH);
+        m.observe_request(&http::Method::DELETE);
+        assert_eq!(m.writes_total(), 2);
+        let text = m.encode();
+        assert!(
+            text.contains("kraftwerk_kube_write_requests_total{verb=\"PATCH\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn records_reconciles_and_failures() {
+        let m = Metrics::new();
+        drop(m.measure());
+        m.failure("kube");
+        let text = m.encode();
+        assert!(text.contains("kraftwerk_reconcile_total 1"), "{text}");
+        assert!(
+            text.contains("kraftwerk_reconcile_failures_total{kind=\"kube\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kraftwerk_reconcile_duration_seconds_count 1"),
+            "{text}"
+        );
+    }
+}

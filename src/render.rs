@@ -1,0 +1,94 @@
+//! Offline rendering: everything the operator would create for a KafkaCluster, with no cluster
+//! needed. `kraftwerk render` prints it; the real-Kafka boot test boots its `server.properties`.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
+
+use crate::build::{self, Object};
+use crate::cluster_id;
+use crate::crd::KafkaCluster;
+use crate::names::Role;
+use crate::validate::{self, Existing, InvalidSpec, Options};
+
+/// Options for an offline rendering.
+#[derive(Clone, Debug, Default)]
+pub struct RenderOptions {
+    pub validate: Options,
+    /// The KRaft cluster id to render. Defaults to `status.clusterId`, else a fresh one.
+    pub cluster_id: Option<String>,
+}
+
+/// One node's identity and configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RenderedNode {
+    pub pod_name: String,
+    pub node_id: i32,
+    pub role: Role,
+    pub fqdn: String,
+    pub server_properties: String,
+}
+
+/// The result of [`render`].
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub cluster_id: String,
+    pub nodes: Vec<RenderedNode>,
+    /// Every object, in apply order.
+    pub objects: Vec<Object>,
+}
+
+/// Renders `cr` as the operator would for a new cluster.
+pub fn render(cr: &KafkaCluster, options: &RenderOptions) -> Result<Rendered, InvalidSpec> {
+    let id = options
+        .cluster_id
+        .clone()
+        .or_else(|| cr.status.as_ref().and_then(|s| s.cluster_id.clone()))
+        .unwrap_or_else(cluster_id::generate);
+    let cluster = validate::validate(cr, &Existing::default(), &id, &options.validate)?;
+    // Owner references need the object's uid, which only exists once it was created.
+    let owner: Option<OwnerReference> = cr.meta().uid.as_ref().and_then(|_| cr.controller_owner_ref(&()));
+    let objects = build::desired_objects(&cluster, owner.as_ref());
+    let nodes = cluster
+        .pools()
+        .into_iter()
+        .flat_map(|pool| pool.ids.iter().map(move |&id| (pool.role, id)))
+        .map(|(role, id)| RenderedNode {
+            pod_name: cluster.names.pod(role, id),
+            node_id: id,
+            role,
+            fqdn: cluster.names.node_fqdn(role, id),
+            server_properties: build::properties::render(&cluster, role, id),
+        })
+        .collect();
+    Ok(Rendered {
+        cluster_id: id,
+        nodes,
+        objects,
+    })
+}
+
+/// The objects as a multi-document YAML stream.
+pub fn to_yaml(objects: &[Object]) -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for o in objects {
+        let mut value = serde_yaml::to_value(o)?;
+        if let serde_yaml::Value::Mapping(m) = &mut value {
+            let (api_version, kind) = type_of(o);
+            let mut typed = serde_yaml::Mapping::new();
+            typed.insert("apiVersion".into(), api_version.into());
+            typed.insert("kind".into(), kind.into());
+            typed.extend(std::mem::take(m));
+            value = serde_yaml::Value::Mapping(typed);
+        }
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&value)?);
+    }
+    Ok(out)
+}
+
+fn type_of(o: &Object) -> (&'static str, &'static str) {
+    match o {
+        Object::PodDisruptionBudget(_) => ("policy/v1", "PodDisruptionBudget"),
+        other => ("v1", other.kind()),
+    }
+}

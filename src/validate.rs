@@ -1,0 +1,632 @@
+//! Pure validation: the user's `KafkaCluster` plus what exists in the cluster becomes a
+//! [`ValidatedCluster`] that every builder reads, or an [`InvalidSpec`] naming the field.
+//!
+//! Nothing here does I/O, so every rule has a plain unit test. The schema and CEL already reject
+//! most bad input at admission; these checks are the second line (a CRD installed without CEL,
+//! rules CEL cannot express, and anything that depends on existing objects).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{LocalObjectReference, PersistentVolumeClaim, Pod, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::ResourceExt;
+
+use crate::crd::{DEFAULT_IMAGE_REPOSITORY, KafkaCluster, PodTemplateSpec, PoolSpec};
+use crate::labels;
+use crate::names::{ClusterNames, Role, node_id};
+use crate::quantity;
+
+/// Longest cluster name whose derived names (`<name>-controller-9004`, `<name>-kafka-bootstrap`)
+/// still fit a 63-character DNS label.
+pub const MAX_CLUSTER_NAME: usize = 47;
+
+/// Keys the operator computes for every node; an override would break the cluster's wiring.
+pub const RESERVED_KEYS: &[&str] = &[
+    "node.id",
+    "broker.id",
+    "process.roles",
+    "listeners",
+    "advertised.listeners",
+    "listener.security.protocol.map",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "security.inter.broker.protocol",
+    "log.dir",
+    "log.dirs",
+    "metadata.log.dir",
+    "broker.rack",
+];
+/// Reserved key prefixes: the quorum configuration is derived from `spec.controllers`.
+pub const RESERVED_PREFIXES: &[&str] = &["controller.quorum.", "listener.name.controller."];
+
+/// A spec the operator refuses. `field` is a JSON path into the resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidSpec {
+    pub problems: Vec<Problem>,
+}
+
+/// One refused field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.reason))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for InvalidSpec {}
+
+/// What already exists for this cluster; validation refuses changes that would lose data.
+#[derive(Clone, Debug, Default)]
+pub struct Existing {
+    pub pods: Vec<Pod>,
+    pub pvcs: Vec<PersistentVolumeClaim>,
+    /// Broker ids above the desired count that may not be removed yet (they still hold data or
+    /// Kafka could not be asked). They keep running and keep their configuration.
+    pub retained_broker_ids: BTreeSet<i32>,
+}
+
+/// Options that come from the operator, not from the resource.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub cluster_domain: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            cluster_domain: "cluster.local".into(),
+        }
+    }
+}
+
+/// A client listener after validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub port: i32,
+    pub protocol: String,
+}
+
+impl Listener {
+    /// Kubernetes port name: lower case, `_` → `-`.
+    pub fn port_name(&self) -> String {
+        self.name.to_ascii_lowercase().replace('_', "-")
+    }
+}
+
+/// Storage of a pool after defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Storage {
+    pub size: String,
+    pub storage_class_name: Option<String>,
+    pub delete_claim: bool,
+}
+
+/// A pool after defaults and validation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    pub role: Role,
+    pub replicas: i32,
+    /// Node ids to run: the desired ones plus retained ones pending a safe removal.
+    pub ids: Vec<i32>,
+    pub resources: ResourceRequirements,
+    pub heap_mib: u64,
+    pub jvm_options: Vec<String>,
+    pub storage: Storage,
+    /// Cluster-wide then pool overrides, as strings.
+    pub overrides: BTreeMap<String, String>,
+    pub template: PodTemplateSpec,
+    pub placement: Option<String>,
+}
+
+/// Everything the builders need, already defaulted and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedCluster {
+    pub names: ClusterNames,
+    pub generation: Option<i64>,
+    pub version: String,
+    pub image: String,
+    pub image_pull_policy: Option<String>,
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+    pub cluster_id: String,
+    pub listeners: Vec<Listener>,
+    pub controller_port: i32,
+    pub inter_broker_listener: String,
+    pub controllers: Pool,
+    pub brokers: Pool,
+    pub rack_topology_key: Option<String>,
+}
+
+impl ValidatedCluster {
+    pub fn pool(&self, role: Role) -> &Pool {
+        match role {
+            Role::Controller => &self.controllers,
+            Role::Broker => &self.brokers,
+        }
+    }
+
+    /// Pools in apply order: the quorum first, so brokers find it.
+    pub fn pools(&self) -> [&Pool; 2] {
+        [&self.controllers, &self.brokers]
+    }
+
+    /// The listener brokers use among themselves.
+    pub fn inter_broker(&self) -> &Listener {
+        self.listeners
+            .iter()
+            .find(|l| l.name == self.inter_broker_listener)
+            .unwrap_or(&self.listeners[0])
+    }
+}
+
+/// Validates `cr` against what exists. `cluster_id` is the id already chosen for the cluster.
+pub fn validate(
+    cr: &KafkaCluster,
+    existing: &Existing,
+    cluster_id: &str,
+    options: &Options,
+) -> Result<ValidatedCluster, InvalidSpec> {
+    let mut problems = Vec::new();
+    let mut refuse = |field: &str, reason: String| {
+        problems.push(Problem {
+            field: field.into(),
+            reason,
+        })
+    };
+    let spec = &cr.spec;
+    let name = cr.name_any();
+    let namespace = cr.namespace().unwrap_or_else(|| "default".into());
+
+    if name.len() > MAX_CLUSTER_NAME {
+        refuse(
+            "metadata.name",
+            format!("must be at most {MAX_CLUSTER_NAME} characters so pod and Service names fit DNS labels"),
+        );
+    }
+    if !spec.version.starts_with("4.") {
+        refuse(
+            "spec.version",
+            format!("{:?} is not a Kafka 4.x release", spec.version),
+        );
+    }
+    if let Some(policy) = &spec.image_pull_policy
+        && !["Always", "IfNotPresent", "Never"].contains(&policy.as_str())
+    {
+        refuse(
+            "spec.imagePullPolicy",
+            format!("{policy:?} is not Always, IfNotPresent or Never"),
+        );
+    }
+
+    // Listeners.
+    let mut listeners = Vec::new();
+    if spec.listeners.is_empty() {
+        refuse("spec.listeners", "at least one listener is required".into());
+    }
+    let mut seen_names = BTreeSet::new();
+    let mut seen_ports = BTreeSet::from([spec.controller_listener.port]);
+    for (i, l) in spec.listeners.iter().enumerate() {
+        let field = format!("spec.listeners[{i}]");
+        let valid_name = !l.name.is_empty()
+            && l.name.len() <= 15
+            && l.name.starts_with(|c: char| c.is_ascii_uppercase())
+            && l.name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !valid_name {
+            refuse(
+                &format!("{field}.name"),
+                format!("{:?} must match ^[A-Z][A-Z0-9_]{{0,14}}$", l.name),
+            );
+        } else if l.name == "CONTROLLER" {
+            refuse(
+                &format!("{field}.name"),
+                "CONTROLLER is reserved for the KRaft controller listener".into(),
+            );
+        } else if !seen_names.insert(l.name.clone()) {
+            refuse(
+                &format!("{field}.name"),
+                format!("duplicate listener name {}", l.name),
+            );
+        }
+        if !(1024..=65535).contains(&l.port) {
+            refuse(
+                &format!("{field}.port"),
+                format!("{} is outside 1024-65535", l.port),
+            );
+        } else if !seen_ports.insert(l.port) {
+            refuse(
+                &format!("{field}.port"),
+                format!(
+                    "port {} is already used by another listener or the controller listener",
+                    l.port
+                ),
+            );
+        }
+        if l.protocol != "PLAINTEXT" {
+            refuse(
+                &format!("{field}.protocol"),
+                format!("{:?}: only PLAINTEXT is supported", l.protocol),
+            );
+        }
+        listeners.push(Listener {
+            name: l.name.clone(),
+            port: l.port,
+            protocol: l.protocol.clone(),
+        });
+    }
+    if !(1024..=65535).contains(&spec.controller_listener.port) {
+        refuse(
+            "spec.controllerListener.port",
+            format!("{} is outside 1024-65535", spec.controller_listener.port),
+        );
+    }
+    let inter_broker_listener = match &spec.inter_broker_listener {
+        Some(n) if !spec.listeners.iter().any(|l| &l.name == n) => {
+            refuse(
+                "spec.interBrokerListener",
+                format!("{n:?} is not one of spec.listeners"),
+            );
+            n.clone()
+        }
+        Some(n) => n.clone(),
+        None => spec.listeners.first().map(|l| l.name.clone()).unwrap_or_default(),
+    };
+
+    // Cluster-wide overrides.
+    let cluster_overrides = config_overrides("spec.config", &spec.config, &mut refuse);
+    if let Some(rack) = &spec.rack
+        && rack.topology_key.trim().is_empty()
+    {
+        refuse(
+            "spec.rack.topologyKey",
+            "must name a node label such as topology.kubernetes.io/zone".into(),
+        );
+    }
+
+    // Replica counts.
+    let broker_replicas = spec.brokers.replicas;
+    if !(1..=9000).contains(&broker_replicas) {
+        refuse(
+            "spec.brokers.replicas",
+            format!("{broker_replicas} is outside 1-9000"),
+        );
+    }
+    let controller_replicas = spec.controllers.replicas;
+    if ![1, 3, 5].contains(&controller_replicas) {
+        refuse(
+            "spec.controllers.replicas",
+            format!("{controller_replicas}: must be 1, 3 or 5"),
+        );
+    }
+    let existing_controllers = existing_ids(existing, Role::Controller);
+    let wanted_controllers: BTreeSet<i32> = (0..controller_replicas)
+        .map(|i| node_id(Role::Controller, i))
+        .collect();
+    if !existing_controllers.is_empty() && existing_controllers != wanted_controllers {
+        refuse(
+            "spec.controllers.replicas",
+            format!(
+                "cannot change from {} to {controller_replicas} on an existing cluster: the KRaft quorum \
+                 (controller.quorum.voters) is fixed when the cluster is created",
+                existing_controllers.len()
+            ),
+        );
+    }
+
+    let controllers = pool(
+        Role::Controller,
+        controller_replicas,
+        wanted_controllers.iter().copied().collect(),
+        &spec.controllers.pool,
+        &cluster_overrides,
+        existing,
+        &mut refuse,
+    );
+    let mut broker_ids: BTreeSet<i32> = (0..broker_replicas.max(0)).collect();
+    broker_ids.extend(existing.retained_broker_ids.iter().copied());
+    let brokers = pool(
+        Role::Broker,
+        broker_replicas,
+        broker_ids.into_iter().collect(),
+        &spec.brokers.pool,
+        &cluster_overrides,
+        existing,
+        &mut refuse,
+    );
+
+    if !problems.is_empty() {
+        return Err(InvalidSpec { problems });
+    }
+    let image = spec
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{DEFAULT_IMAGE_REPOSITORY}:{}", spec.version));
+    Ok(ValidatedCluster {
+        names: ClusterNames::new(&name, &namespace, &options.cluster_domain),
+        generation: cr.metadata.generation,
+        version: spec.version.clone(),
+        image,
+        image_pull_policy: spec.image_pull_policy.clone(),
+        image_pull_secrets: spec.image_pull_secrets.clone(),
+        cluster_id: cluster_id.to_string(),
+        listeners,
+        controller_port: spec.controller_listener.port,
+        inter_broker_listener,
+        controllers,
+        brokers,
+        rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
+    })
+}
+
+/// Node ids of a role that exist as pods or claims.
+pub fn existing_ids(existing: &Existing, role: Role) -> BTreeSet<i32> {
+    let pods = existing.pods.iter().map(|p| p.labels());
+    let pvcs = existing.pvcs.iter().map(|p| p.labels());
+    pods.chain(pvcs)
+        .filter(|l| l.get(labels::ROLE).map(String::as_str) == Some(role.as_str()))
+        .filter_map(|l| l.get(labels::NODE_ID)?.parse().ok())
+        .collect()
+}
+
+struct Defaults {
+    cpu: &'static str,
+    memory: &'static str,
+    fallback_heap_mib: u64,
+    storage: &'static str,
+}
+
+fn defaults(role: Role) -> Defaults {
+    match role {
+        Role::Broker => Defaults {
+            cpu: "500m",
+            memory: "2Gi",
+            fallback_heap_mib: 1024,
+            storage: "10Gi",
+        },
+        Role::Controller => Defaults {
+            cpu: "250m",
+            memory: "1Gi",
+            fallback_heap_mib: 512,
+            storage: "2Gi",
+        },
+    }
+}
+
+/// The largest heap derived from memory; more rarely helps Kafka, which lives off the page cache.
+const MAX_DERIVED_HEAP_MIB: u64 = 6 * 1024;
+
+#[allow(clippy::too_many_arguments)]
+fn pool(
+    role: Role,
+    replicas: i32,
+    ids: Vec<i32>,
+    spec: &PoolSpec,
+    cluster_overrides: &BTreeMap<String, String>,
+    existing: &Existing,
+    refuse: &mut impl FnMut(&str, String),
+) -> Pool {
+    let base = format!("spec.{}s", role.as_str());
+    let d = defaults(role);
+
+    let resources = spec.resources.clone().unwrap_or_else(|| ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_string(), Quantity(d.cpu.into())),
+            ("memory".to_string(), Quantity(d.memory.into())),
+        ])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_string(),
+            Quantity(d.memory.into()),
+        )])),
+        ..Default::default()
+    });
+    let mut memory_of = |m: &Option<BTreeMap<String, Quantity>>, which: &str| -> Option<f64> {
+        let q = m.as_ref()?.get("memory")?;
+        let v = quantity::parse(&q.0);
+        if v.is_none() {
+            refuse(
+                &format!("{base}.resources.{which}.memory"),
+                format!("{:?} is not a quantity", q.0),
+            );
+        }
+        v
+    };
+    let limit = memory_of(&resources.limits, "limits");
+    let request = memory_of(&resources.requests, "requests");
+    let memory = limit.or(request);
+
+    let heap_mib = match spec.jvm.as_ref().and_then(|j| j.heap.as_ref()) {
+        Some(h) => match quantity::parse(h) {
+            Some(bytes) if quantity::to_mebibytes(bytes) < 64 => {
+                refuse(
+                    &format!("{base}.jvm.heap"),
+                    format!("{h} is below the 64Mi minimum"),
+                );
+                0
+            }
+            Some(bytes) => {
+                if let Some(limit) = limit
+                    && bytes >= limit
+                {
+                    refuse(
+                        &format!("{base}.jvm.heap"),
+                        format!(
+                            "{h} must be smaller than resources.limits.memory, which also holds off-heap memory"
+                        ),
+                    );
+                }
+                quantity::to_mebibytes(bytes)
+            }
+            None => {
+                refuse(&format!("{base}.jvm.heap"), format!("{h:?} is not a quantity"));
+                0
+            }
+        },
+        None => match memory {
+            Some(bytes) => (quantity::to_mebibytes(bytes) / 2).clamp(64, MAX_DERIVED_HEAP_MIB),
+            None => d.fallback_heap_mib,
+        },
+    };
+
+    let storage_spec = spec.storage.clone().unwrap_or_default();
+    let size = storage_spec.size.clone().unwrap_or_else(|| d.storage.to_string());
+    match quantity::parse(&size) {
+        Some(v) if v > 0.0 => {}
+        _ => refuse(
+            &format!("{base}.storage.size"),
+            format!("{size:?} is not a positive quantity"),
+        ),
+    }
+    for pvc in existing
+        .pvcs
+        .iter()
+        .filter(|p| p.labels().get(labels::ROLE).map(String::as_str) == Some(role.as_str()))
+    {
+        let Some(pvc_spec) = &pvc.spec else { continue };
+        let current = pvc_spec
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"));
+        if let (Some(current), Some(want)) = (
+            current.and_then(|q| quantity::parse(&q.0)),
+            quantity::parse(&size),
+        ) && want < current
+        {
+            refuse(
+                &format!("{base}.storage.size"),
+                format!(
+                    "cannot shrink to {size}: claim {} has {}; shrinking a volume loses data",
+                    pvc.name_any(),
+                    current_display(current)
+                ),
+            );
+            break;
+        }
+        if storage_spec.storage_class_name.is_some()
+            && pvc_spec.storage_class_name != storage_spec.storage_class_name
+        {
+            refuse(
+                &format!("{base}.storage.storageClassName"),
+                format!(
+                    "cannot change to {:?}: claim {} uses {:?}; a claim's class is immutable",
+                    storage_spec.storage_class_name.as_deref().unwrap_or_default(),
+                    pvc.name_any(),
+                    pvc_spec.storage_class_name.as_deref().unwrap_or("<default>")
+                ),
+            );
+            break;
+        }
+    }
+
+    let mut overrides = cluster_overrides.clone();
+    overrides.extend(config_overrides(&format!("{base}.config"), &spec.config, refuse));
+
+    let template = spec.template.clone().unwrap_or_default();
+    for key in template.labels.keys() {
+        if key.starts_with("kraftwerk.dev/")
+            || [
+                labels::NAME,
+                labels::INSTANCE,
+                labels::MANAGED_BY,
+                labels::COMPONENT,
+            ]
+            .contains(&key.as_str())
+        {
+            refuse(
+                &format!("{base}.template.labels"),
+                format!("{key} is set by the operator"),
+            );
+        }
+    }
+    let placement = spec
+        .placement
+        .as_ref()
+        .and_then(|p| p.constraints.clone())
+        .filter(|c| !c.trim().is_empty());
+
+    Pool {
+        role,
+        replicas,
+        ids,
+        resources,
+        heap_mib,
+        jvm_options: spec.jvm.as_ref().map(|j| j.options.clone()).unwrap_or_default(),
+        storage: Storage {
+            size,
+            storage_class_name: storage_spec.storage_class_name,
+            delete_claim: storage_spec.delete_claim,
+        },
+        overrides,
+        template,
+        placement,
+    }
+}
+
+fn current_display(bytes: f64) -> String {
+    let gib = bytes / 1024f64.powi(3);
+    if gib.fract() == 0.0 {
+        format!("{gib}Gi")
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Turns user overrides into property strings, refusing reserved keys and non-scalar values.
+fn config_overrides(
+    field: &str,
+    config: &BTreeMap<String, serde_json::Value>,
+    refuse: &mut impl FnMut(&str, String),
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in config {
+        let path = format!("{field}[{key:?}]");
+        if RESERVED_KEYS.contains(&key.as_str()) || RESERVED_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            refuse(
+                &path,
+                format!("{key} is managed by the operator and cannot be overridden"),
+            );
+            continue;
+        }
+        let valid_key = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-_".contains(c));
+        if !valid_key {
+            refuse(
+                &path,
+                "keys are Kafka property names: lower case letters, digits, '.', '-' and '_'".into(),
+            );
+            continue;
+        }
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                refuse(&path, "value must be a string, number or boolean".into());
+                continue;
+            }
+        };
+        if text.contains(['\n', '\r']) {
+            refuse(&path, "value must be a single line".into());
+            continue;
+        }
+        out.insert(key.clone(), text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

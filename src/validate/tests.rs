@@ -1,0 +1,257 @@
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::*;
+use crate::fixtures::{CLUSTER_ID, cluster, validated};
+
+fn refused(spec: &str, existing: &Existing) -> InvalidSpec {
+    validate(&cluster(spec), existing, CLUSTER_ID, &Options::default()).expect_err("must be refused")
+}
+
+fn refused_fields(spec: &str) -> Vec<String> {
+    refused(spec, &Existing::default())
+        .problems
+        .into_iter()
+        .map(|p| p.field)
+        .collect()
+}
+
+fn claim(role: Role, id: i32, size: &str, class: Option<&str>) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(format!("data-demo-{role}-{id}")),
+            labels: Some(labels::node_labels("demo", role, id)),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            storage_class_name: class.map(String::from),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".into(), Quantity(size.into()))])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+#[test]
+fn empty_spec_is_a_complete_evaluation_cluster() {
+    let c = validated("");
+    assert_eq!(c.version, crate::crd::DEFAULT_KAFKA_VERSION);
+    assert_eq!(
+        c.image,
+        format!("apache/kafka:{}", crate::crd::DEFAULT_KAFKA_VERSION)
+    );
+    assert_eq!(c.brokers.ids, vec![0, 1, 2]);
+    assert_eq!(c.controllers.ids, vec![9000, 9001, 9002]);
+    assert_eq!(
+        c.listeners,
+        vec![Listener {
+            name: "INTERNAL".into(),
+            port: 9092,
+            protocol: "PLAINTEXT".into()
+        }]
+    );
+    assert_eq!(c.inter_broker_listener, "INTERNAL");
+    assert_eq!(c.controller_port, 9093);
+    assert_eq!(c.brokers.storage.size, "10Gi");
+    assert_eq!(c.controllers.storage.size, "2Gi");
+    assert!(!c.brokers.storage.delete_claim);
+    // Heap is half the default 2Gi/1Gi memory limit.
+    assert_eq!(c.brokers.heap_mib, 1024);
+    assert_eq!(c.controllers.heap_mib, 512);
+}
+
+#[test]
+fn heap_is_derived_from_memory_and_capped() {
+    let c = validated("brokers:\n  resources:\n    limits:\n      memory: 4Gi\n");
+    assert_eq!(c.brokers.heap_mib, 2048);
+    let c = validated("brokers:\n  resources:\n    limits:\n      memory: 64Gi\n");
+    assert_eq!(c.brokers.heap_mib, 6144);
+    let c = validated("brokers:\n  resources:\n    requests:\n      memory: 3Gi\n");
+    assert_eq!(c.brokers.heap_mib, 1536);
+}
+
+#[test]
+fn heap_at_or_above_the_memory_limit_is_refused() {
+    let fields =
+        refused_fields("brokers:\n  resources:\n    limits:\n      memory: 1Gi\n  jvm:\n    heap: 1Gi\n");
+    assert_eq!(fields, vec!["spec.brokers.jvm.heap"]);
+}
+
+#[test]
+fn replica_counts_are_checked() {
+    assert_eq!(
+        refused_fields("brokers:\n  replicas: 0\n"),
+        vec!["spec.brokers.replicas"]
+    );
+    assert_eq!(
+        refused_fields("controllers:\n  replicas: 2\n"),
+        vec!["spec.controllers.replicas"]
+    );
+    assert_eq!(
+        validated("controllers:\n  replicas: 5\n").controllers.ids,
+        vec![9000, 9001, 9002, 9003, 9004]
+    );
+}
+
+#[test]
+fn reserved_config_keys_are_refused_with_their_field() {
+    let e = refused(
+        "config:\n  node.id: 7\n  controller.quorum.voters: x\n  num.partitions: 6\n",
+        &Existing::default(),
+    );
+    let fields: Vec<&str> = e.problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        vec![
+            r#"spec.config["controller.quorum.voters"]"#,
+            r#"spec.config["node.id"]"#
+        ]
+    );
+    assert!(
+        e.to_string().contains("node.id is managed by the operator"),
+        "{e}"
+    );
+    let e = refused("brokers:\n  config:\n    log.dirs: /tmp\n", &Existing::default());
+    assert_eq!(e.problems[0].field, r#"spec.brokers.config["log.dirs"]"#);
+}
+
+#[test]
+fn config_values_must_be_single_line_scalars() {
+    assert_eq!(
+        refused_fields("config:\n  a.b:\n    nested: 1\n"),
+        vec![r#"spec.config["a.b"]"#]
+    );
+    assert_eq!(
+        refused_fields("config:\n  a.b: \"x\\ny=1\"\n"),
+        vec![r#"spec.config["a.b"]"#]
+    );
+    let c = validated(
+        "config:\n  num.partitions: 6\n  auto.create.topics.enable: false\nbrokers:\n  config:\n    num.partitions: 12\n",
+    );
+    assert_eq!(
+        c.brokers.overrides.get("num.partitions").map(String::as_str),
+        Some("12")
+    );
+    assert_eq!(
+        c.controllers.overrides.get("num.partitions").map(String::as_str),
+        Some("6")
+    );
+    assert_eq!(
+        c.brokers
+            .overrides
+            .get("auto.create.topics.enable")
+            .map(String::as_str),
+        Some("false")
+    );
+}
+
+#[test]
+fn listeners_are_checked() {
+    let fields = refused_fields(
+        "listeners:\n- {name: CONTROLLER, port: 9094}\n- {name: a, port: 9095}\n- {name: EXT, port: 9093}\n- {name: EXT2, port: 80}\n",
+    );
+    assert_eq!(
+        fields,
+        vec![
+            "spec.listeners[0].name",
+            "spec.listeners[1].name",
+            "spec.listeners[2].port",
+            "spec.listeners[3].port"
+        ]
+    );
+    assert_eq!(
+        refused_fields("interBrokerListener: NOPE\n"),
+        vec!["spec.interBrokerListener"]
+    );
+}
+
+#[test]
+fn custom_ports_are_accepted() {
+    let c = validated(
+        "listeners:\n- {name: CLIENT, port: 19092}\n- {name: REPLICATION, port: 19094}\ninterBrokerListener: REPLICATION\ncontrollerListener:\n  port: 19093\n",
+    );
+    assert_eq!(c.controller_port, 19093);
+    assert_eq!(c.inter_broker().port, 19094);
+}
+
+#[test]
+fn storage_shrink_and_class_change_are_refused() {
+    let existing = Existing {
+        pvcs: vec![claim(Role::Broker, 0, "10Gi", Some("fast"))],
+        ..Default::default()
+    };
+    let e = refused(
+        "brokers:\n  storage:\n    size: 5Gi\n    storageClassName: fast\n",
+        &existing,
+    );
+    assert_eq!(e.problems.len(), 1);
+    assert_eq!(e.problems[0].field, "spec.brokers.storage.size");
+    assert!(
+        e.problems[0]
+            .reason
+            .contains("cannot shrink to 5Gi: claim data-demo-broker-0 has 10Gi"),
+        "{e}"
+    );
+    let e = refused(
+        "brokers:\n  storage:\n    size: 10Gi\n    storageClassName: slow\n",
+        &existing,
+    );
+    assert_eq!(e.problems[0].field, "spec.brokers.storage.storageClassName");
+    // Growing is allowed.
+    let c = validate(
+        &cluster("brokers:\n  storage:\n    size: 20Gi\n    storageClassName: fast\n"),
+        &existing,
+        CLUSTER_ID,
+        &Options::default(),
+    );
+    assert!(c.is_ok());
+}
+
+#[test]
+fn controller_count_is_fixed_once_the_quorum_exists() {
+    let existing = Existing {
+        pvcs: (0..3)
+            .map(|i| claim(Role::Controller, 9000 + i, "2Gi", None))
+            .collect(),
+        ..Default::default()
+    };
+    let e = refused("controllers:\n  replicas: 5\n", &existing);
+    assert_eq!(e.problems[0].field, "spec.controllers.replicas");
+    assert!(e.problems[0].reason.contains("cannot change from 3 to 5"), "{e}");
+    assert!(validate(&cluster(""), &existing, CLUSTER_ID, &Options::default()).is_ok());
+}
+
+#[test]
+fn retained_brokers_keep_running_above_the_desired_count() {
+    let existing = Existing {
+        retained_broker_ids: [3, 4].into(),
+        ..Default::default()
+    };
+    let c = validate(&cluster(""), &existing, CLUSTER_ID, &Options::default()).unwrap();
+    assert_eq!(c.brokers.replicas, 3);
+    assert_eq!(c.brokers.ids, vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn operator_labels_cannot_be_overridden() {
+    assert_eq!(
+        refused_fields("brokers:\n  template:\n    labels:\n      kraftwerk.dev/cluster: other\n"),
+        vec!["spec.brokers.template.labels"]
+    );
+}
+
+#[test]
+fn long_names_are_refused() {
+    let mut cr = cluster("");
+    cr.metadata.name = Some("x".repeat(48));
+    let e = validate(&cr, &Existing::default(), CLUSTER_ID, &Options::default()).unwrap_err();
+    assert_eq!(e.problems[0].field, "metadata.name");
+}

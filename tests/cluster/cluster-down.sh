@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Stops and deletes the local test cluster started by cluster-up.sh. Idempotent.
+set -euo pipefail
+# shellcheck source=env.sh
+. "$(dirname "$0")/env.sh"
+kwok_env
+if [ -d "$CLUSTER_DIR" ] && [ -x "$BIN/kwokctl" ]; then
+  log "deleting cluster '$CLUSTER_NAME'"
+  "$BIN/kwokctl" delete cluster --name "$CLUSTER_NAME" >"$WORK/kwokctl-delete.log" 2>&1 || {
+    log "kwokctl delete failed; see $WORK/kwokctl-delete.log"
+    exit 1
+  }
+else
+  log "no cluster '$CLUSTER_NAME' to delete"
+fi
+rm -rf "$CLUSTER_DIR"
+rm -f "$KUBECONFIG_PATH"

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Starts the local test cluster, or reuses it when it is already running:
+# a real kube-apiserver, etcd, kube-controller-manager and kube-scheduler run as local
+# processes (kwokctl --runtime binary), and kwok simulates the nodes and the pods' status.
+# Nodes: $KRAFTWERK_NODES (default 6) spread over zone-a, zone-b and zone-c.
+# Writes the kubeconfig to .work/kubeconfig. Needs nothing but the Go module proxy once.
+set -euo pipefail
+# shellcheck source=env.sh
+. "$(dirname "$0")/env.sh"
+nodes=${KRAFTWERK_NODES:-6}
+t0=$(date +%s)
+
+"$_cluster_dir/build-binaries.sh" >/dev/null
+kwok_env
+mkdir -p "$WORK"
+kubectl=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH")
+
+# The kwok configuration: kwok's default node and pod stages (nodes become Ready, pods
+# Running and Ready at once), the chaos stage that turns a node NotReady when it carries
+# the label node-not-ready.stage.kwok.x-k8s.io=true, and a selector that makes kwok leave
+# alone the status of any pod or node annotated kwok.x-k8s.io/status=custom, so a test
+# can write that status itself. The stages come from the kwok module the binaries were
+# built from, so they always match the kwok version.
+write_config() {
+  local dir
+  dir=$(cd "$WORK" && go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  [ -d "$dir/kustomize/stage" ] || { log "kwok module source not found"; exit 1; }
+  {
+    cat <<'YAML'
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  runtime: binary
+  disableQPSLimits: true
+  kubeAuthorization: true
+  nodeLeaseDurationSeconds: 40
+componentsPatches:
+- name: kube-controller-manager
+  extraArgs:
+  # The in-tree hostPath provisioner gives PVCs real (if local-only) PersistentVolumes,
+  # so pods with claims schedule and PVC lifecycles behave as on a real cluster.
+  - key: enable-hostpath-provisioner
+    value: "true"
+---
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  disregardStatusWithAnnotationSelector: kwok.x-k8s.io/status=custom
+YAML
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+      node/chaos/node-not-ready.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      echo '---'
+      cat "$dir/kustomize/stage/$f"
+    done
+  } >"$WORK/kwok-config.yaml"
+}
+
+if api_ready; then
+  log "reusing the running cluster '$CLUSTER_NAME'"
+else
+  if [ -d "$CLUSTER_DIR" ]; then
+    log "cluster '$CLUSTER_NAME' exists but does not answer; starting it"
+    if ! "$BIN/kwokctl" start cluster --name "$CLUSTER_NAME" --wait 2m >"$WORK/kwokctl.log" 2>&1 || ! api_ready; then
+      log "start failed (see $WORK/kwokctl.log); recreating it"
+      "$BIN/kwokctl" delete cluster --name "$CLUSTER_NAME" >>"$WORK/kwokctl.log" 2>&1 || true
+      rm -rf "$CLUSTER_DIR"
+    fi
+  fi
+  if ! api_ready; then
+    log "creating cluster '$CLUSTER_NAME' (Kubernetes v$K8S_VERSION, etcd v$ETCD_VERSION, kwok v$KWOK_VERSION)"
+    write_config
+    rm -f "$KUBECONFIG_PATH"
+    if ! "$BIN/kwokctl" create cluster --name "$CLUSTER_NAME" --runtime binary \
+      --config "$WORK/kwok-config.yaml" \
+      --kube-apiserver-binary "$BIN/kube-apiserver" \
+      --kube-controller-manager-binary "$BIN/kube-controller-manager" \
+      --kube-scheduler-binary "$BIN/kube-scheduler" \
+      --kwok-controller-binary "$BIN/kwok" \
+      --etcd-binary "$BIN/etcd" \
+      --kubeconfig "$KUBECONFIG_PATH" \
+      --wait 3m >"$WORK/kwokctl.log" 2>&1; then
+      log "kwokctl create cluster failed; its output:"
+      tail -n 40 "$WORK/kwokctl.log" >&2
+      exit 1
+    fi
+  fi
+fi
+
+# Simulated nodes and a default StorageClass, applied every time (idempotent): zone labels, hostname, a realistic
+# allocatable, the annotation that hands the node to kwok, and no taint.
+zones=(zone-a zone-b zone-c)
+{
+  for ((i = 0; i < nodes; i++)); do
+    name="kwok-node-$i"
+    cat <<YAML
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: $name
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    kubernetes.io/arch: amd64
+    kubernetes.io/os: linux
+    kubernetes.io/hostname: $name
+    type: kwok
+    topology.kubernetes.io/zone: ${zones[$((i % 3))]}
+    topology.kubernetes.io/region: local
+spec:
+  podCIDR: 10.244.$i.0/24
+  podCIDRs: [10.244.$i.0/24]
+status:
+  allocatable: {cpu: "8", memory: 32Gi, pods: "110", ephemeral-storage: 100Gi}
+  capacity: {cpu: "8", memory: 32Gi, pods: "110", ephemeral-storage: 100Gi}
+  nodeInfo:
+    architecture: amd64
+    kubeletVersion: v$K8S_VERSION
+    operatingSystem: linux
+YAML
+  done
+} >"$WORK/nodes.yaml"
+cat >>"$WORK/nodes.yaml" <<'YAML'
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+allowVolumeExpansion: true
+YAML
+"${kubectl[@]}" apply -f "$WORK/nodes.yaml" >/dev/null
+"${kubectl[@]}" wait --for=condition=Ready node --all --timeout=120s >/dev/null
+# Pods need the "default" ServiceAccount, which the controller manager creates.
+for _ in $(seq 1 60); do
+  "${kubectl[@]}" -n default get serviceaccount default >/dev/null 2>&1 && break
+  sleep 1
+done
+
+log "cluster '$CLUSTER_NAME' ready in $(($(date +%s) - t0))s: $nodes simulated (kwok) nodes in zone-a, zone-b, zone-c"
+cat >&2 <<MSG
+  export KUBECONFIG=$KUBECONFIG_PATH
+  kubectl get nodes -L topology.kubernetes.io/zone     (kubectl: $BIN/kubectl)
+  make cluster-down                                   stops and removes it
+MSG

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Fetch the pinned Kafka runtime (tests/kafka/pom.xml) from Maven Central into
+#   ~/.cache/kraftwerk/kafka-<version>/libs
+# and print that directory on stdout. Idempotent: when the stamp file matches the
+# POM's checksum the jars are reused and the script returns in well under a second.
+# Maven's local repository defaults to ~/.m2/repository (override with MAVEN_REPO_LOCAL).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+pom="$here/pom.xml"
+version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
+plugin_version="$(sed -n 's:.*<maven-dependency-plugin.version>\(.*\)</maven-dependency-plugin.version>.*:\1:p' "$pom")"
+cache="${KRAFTWERK_CACHE:-$HOME/.cache/kraftwerk}/kafka-$version"
+libs="$cache/libs"
+stamp="$cache/.pom.sha256"
+want="$(sha256sum "$pom" | cut -d' ' -f1)"
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && compgen -G "$libs/kafka_2.13-$version.jar" >/dev/null; then
+  echo "$libs"
+  exit 0
+fi
+
+mkdir -p "$cache"
+tmp="$(mktemp -d "$cache/libs.tmp.XXXXXX")"
+trap 'rm -rf "$tmp"' EXIT
+
+mvn_args=(-B -q -f "$pom")
+if [[ -n "${MAVEN_REPO_LOCAL:-}" ]]; then mvn_args+=("-Dmaven.repo.local=$MAVEN_REPO_LOCAL"); fi
+echo "fetch.sh: resolving Kafka $version with maven-dependency-plugin $plugin_version" >&2
+mvn "${mvn_args[@]}" \
+  "org.apache.maven.plugins:maven-dependency-plugin:$plugin_version:copy-dependencies" \
+  -DincludeScope=runtime -DoutputDirectory="$tmp" >&2
+
+# Guard against a future move of the classes the runner uses.
+core_jar="$tmp/kafka_2.13-$version.jar"
+[[ -f "$core_jar" ]] || { echo "fetch.sh: $core_jar missing" >&2; exit 1; }
+for cls in kafka/Kafka.class kafka/tools/StorageTool.class; do
+  if ! unzip -l "$core_jar" "$cls" >/dev/null 2>&1; then
+    echo "fetch.sh: $cls not found in $core_jar" >&2
+    exit 1
+  fi
+done
+
+rm -rf "$libs"
+mv "$tmp" "$libs"
+trap - EXIT
+echo "$want" >"$stamp"
+echo "$libs"

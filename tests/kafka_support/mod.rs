@@ -1,0 +1,1038 @@
+//! Test support: run real Apache Kafka nodes (JVM processes) on loopback.
+//!
+//! - [`libs_dir`]: the jars fetched by `tests/kafka/fetch.sh` (cached in
+//!   `~/.cache/kraftwerk/kafka-<version>/libs`; `KRAFTWERK_KAFKA_LIBS` overrides).
+//! - [`KafkaNode`]: one node process: format storage, start, SIGTERM stop, kill -9, restart,
+//!   RSS, log access. Every JVM gets a watchdog that kills it when the test process is gone.
+//! - [`map_to_loopback`]: the test-only address mapping applied to rendered configs
+//!   (see docs/kafka-admin.md, "Address mapping").
+//! - [`TestCluster`]: a set of nodes sharing a cluster id, with readiness polling, log
+//!   scanning for rejected/unknown config keys, and a Rust produce/fetch data path.
+//!
+//! Tests that use this are `#[ignore]`d and run by `make test-kafka`.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use kraftwerk::admin::{AdminClient, AdminConfig, AdminError, Target};
+
+pub const KAFKA_VERSION: &str = "4.3.1";
+
+/// A result with a human-readable error (tests print it).
+pub type Res<T> = Result<T, String>;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The directory with Kafka's jars; runs `tests/kafka/fetch.sh` (seconds when cached).
+pub fn libs_dir() -> Res<PathBuf> {
+    if let Ok(dir) = std::env::var("KRAFTWERK_KAFKA_LIBS") {
+        return Ok(PathBuf::from(dir));
+    }
+    let out = Command::new("bash")
+        .arg(repo().join("tests/kafka/fetch.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running fetch.sh: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("tests/kafka/fetch.sh failed: {}", out.status));
+    }
+    let dir = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
+    let dir = PathBuf::from(dir);
+    if !dir.join(format!("kafka_2.13-{KAFKA_VERSION}.jar")).is_file() {
+        return Err(format!(
+            "fetch.sh printed {dir:?}, which lacks kafka_2.13-{KAFKA_VERSION}.jar"
+        ));
+    }
+    Ok(dir)
+}
+
+fn classpath(libs: &Path) -> String {
+    format!("{}/*", libs.display())
+}
+
+/// JVM flags for test nodes: small heap, C1 only, SerialGC (fast start on 2 cores).
+pub fn jvm_flags() -> Vec<String> {
+    let heap = std::env::var("KRAFTWERK_KAFKA_HEAP").unwrap_or_else(|_| "256m".to_string());
+    vec![
+        "-Xms64m".into(),
+        format!("-Xmx{heap}"),
+        "-XX:+UseSerialGC".into(),
+        "-XX:TieredStopAtLevel=1".into(),
+        "-XX:-UsePerfData".into(),
+        "-Xss512k".into(),
+        "-Djava.awt.headless=true".into(),
+        format!(
+            "-Dlog4j2.configurationFile=file:{}",
+            repo().join("tests/kafka/log4j2.properties").display()
+        ),
+    ]
+}
+
+/// A fresh Kafka cluster id: 16 random bytes, base64url without padding (as
+/// `kafka-storage random-uuid`), never starting with '-'.
+pub fn random_cluster_id() -> String {
+    use base64::Engine as _;
+    loop {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes());
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+/// A free loopback TCP port (bound, then released).
+pub fn free_port() -> Res<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// A unique scratch directory under the system temp dir.
+pub fn scratch_dir(label: &str) -> Res<PathBuf> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "kraftwerk-{label}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir:?}: {e}"))?;
+    Ok(dir)
+}
+
+/// Removes `dir` a few seconds after this test process exits (even if it is killed),
+/// unless `KRAFTWERK_KEEP_KAFKA_DIRS` is set.
+pub fn remove_after_exit(dir: &Path) {
+    if std::env::var_os("KRAFTWERK_KEEP_KAFKA_DIRS").is_some() {
+        eprintln!("kafka test files kept in {}", dir.display());
+        return;
+    }
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done; sleep 3; rm -rf "$2""#)
+        .arg("sh")
+        .arg(std::process::id().to_string())
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+fn signal(pid: u32, sig: &str) -> Res<()> {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map_err(|e| format!("kill -{sig} {pid}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("kill -{sig} {pid}: {st}"))
+    }
+}
+
+/// Role of a node in the KRaft cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Broker,
+    Controller,
+    Combined,
+}
+
+impl Role {
+    pub fn from_process_roles(v: &str) -> Role {
+        let b = v.contains("broker");
+        let c = v.contains("controller");
+        match (b, c) {
+            (true, true) => Role::Combined,
+            (false, true) => Role::Controller,
+            _ => Role::Broker,
+        }
+    }
+    pub fn is_broker(self) -> bool {
+        matches!(self, Role::Broker | Role::Combined)
+    }
+    pub fn is_controller(self) -> bool {
+        matches!(self, Role::Controller | Role::Combined)
+    }
+}
+
+/// One node's configuration before the loopback mapping (what the operator renders).
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub node_id: i32,
+    pub role: Role,
+    pub fqdn: String,
+    pub server_properties: String,
+}
+
+/// Parses a `server.properties` text (no line continuations; the renderer emits none).
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| {
+            let idx = l.find(['=', ':'])?;
+            Some((l[..idx].trim().to_string(), l[idx + 1..].trim().to_string()))
+        })
+        .collect()
+}
+
+/// `NAME://host:port` entries of a `listeners` / `advertised.listeners` value.
+pub fn parse_listeners(value: &str) -> Res<Vec<(String, String, u16)>> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|l| {
+            let (name, rest) = l.split_once("://").ok_or_else(|| format!("bad listener {l:?}"))?;
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| format!("bad listener {l:?}"))?;
+            let port = port.parse::<u16>().map_err(|_| format!("bad port in {l:?}"))?;
+            Ok((name.to_string(), host.to_string(), port))
+        })
+        .collect()
+}
+
+/// The test-only address mapping: every `(fqdn, port)` a node listens on gets a unique
+/// loopback port.
+#[derive(Debug, Clone, Default)]
+pub struct AddressMap {
+    pub ports: BTreeMap<(String, u16), u16>,
+}
+
+impl AddressMap {
+    /// Allocates a loopback port for every listener of every node.
+    pub fn for_nodes(nodes: &[NodeSpec]) -> Res<Self> {
+        let mut ports = BTreeMap::new();
+        for n in nodes {
+            let props = parse_properties(&n.server_properties);
+            let listeners = props
+                .get("listeners")
+                .ok_or_else(|| format!("{}: no listeners", n.name))?;
+            for (_, _, port) in parse_listeners(listeners)? {
+                ports.insert((n.fqdn.clone(), port), free_port()?);
+            }
+        }
+        Ok(Self { ports })
+    }
+
+    pub fn get(&self, fqdn: &str, port: u16) -> Option<u16> {
+        self.ports.get(&(fqdn.to_string(), port)).copied()
+    }
+}
+
+/// Applies the documented test-only mapping to one node's rendered `server.properties`:
+///
+/// 1. every `<fqdn>:<port>` of any node, in any value, becomes `127.0.0.1:<mapped port>`;
+/// 2. in `listeners`, this node's bind address `0.0.0.0:<port>` (or `:<port>`) becomes
+///    `127.0.0.1:<mapped port of (own fqdn, port)>`;
+/// 3. `log.dirs` and `metadata.log.dir` point to `data_dir`.
+///
+/// Nothing else changes. Fails if a reference to a node fqdn has no mapping, or a value
+/// still mentions a cluster DNS name (`.svc`) afterwards.
+pub fn map_to_loopback(
+    node: &NodeSpec,
+    nodes: &[NodeSpec],
+    map: &AddressMap,
+    data_dir: &Path,
+) -> Res<String> {
+    let mut out = String::new();
+    for line in node.server_properties.lines() {
+        let trimmed = line.trim_start();
+        let Some(idx) = (!trimmed.starts_with('#') && !trimmed.is_empty())
+            .then(|| trimmed.find('='))
+            .flatten()
+        else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let key = trimmed[..idx].trim();
+        let mut value = trimmed[idx + 1..].to_string();
+        for other in nodes {
+            let re = regex::Regex::new(&format!(r"{}:(\d+)", regex::escape(&other.fqdn)))
+                .map_err(|e| e.to_string())?;
+            let mut err = None;
+            value = re
+                .replace_all(&value, |c: &regex::Captures| {
+                    let port: u16 = c[1].parse().unwrap_or(0);
+                    match map.get(&other.fqdn, port) {
+                        Some(p) => format!("127.0.0.1:{p}"),
+                        None => {
+                            err = Some(format!(
+                                "{}: {key} references {}:{port}, which no listener binds",
+                                node.name, other.fqdn
+                            ));
+                            c[0].to_string()
+                        }
+                    }
+                })
+                .into_owned();
+            if let Some(e) = err {
+                return Err(e);
+            }
+        }
+        match key {
+            "listeners" => {
+                let mut mapped = Vec::new();
+                for (name, host, port) in parse_listeners(&value)? {
+                    if host != "0.0.0.0" && !host.is_empty() && host != "127.0.0.1" {
+                        return Err(format!(
+                            "{}: listener {name} binds {host}, expected 0.0.0.0",
+                            node.name
+                        ));
+                    }
+                    let p = if host == "127.0.0.1" {
+                        port
+                    } else {
+                        map.get(&node.fqdn, port)
+                            .ok_or_else(|| format!("{}: no mapping for port {port}", node.name))?
+                    };
+                    mapped.push(format!("{name}://127.0.0.1:{p}"));
+                }
+                value = mapped.join(",");
+            }
+            "log.dirs" | "metadata.log.dir" => value = data_dir.display().to_string(),
+            _ => {}
+        }
+        if value.contains(".svc") {
+            return Err(format!(
+                "{}: {key}={value} still names a cluster DNS address",
+                node.name
+            ));
+        }
+        out.push_str(&format!("{key}={value}\n"));
+    }
+    Ok(out)
+}
+
+/// One Kafka node process.
+#[derive(Debug)]
+pub struct KafkaNode {
+    pub name: String,
+    pub node_id: i32,
+    pub role: Role,
+    pub dir: PathBuf,
+    pub props_path: PathBuf,
+    pub log_path: PathBuf,
+    /// Parsed (mapped) properties.
+    pub props: BTreeMap<String, String>,
+    libs: PathBuf,
+    child: Option<Child>,
+    watchdog: Option<Child>,
+    pub started_at: Option<Instant>,
+}
+
+impl KafkaNode {
+    /// Writes `server_properties` into `dir/server.properties`.
+    pub fn new(
+        name: &str,
+        node_id: i32,
+        role: Role,
+        dir: &Path,
+        server_properties: &str,
+        libs: &Path,
+    ) -> Res<Self> {
+        fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir:?}: {e}"))?;
+        let props_path = dir.join("server.properties");
+        fs::write(&props_path, server_properties).map_err(|e| format!("write {props_path:?}: {e}"))?;
+        Ok(Self {
+            name: name.to_string(),
+            node_id,
+            role,
+            dir: dir.to_path_buf(),
+            log_path: dir.join("server.log"),
+            props_path,
+            props: parse_properties(server_properties),
+            libs: libs.to_path_buf(),
+            child: None,
+            watchdog: None,
+            started_at: None,
+        })
+    }
+
+    /// `kafka.tools.StorageTool format -t <id> -c <props> --ignore-formatted`.
+    pub fn format(&self, cluster_id: &str) -> Res<String> {
+        let out = Command::new("java")
+            .args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .arg(format!(
+                "-Dlog4j2.configurationFile=file:{}",
+                repo().join("tests/kafka/log4j2.properties").display()
+            ))
+            .arg("-cp")
+            .arg(classpath(&self.libs))
+            .args(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
+            .arg(&self.props_path)
+            .arg("--ignore-formatted")
+            .output()
+            .map_err(|e| format!("{}: cannot run java: {e}", self.name))?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = fs::write(self.dir.join("format.log"), &text);
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!("{}: format failed ({}): {text}", self.name, out.status))
+        }
+    }
+
+    /// Starts `kafka.Kafka <props>`; stdout/stderr are appended to `server.log`.
+    pub fn start(&mut self) -> Res<()> {
+        if self.is_running() {
+            return Err(format!("{} is already running", self.name));
+        }
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| format!("open {:?}: {e}", self.log_path))?;
+        let mut log2 = log.try_clone().map_err(|e| e.to_string())?;
+        let _ = writeln!(log2, "==== kraftwerk test runner: starting {} ====", self.name);
+        let child = Command::new("java")
+            .args(jvm_flags())
+            .arg(format!("-Dkafka.logs.dir={}", self.dir.display()))
+            .arg("-cp")
+            .arg(classpath(&self.libs))
+            .arg("kafka.Kafka")
+            .arg(&self.props_path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .map_err(|e| format!("{}: cannot start java: {e}", self.name))?;
+        let pid = child.id();
+        // Watchdog: kill -9 the JVM once this test process is gone.
+        self.watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(r#"while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done; kill -0 "$1" 2>/dev/null || kill -9 "$2" 2>/dev/null"#)
+            .arg("sh")
+            .arg(std::process::id().to_string())
+            .arg(pid.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
+        self.child = Some(child);
+        self.started_at = Some(Instant::now());
+        Ok(())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the process is alive (reaps it if it exited).
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                self.reap();
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn reap(&mut self) -> Option<ExitStatus> {
+        let st = self.child.take().and_then(|mut c| c.wait().ok());
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        st
+    }
+
+    /// Graceful stop: SIGTERM, then wait up to `timeout` (falls back to kill -9).
+    /// Returns the exit status and whether it exited on its own.
+    pub fn stop(&mut self, timeout: Duration) -> Res<(ExitStatus, bool)> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| format!("{} is not running", self.name))?;
+        signal(pid, "TERM")?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
+                let st = self.reap().ok_or("lost child")?;
+                return Ok((st, true));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let st = self.kill()?;
+        Ok((st, false))
+    }
+
+    /// kill -9 and reap.
+    pub fn kill(&mut self) -> Res<ExitStatus> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| format!("{} is not running", self.name))?;
+        let _ = signal(pid, "KILL");
+        self.reap()
+            .ok_or_else(|| format!("{}: no exit status", self.name))
+    }
+
+    /// SIGSTOP / SIGCONT (freeze a node to provoke timeouts).
+    pub fn pause(&self) -> Res<()> {
+        signal(self.pid().ok_or("not running")?, "STOP")
+    }
+    pub fn resume(&self) -> Res<()> {
+        signal(self.pid().ok_or("not running")?, "CONT")
+    }
+
+    /// Graceful stop (if running), then start.
+    pub fn restart(&mut self, timeout: Duration) -> Res<()> {
+        if self.is_running() {
+            self.stop(timeout)?;
+        }
+        self.start()
+    }
+
+    /// VmRSS of the JVM in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self.log_text();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The address of the first advertised listener (brokers) or first listener.
+    pub fn client_address(&self) -> Option<String> {
+        let v = self
+            .props
+            .get("advertised.listeners")
+            .or_else(|| self.props.get("listeners"))?;
+        let (_, host, port) = parse_listeners(v).ok()?.into_iter().next()?;
+        Some(format!("{host}:{port}"))
+    }
+
+    /// The address of the listener named in `controller.listener.names` (controllers).
+    pub fn controller_address(&self) -> Option<String> {
+        let name = self
+            .props
+            .get("controller.listener.names")?
+            .split(',')
+            .next()?
+            .trim()
+            .to_string();
+        let (_, host, port) = parse_listeners(self.props.get("listeners")?)
+            .ok()?
+            .into_iter()
+            .find(|(n, _, _)| *n == name)?;
+        Some(format!("{host}:{port}"))
+    }
+}
+
+impl Drop for KafkaNode {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = signal(pid, "KILL");
+        }
+        self.reap();
+    }
+}
+
+/// Lines of a Kafka log that show a config key rejected or unknown.
+pub fn config_problems(log: &str) -> Vec<String> {
+    let re = regex::Regex::new(
+        r"(?i)(isn't a known config|unknown config|unknown configuration|ConfigException|Invalid value .* for configuration|is not a valid config)",
+    )
+    .map(Some)
+    .unwrap_or(None);
+    match re {
+        Some(re) => log
+            .lines()
+            .filter(|l| re.is_match(l))
+            .map(str::to_string)
+            .collect(),
+        None => vec!["internal: bad regex".to_string()],
+    }
+}
+
+/// Several nodes of one cluster.
+#[derive(Debug)]
+pub struct TestCluster {
+    pub root: PathBuf,
+    pub cluster_id: String,
+    pub nodes: Vec<KafkaNode>,
+    pub map: AddressMap,
+}
+
+impl TestCluster {
+    /// Maps `specs` to loopback, writes each node's config under a scratch dir.
+    pub fn new(label: &str, specs: &[NodeSpec]) -> Res<Self> {
+        let libs = libs_dir()?;
+        let root = scratch_dir(label)?;
+        remove_after_exit(&root);
+        let map = AddressMap::for_nodes(specs)?;
+        let mut nodes = Vec::new();
+        for s in specs {
+            let dir = root.join(&s.name);
+            let props = map_to_loopback(s, specs, &map, &dir.join("data"))?;
+            nodes.push(KafkaNode::new(&s.name, s.node_id, s.role, &dir, &props, &libs)?);
+        }
+        Ok(Self {
+            root,
+            cluster_id: random_cluster_id(),
+            nodes,
+            map,
+        })
+    }
+
+    /// Formats every node (in parallel).
+    pub fn format_all(&self) -> Res<()> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .nodes
+                .iter()
+                .map(|n| s.spawn(|| n.format(&self.cluster_id)))
+                .collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join()
+                    .map_err(|_| "format thread panicked".to_string())?
+                    .map(|_| ())
+            })
+        })
+    }
+
+    pub fn start_all(&mut self) -> Res<()> {
+        self.nodes.iter_mut().try_for_each(KafkaNode::start)
+    }
+
+    pub fn node(&self, id: i32) -> Res<&KafkaNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.node_id == id)
+            .ok_or_else(|| format!("no node {id}"))
+    }
+
+    pub fn node_mut(&mut self, id: i32) -> Res<&mut KafkaNode> {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.node_id == id)
+            .ok_or_else(|| format!("no node {id}"))
+    }
+
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role.is_broker())
+            .map(|n| n.node_id)
+            .collect()
+    }
+
+    pub fn controller_ids(&self) -> Vec<i32> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role.is_controller())
+            .map(|n| n.node_id)
+            .collect()
+    }
+
+    /// `host:port,...` of every broker's client listener.
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .filter(|n| n.role.is_broker())
+            .filter_map(KafkaNode::client_address)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// An admin client with short timeouts.
+    pub fn admin(&self) -> Res<AdminClient> {
+        admin_client(&self.bootstrap())
+    }
+
+    /// Polls until the quorum has a leader with every controller as voter and every
+    /// broker is registered and unfenced. Returns the time it took.
+    pub async fn wait_ready(&self, timeout: Duration) -> Res<Duration> {
+        let started = Instant::now();
+        let admin = self.admin()?;
+        let mut controllers = self.controller_ids();
+        controllers.sort();
+        let mut brokers = self.broker_ids();
+        brokers.sort();
+        let mut last = String::from("not polled yet");
+        while started.elapsed() < timeout {
+            match ready_state(&admin).await {
+                Ok((mut voters, mut unfenced)) => {
+                    voters.sort();
+                    unfenced.sort();
+                    if voters == controllers && unfenced == brokers {
+                        return Ok(started.elapsed());
+                    }
+                    last = format!(
+                        "voters {voters:?} (want {controllers:?}), unfenced brokers {unfenced:?} (want {brokers:?})"
+                    );
+                }
+                Err(e) => last = format!("{} error: {e}", e.kind()),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(format!(
+            "cluster not ready after {timeout:?}: {last}\n{}",
+            self.log_tails(15)
+        ))
+    }
+
+    /// Config problems found in every node's log, prefixed with the node name.
+    pub fn config_problems(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .flat_map(|n| {
+                config_problems(&n.log_text())
+                    .into_iter()
+                    .map(move |l| format!("{}: {l}", n.name))
+            })
+            .collect()
+    }
+
+    pub fn log_tails(&self, lines: usize) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "---- {} ({})\n{}",
+                    n.name,
+                    n.log_path.display(),
+                    n.log_tail(lines)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// (node name, VmRSS KiB) of every running node.
+    pub fn rss(&self) -> Vec<(String, u64)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| Some((n.name.clone(), n.rss_kib()?)))
+            .collect()
+    }
+}
+
+async fn ready_state(admin: &AdminClient) -> Result<(Vec<i32>, Vec<i32>), AdminError> {
+    let q = admin.describe_quorum().await?;
+    let c = admin.describe_cluster().await?;
+    let voters = if q.leader_id >= 0 {
+        q.voters.iter().map(|v| v.id).collect()
+    } else {
+        vec![]
+    };
+    Ok((
+        voters,
+        c.brokers.iter().filter(|b| !b.fenced).map(|b| b.id).collect(),
+    ))
+}
+
+/// Admin client with test timeouts (connect 2 s, request 10 s).
+pub fn admin_client(bootstrap: &str) -> Res<AdminClient> {
+    AdminClient::new(
+        bootstrap,
+        AdminConfig {
+            client_id: "kraftwerk-test".into(),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+        },
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Hand-written configs in the shape of the operator's contract (docs/CONTRACT.md):
+/// controllers 9000.., brokers 0.., INTERNAL 9092 / CONTROLLER 9093, pod DNS names,
+/// static `controller.quorum.voters`. Mapped to loopback like the real rendering.
+pub fn hand_written_specs(cluster: &str, controllers: usize, brokers: usize) -> Vec<NodeSpec> {
+    let ns = "kafka-test";
+    let fqdn = |pod: &str| format!("{pod}.{cluster}-kafka-headless.{ns}.svc.cluster.local");
+    let voters = (0..controllers)
+        .map(|i| {
+            let id = 9000 + i as i32;
+            format!("{id}@{}:9093", fqdn(&format!("{cluster}-controller-{id}")))
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let rf = brokers.min(3);
+    let common = format!(
+        "controller.quorum.voters={voters}\ncontroller.listener.names=CONTROLLER\n\
+         listener.security.protocol.map=INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         num.network.threads=2\nnum.io.threads=2\nlog.cleaner.dedupe.buffer.size=2097152\n"
+    );
+    let mut specs = Vec::new();
+    for i in 0..controllers {
+        let id = 9000 + i as i32;
+        let pod = format!("{cluster}-controller-{id}");
+        specs.push(NodeSpec {
+            fqdn: fqdn(&pod),
+            server_properties: format!(
+                "process.roles=controller\nnode.id={id}\n{common}listeners=CONTROLLER://0.0.0.0:9093\n\
+                 log.dirs=/var/lib/kafka/data\n"
+            ),
+            name: pod,
+            node_id: id,
+            role: Role::Controller,
+        });
+    }
+    for i in 0..brokers {
+        let id = i as i32;
+        let pod = format!("{cluster}-broker-{id}");
+        specs.push(NodeSpec {
+            server_properties: format!(
+                "process.roles=broker\nnode.id={id}\n{common}listeners=INTERNAL://0.0.0.0:9092\n\
+                 advertised.listeners=INTERNAL://{}:9092\ninter.broker.listener.name=INTERNAL\n\
+                 log.dirs=/var/lib/kafka/data\ndefault.replication.factor={rf}\nmin.insync.replicas={}\n\
+                 offsets.topic.replication.factor={rf}\ntransaction.state.log.replication.factor={rf}\n\
+                 transaction.state.log.min.isr={}\ngroup.initial.rebalance.delay.ms=0\n\
+                 auto.create.topics.enable=false\n",
+                fqdn(&pod),
+                rf.saturating_sub(1).max(1),
+                rf.saturating_sub(1).max(1),
+            ),
+            fqdn: fqdn(&pod),
+            name: pod,
+            node_id: id,
+            role: Role::Broker,
+        });
+    }
+    specs
+}
+
+// ---------------------------------------------------------------------------------------
+// Data path: produce with acks=all and fetch back, on kafka-protocol (Produce/Fetch).
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+/// Produces `values` as one batch to `topic`-`partition` via its leader with `acks`
+/// (-1 = all). Returns the base offset.
+pub async fn produce(
+    admin: &AdminClient,
+    topic: &str,
+    partition: i32,
+    values: &[String],
+    acks: i16,
+) -> Res<i64> {
+    let t = admin.describe_topic(topic).await.map_err(|e| e.to_string())?;
+    let leader = t
+        .partitions
+        .iter()
+        .find(|p| p.partition == partition)
+        .and_then(|p| p.leader)
+        .ok_or_else(|| format!("{topic}-{partition} has no leader"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now,
+            key: None,
+            value: Some(Bytes::from(v.clone())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| format!("encode records: {e}"))?;
+    let batch = buf.freeze();
+    // v12: topics by name (v13 switched to topic ids).
+    let (resp, _) = admin
+        .send(Target::Node(leader), Some(12), |_| {
+            ProduceRequest::default()
+                .with_acks(acks)
+                .with_timeout_ms(10_000)
+                .with_topic_data(vec![
+                    TopicProduceData::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                        .with_partition_data(vec![
+                            PartitionProduceData::default()
+                                .with_index(partition)
+                                .with_records(Some(batch)),
+                        ]),
+                ])
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let p = resp
+        .responses
+        .iter()
+        .flat_map(|t| t.partition_responses.iter())
+        .find(|p| p.index == partition)
+        .ok_or("produce response lacks the partition")?;
+    if p.error_code != 0 {
+        return Err(format!(
+            "produce to {topic}-{partition} failed: {:?} {:?}",
+            kafka_protocol::error::ResponseError::try_from_code(p.error_code),
+            p.error_message
+        ));
+    }
+    Ok(p.base_offset)
+}
+
+/// Fetches from `offset` on the partition leader until `count` records arrived (or
+/// `timeout`); returns (offset, value) in log order.
+pub async fn fetch(
+    admin: &AdminClient,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    count: usize,
+    timeout: Duration,
+) -> Res<Vec<(i64, String)>> {
+    let t = admin.describe_topic(topic).await.map_err(|e| e.to_string())?;
+    let leader = t
+        .partitions
+        .iter()
+        .find(|p| p.partition == partition)
+        .and_then(|p| p.leader)
+        .ok_or_else(|| format!("{topic}-{partition} has no leader"))?;
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let mut next = offset;
+    while out.len() < count && started.elapsed() < timeout {
+        let (resp, _) = admin
+            .send(Target::Node(leader), Some(12), |_| {
+                FetchRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_max_wait_ms(500)
+                    .with_min_bytes(1)
+                    .with_max_bytes(4 << 20)
+                    .with_session_epoch(-1)
+                    .with_topics(vec![
+                        FetchTopic::default()
+                            .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                            .with_partitions(vec![
+                                FetchPartition::default()
+                                    .with_partition(partition)
+                                    .with_current_leader_epoch(-1)
+                                    .with_fetch_offset(next)
+                                    .with_log_start_offset(-1)
+                                    .with_partition_max_bytes(1 << 20),
+                            ]),
+                    ])
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let p = resp
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == partition)
+            .ok_or("fetch response lacks the partition")?;
+        if p.error_code != 0 {
+            return Err(format!(
+                "fetch error {:?}",
+                kafka_protocol::error::ResponseError::try_from_code(p.error_code)
+            ));
+        }
+        if let Some(mut records) = p.records {
+            let sets =
+                RecordBatchDecoder::decode_all(&mut records).map_err(|e| format!("decode records: {e}"))?;
+            for r in sets.into_iter().flat_map(|s| s.records) {
+                if r.offset >= next && !r.control {
+                    next = r.offset + 1;
+                    out.push((
+                        r.offset,
+                        r.value
+                            .map(|v| String::from_utf8_lossy(&v).into_owned())
+                            .unwrap_or_default(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs Kafka's own console consumer (kafka-tools) as an independent oracle; returns the
+/// values it printed.
+pub fn java_console_consume(bootstrap: &str, topic: &str, max_messages: usize) -> Res<Vec<String>> {
+    let libs = libs_dir()?;
+    let out = Command::new("java")
+        .args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+        .arg(format!(
+            "-Dlog4j2.configurationFile=file:{}",
+            repo().join("tests/kafka/log4j2.properties").display()
+        ))
+        .arg("-Dlog4j2.level=WARN")
+        .arg("-cp")
+        .arg(classpath(&libs))
+        .arg("org.apache.kafka.tools.consumer.ConsoleConsumer")
+        .args([
+            "--bootstrap-server",
+            bootstrap,
+            "--topic",
+            topic,
+            "--from-beginning",
+        ])
+        .args([
+            "--max-messages",
+            &max_messages.to_string(),
+            "--timeout-ms",
+            "30000",
+        ])
+        .output()
+        .map_err(|e| format!("console consumer: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Log lines start with '['; record values are printed verbatim.
+    Ok(stdout
+        .lines()
+        .filter(|l| !l.starts_with('['))
+        .map(str::to_string)
+        .collect())
+}
