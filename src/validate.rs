@@ -15,6 +15,7 @@ use kube::ResourceExt;
 use crate::crd::{DEFAULT_IMAGE_REPOSITORY, KafkaCluster, PodTemplateSpec, PoolSpec};
 use crate::labels;
 use crate::names::{ClusterNames, Role, node_id};
+use crate::placement::{self, Constraint};
 use crate::quantity;
 
 /// Longest cluster name whose derived names (`<name>-controller-9004`, `<name>-kafka-bootstrap`)
@@ -74,6 +75,9 @@ pub struct Existing {
     /// Broker ids above the desired count that may not be removed yet (they still hold data or
     /// Kafka could not be asked). They keep running and keep their configuration.
     pub retained_broker_ids: BTreeSet<i32>,
+    /// Labels of the cluster's nodes, for LIKE/UNLIKE placement constraints (evaluated when
+    /// pods are created). Empty when no pool uses them.
+    pub nodes: Vec<BTreeMap<String, String>>,
 }
 
 /// Options that come from the operator, not from the resource.
@@ -127,7 +131,8 @@ pub struct Pool {
     /// Cluster-wide then pool overrides, as strings.
     pub overrides: BTreeMap<String, String>,
     pub template: PodTemplateSpec,
-    pub placement: Option<String>,
+    /// Parsed DC/OS placement constraints; `None` means the default placement.
+    pub constraints: Option<Vec<Constraint>>,
 }
 
 /// Everything the builders need, already defaulted and checked.
@@ -146,6 +151,8 @@ pub struct ValidatedCluster {
     pub controllers: Pool,
     pub brokers: Pool,
     pub rack_topology_key: Option<String>,
+    /// Node labels for LIKE/UNLIKE constraints.
+    pub nodes: Vec<BTreeMap<String, String>>,
 }
 
 impl ValidatedCluster {
@@ -367,6 +374,7 @@ pub fn validate(
         controllers,
         brokers,
         rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
+        nodes: existing.nodes.clone(),
     })
 }
 
@@ -550,11 +558,19 @@ fn pool(
             );
         }
     }
-    let placement = spec
+    let text = spec
         .placement
         .as_ref()
-        .and_then(|p| p.constraints.clone())
+        .and_then(|p| p.constraints.as_deref())
         .filter(|c| !c.trim().is_empty());
+    let constraints = match text.map(placement::parse) {
+        Some(Ok(parsed)) => Some(parsed),
+        Some(Err(e)) => {
+            refuse(&format!("{base}.placement.constraints"), e.to_string());
+            None
+        }
+        None => None,
+    };
 
     Pool {
         role,
@@ -570,7 +586,7 @@ fn pool(
         },
         overrides,
         template,
-        placement,
+        constraints,
     }
 }
 

@@ -51,7 +51,7 @@ cleanup() {
     log "KRAFTWERK_E2E_KEEP=1: leaving the cluster, the nodes and namespace $NS up"
   else
     "${kubectl[@]}" delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1 || true
-    "${kubectl[@]}" delete -f "$REPO/deploy/" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    "${kubectl[@]}" delete -f "$REPO/deploy/operator.yaml" --ignore-not-found --wait=false >/dev/null 2>&1 || true
     "$here/node/node-down.sh" || rc=1
     if [ "$started_cluster" = 1 ]; then "$here/cluster/cluster-down.sh" || rc=1; fi
   fi
@@ -60,25 +60,22 @@ cleanup() {
 trap cleanup EXIT
 
 # --- 1. the operator, in-cluster ---------------------------------------------------------------
-step "deploying the operator from deploy/"
-[ -d "$REPO/deploy" ] || fail "deploy/ (the operator's manifests) is missing"
-"${kubectl[@]}" apply -f "$REPO/deploy/" >/dev/null
+step "deploying the operator: crds/ and deploy/operator.yaml"
+[ -f "$REPO/deploy/operator.yaml" ] || fail "deploy/operator.yaml is missing"
+[ -d "$REPO/crds" ] || fail "crds/ is missing (make crds)"
+"${kubectl[@]}" apply -f "$REPO/crds/" >/dev/null
+"${kubectl[@]}" wait --for=condition=Established crd/kafkaclusters.kraftwerk.dev --timeout=60s >/dev/null
+"${kubectl[@]}" apply -f "$REPO/deploy/operator.yaml" >/dev/null
 # The test cluster also has simulated (kwok) nodes, where a pod never really runs: pin the
-# operator to the real nodes. Use the image built above (never pulled).
-"${kubectl[@]}" -n "$OP_NS" patch deployment kraftwerk --type strategic -p "$(
-  cat <<JSON
-{"spec":{"template":{"spec":{"nodeSelector":{"$NODE_LABEL_KEY":"$NODE_LABEL_VALUE"},
- "containers":[{"name":"kraftwerk","image":"docker.io/library/kraftwerk:dev","imagePullPolicy":"IfNotPresent"}]}}}}
-JSON
-)" >/dev/null
+# operator to the real nodes. Its image, kraftwerk:dev, was imported into every node by
+# node-up.sh (tests/images/build.sh operator), so IfNotPresent never pulls.
+"${kubectl[@]}" -n "$OP_NS" patch deployment kraftwerk --type strategic \
+  -p "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"$NODE_LABEL_KEY\":\"$NODE_LABEL_VALUE\"}}}}}" >/dev/null
 # The API server's certificate must name the kubernetes Service IP for in-cluster clients
 # that connect by IP (kube-rs does). Without it (a cluster created before cluster-up.sh
 # added the SAN), connect by a name the certificate has, resolved by the cluster DNS.
-ca=$NODE_WORK/ca.crt
 svc_ip=$("${kubectl[@]}" -n default get service kubernetes -o jsonpath='{.spec.clusterIP}')
-if ! "${kubectl[@]}" config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}' >/dev/null ||
-  ! echo | timeout 5 openssl s_client -connect "$(sed 's|https://||' <<<"$("${kubectl[@]}" config view --minify -o jsonpath='{.clusters[0].cluster.server}')")" \
-    -servername 127.0.0.1 2>/dev/null | openssl x509 -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$svc_ip\b"; then
+if ! openssl x509 -in "$CLUSTER_DIR/pki/admin.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$svc_ip\(,\|$\)"; then
   log "note: the API server certificate lacks IP $svc_ip; the operator connects to kubernetes.default.svc instead (docs/REQUESTS-h4.md)"
   "${kubectl[@]}" -n "$OP_NS" set env deployment/kraftwerk KUBERNETES_SERVICE_HOST=kubernetes.default.svc >/dev/null
 fi

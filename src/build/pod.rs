@@ -15,6 +15,7 @@ use super::properties::{DATA_MOUNT, render as render_properties};
 use super::{SERVER_PROPERTIES, meta};
 use crate::labels;
 use crate::names::Role;
+use crate::placement::rack::RACK_ANNOTATION;
 use crate::validate::ValidatedCluster;
 
 pub const CONTAINER_NAME: &str = "kafka";
@@ -23,8 +24,6 @@ const KAFKA_UID: i64 = 1000;
 const CONFIG_MOUNT: &str = "/etc/kraftwerk/config";
 const RUNTIME_MOUNT: &str = "/var/lib/kraftwerk";
 const PODINFO_MOUNT: &str = "/etc/kraftwerk/podinfo";
-/// Annotation the operator sets on a rack-aware broker pod once it is bound to a node.
-pub const RACK_ANNOTATION: &str = "kraftwerk.dev/rack";
 /// Log recovery after an unclean shutdown can take long; the startup probe allows an hour
 /// before the liveness probe may act, so a recovering broker is never killed.
 const STARTUP_PROBE_BUDGET_SECONDS: i32 = 3600;

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -27,6 +27,7 @@ use crate::build::{self, Object};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::error::{Error, Result};
 use crate::names::Role;
+use crate::placement::rack::{RACK_ANNOTATION, rack_of_node};
 use crate::validate::{self, Existing};
 use crate::{FIELD_MANAGER, cluster_id, labels};
 
@@ -94,10 +95,17 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         BrokerUsage::Unknown("the operator does not query Kafka for partition placement yet".into())
     });
 
+    let node_list = if uses_node_labels(cr) {
+        list_nodes(client).await?
+    } else {
+        Vec::new()
+    };
+    let nodes = node_list.iter().map(|n| n.labels().clone()).collect();
     let existing = Existing {
         pods: observed.pods.clone(),
         pvcs: observed.pvcs.clone(),
         retained_broker_ids: plan.retained.clone(),
+        nodes,
     };
     let cluster = match validate::validate(cr, &existing, &cluster_id, &ctx.options) {
         Ok(c) => c,
@@ -142,7 +150,15 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     } else {
         observed.pods
     };
+    if let Some(key) = &cluster.rack_topology_key {
+        assign_racks(ctx, cr, &namespace, &pods, &node_list, key).await?;
+    }
+    let node_labels: BTreeMap<String, BTreeMap<String, String>> = node_list
+        .iter()
+        .map(|n| (n.name_any(), n.labels().clone()))
+        .collect();
     let facts = Facts {
+        placement_violations: status::placement_violations(&cluster, &pods, &node_labels),
         desired_hashes: hashes,
         scale_down_blocked: plan.blocked_reason.clone(),
     };
@@ -170,6 +186,77 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     } else {
         REQUEUE_STABLE
     }))
+}
+
+/// Node labels are needed for LIKE/UNLIKE constraints and for rack awareness only.
+fn uses_node_labels(cr: &KafkaCluster) -> bool {
+    let constrained = [&cr.spec.brokers.pool, &cr.spec.controllers.pool]
+        .iter()
+        .any(|p| {
+            p.placement
+                .as_ref()
+                .and_then(|x| x.constraints.as_ref())
+                .is_some()
+        });
+    constrained || cr.spec.rack.is_some()
+}
+
+async fn list_nodes(client: &kube::Client) -> Result<Vec<Node>> {
+    Ok(Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items)
+}
+
+/// Tells each bound broker pod its rack: the pod's start script waits for this annotation
+/// (through a downward API volume) and appends `broker.rack`. Kafka pods need no API access.
+async fn assign_racks(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    ns: &str,
+    pods: &[Pod],
+    nodes: &[Node],
+    key: &str,
+) -> Result<()> {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    for pod in pods {
+        let is_broker = pod.labels().get(labels::ROLE).map(String::as_str) == Some(Role::Broker.as_str());
+        let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) else {
+            continue;
+        };
+        if !is_broker
+            || pod.annotations().contains_key(RACK_ANNOTATION)
+            || pod.metadata.deletion_timestamp.is_some()
+        {
+            continue;
+        }
+        let labels = nodes
+            .iter()
+            .find(|n| n.name_any() == node_name)
+            .map(|n| n.labels().clone())
+            .unwrap_or_default();
+        match rack_of_node(&labels, key) {
+            Some(rack) => {
+                // A merge patch under its own manager: an apply of just this annotation would
+                // drop every other field the operator's manager owns on the pod.
+                let patch = json!({"metadata": {"annotations": {RACK_ANNOTATION: rack}}});
+                let params = PatchParams {
+                    field_manager: Some(format!("{FIELD_MANAGER}-rack")),
+                    ..Default::default()
+                };
+                api.patch(&pod.name_any(), &params, &Patch::Merge(&patch)).await?;
+            }
+            None => {
+                let note = format!(
+                    "node {node_name} of pod {} has no label {key}; broker.rack cannot be set",
+                    pod.name_any()
+                );
+                ctx.event(cr, EventType::Warning, "RackUnknown", "AssignRack", &note)
+                    .await;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn now() -> Timestamp {

@@ -12,6 +12,7 @@ use kube::ResourceExt;
 use crate::crd::{KafkaClusterStatus, ListenerStatus, NodeStatus};
 use crate::labels;
 use crate::names::Role;
+use crate::placement::{PlacedPod, violations};
 use crate::validate::ValidatedCluster;
 
 pub const READY: &str = "Ready";
@@ -34,6 +35,51 @@ pub struct Facts {
     pub desired_hashes: BTreeMap<String, String>,
     /// Broker ids kept although the spec asks for fewer, with the reason.
     pub scale_down_blocked: Option<String>,
+    /// Pods that run where their pool's placement constraints no longer allow, with the reason.
+    pub placement_violations: BTreeMap<String, String>,
+}
+
+/// The pods whose current node breaks their pool's constraints (after a constraint change; a
+/// replace of the pod moves it). Only pools with constraints are checked.
+pub fn placement_violations(
+    cluster: &ValidatedCluster,
+    pods: &[Pod],
+    nodes: &BTreeMap<String, BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for pool in cluster.pools() {
+        let Some(constraints) = &pool.constraints else {
+            continue;
+        };
+        let placed: Vec<(String, PlacedPod<'_>)> = pool
+            .ids
+            .iter()
+            .filter_map(|&id| {
+                let name = cluster.names.pod(pool.role, id);
+                let pod = pods.iter().find(|p| p.name_any() == name)?;
+                let node = pod.spec.as_ref()?.node_name.as_ref()?;
+                Some((
+                    name,
+                    PlacedPod {
+                        node_id: id,
+                        node_labels: nodes.get(node)?,
+                    },
+                ))
+            })
+            .collect();
+        let all: Vec<PlacedPod<'_>> = placed.iter().map(|(_, p)| *p).collect();
+        let node_labels: Vec<BTreeMap<String, String>> = nodes.values().cloned().collect();
+        for (name, pod) in &placed {
+            let v = violations(constraints, pod, &all, &node_labels);
+            if !v.is_empty() {
+                out.insert(
+                    name.clone(),
+                    v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                );
+            }
+        }
+    }
+    out
 }
 
 /// A condition to set: type, status, reason, message.
@@ -63,6 +109,7 @@ pub fn compute(
                 (Some(p), Some(want)) => p.annotations().get(labels::CONFIG_HASH) == Some(want),
                 _ => true,
             };
+            let placement = facts.placement_violations.get(&name).cloned();
             nodes.push(NodeStatus {
                 id,
                 role: pool.role.as_str().into(),
@@ -70,6 +117,7 @@ pub fn compute(
                 node: pod.and_then(|p| p.spec.as_ref()?.node_name.clone()),
                 ready,
                 up_to_date,
+                placement,
                 message: if ready {
                     None
                 } else {
@@ -311,7 +359,11 @@ pub fn not_ready_reason(pod: &Pod) -> String {
             };
         }
     }
-    status.phase.clone().unwrap_or_else(|| "pending".into())
+    match status.phase.as_deref() {
+        Some("Running") => "running, not ready yet (Kafka is starting or its port is not open)".into(),
+        Some(phase) => phase.to_string(),
+        None => "pending".into(),
+    }
 }
 
 fn is_stuck_message(message: &str) -> bool {
@@ -322,4 +374,172 @@ fn is_stuck_message(message: &str) -> bool {
 /// so equal means a write would change nothing.
 pub fn unchanged(previous: Option<&KafkaClusterStatus>, next: &KafkaClusterStatus) -> bool {
     previous == Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+    use crate::fixtures::validated;
+
+    fn pod(name: &str, role: Role, id: i32, ready: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                labels: Some(labels::node_labels("demo", role, id)),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some("node-a".into()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn all_pods(ready: bool) -> Vec<Pod> {
+        let mut pods: Vec<Pod> = (0..3)
+            .map(|i| {
+                pod(
+                    &format!("demo-controller-{}", 9000 + i),
+                    Role::Controller,
+                    9000 + i,
+                    ready,
+                )
+            })
+            .collect();
+        pods.extend((0..3).map(|i| pod(&format!("demo-broker-{i}"), Role::Broker, i, ready)));
+        pods
+    }
+
+    fn condition<'a>(s: &'a KafkaClusterStatus, t: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == t).unwrap()
+    }
+
+    #[test]
+    fn ready_when_every_node_is_ready() {
+        let c = validated("");
+        let s = compute(
+            &c,
+            &all_pods(true),
+            &Facts::default(),
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(condition(&s, READY).status, "True");
+        assert_eq!(condition(&s, PROGRESSING).status, "False");
+        assert_eq!(condition(&s, DEGRADED).status, "False");
+        assert_eq!(s.ready_brokers, 3);
+        assert_eq!(s.replicas, 3);
+        assert_eq!(
+            s.bootstrap_servers.as_deref(),
+            Some("demo-kafka-bootstrap.kafka.svc.cluster.local:9092")
+        );
+        assert_eq!(s.nodes.len(), 6);
+        assert_eq!(s.nodes[0].pod, "demo-controller-9000");
+        assert_eq!(s.nodes[0].node.as_deref(), Some("node-a"));
+        assert_eq!(s.cluster_id.as_deref(), Some(crate::fixtures::CLUSTER_ID));
+    }
+
+    #[test]
+    fn recomputing_an_unchanged_cluster_keeps_transition_times() {
+        let c = validated("");
+        let first = compute(
+            &c,
+            &all_pods(true),
+            &Facts::default(),
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
+        let later = Timestamp::from_second(1_000_000).unwrap();
+        let second = compute(&c, &all_pods(true), &Facts::default(), Some(&first), later);
+        assert!(unchanged(Some(&first), &second));
+        // A flip moves only the flipped condition's time.
+        let third = compute(&c, &all_pods(false), &Facts::default(), Some(&second), later);
+        assert_eq!(condition(&third, READY).last_transition_time, Time(later));
+        assert_eq!(
+            condition(&third, DEGRADED).last_transition_time,
+            Time(Timestamp::UNIX_EPOCH)
+        );
+    }
+
+    #[test]
+    fn missing_and_unschedulable_pods_are_explained() {
+        let c = validated("");
+        let mut pods = all_pods(true);
+        pods.pop();
+        let mut pending = pod("demo-broker-1", Role::Broker, 1, false);
+        pending.status = Some(PodStatus {
+            phase: Some("Pending".into()),
+            conditions: Some(vec![PodCondition {
+                type_: "PodScheduled".into(),
+                status: "False".into(),
+                reason: Some("Unschedulable".into()),
+                message: Some(
+                    "0/6 nodes are available: 6 node(s) didn't match pod anti-affinity rules.".into(),
+                ),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        pods.retain(|p| p.metadata.name.as_deref() != Some("demo-broker-1"));
+        pods.push(pending);
+        let s = compute(&c, &pods, &Facts::default(), None, Timestamp::UNIX_EPOCH);
+        assert_eq!(condition(&s, READY).status, "False");
+        let degraded = condition(&s, DEGRADED);
+        assert_eq!(degraded.status, "True");
+        assert!(
+            degraded.message.contains("didn't match pod anti-affinity"),
+            "{}",
+            degraded.message
+        );
+        let broker2 = s.nodes.iter().find(|n| n.pod == "demo-broker-2").unwrap();
+        assert_eq!(broker2.message.as_deref(), Some("pod not created yet"));
+    }
+
+    #[test]
+    fn stale_pods_and_blocked_scale_down_show_as_progressing() {
+        let c = validated("");
+        let mut facts = Facts::default();
+        facts.desired_hashes.insert("demo-broker-0".into(), "new".into());
+        let s = compute(&c, &all_pods(true), &facts, None, Timestamp::UNIX_EPOCH);
+        assert_eq!(condition(&s, PROGRESSING).reason, "RestartPending");
+        assert!(
+            !s.nodes
+                .iter()
+                .find(|n| n.pod == "demo-broker-0")
+                .unwrap()
+                .up_to_date
+        );
+        facts.scale_down_blocked = Some("scale-down refused".into());
+        let s = compute(&c, &all_pods(true), &facts, None, Timestamp::UNIX_EPOCH);
+        assert_eq!(condition(&s, PROGRESSING).reason, "ScaleDownBlocked");
+    }
+
+    #[test]
+    fn invalid_spec_names_the_field() {
+        let s = invalid(
+            "spec.brokers.storage.size: cannot shrink",
+            Some(2),
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
+        let ready = condition(&s, READY);
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "InvalidSpec")
+        );
+        assert!(ready.message.starts_with("spec.brokers.storage.size"));
+        assert_eq!(s.observed_generation, Some(2));
+    }
 }

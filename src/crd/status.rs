@@ -66,6 +66,10 @@ pub struct NodeStatus {
     /// The pod runs the current configuration (false while a restart is pending).
     #[serde(default = "default_true")]
     pub up_to_date: bool,
+    /// Placement constraints this pod's current node does not satisfy (they changed since the
+    /// pod was placed); replacing the pod moves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<String>,
     /// Why the node is not ready, when known (e.g. the scheduler's message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -41,11 +41,12 @@ componentsPatches:
   # so pods with claims schedule and PVC lifecycles behave as on a real cluster.
   - key: enable-hostpath-provisioner
     value: "true"
----
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokConfiguration
-options:
-  disregardStatusWithAnnotationSelector: kwok.x-k8s.io/status=custom
+# A flag, not a KwokConfiguration document: kwokctl writes such a document out without
+# its defaults, and kwok then refuses to start ("node leases parallelism must be > 0").
+- name: kwok-controller
+  extraArgs:
+  - key: disregard-status-with-annotation-selector
+    value: kwok.x-k8s.io/status=custom
 YAML
     for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
       node/chaos/node-not-ready.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
@@ -55,7 +56,27 @@ YAML
   } >"$WORK/kwok-config.yaml"
 }
 
+# Names of the cluster's components whose process is not running.
+dead_components() {
+  local f
+  for f in "$CLUSTER_DIR"/pids/*.pid; do
+    [ -f "$f" ] || continue
+    kill -0 "$(cat "$f")" 2>/dev/null || basename "$f" .pid
+  done
+}
+
 if api_ready; then
+  dead=$(dead_components | tr '\n' ' ')
+  if [ -n "$dead" ]; then
+    log "cluster '$CLUSTER_NAME' answers but these components are not running: $dead; restarting it"
+    "$BIN/kwokctl" stop cluster --name "$CLUSTER_NAME" >"$WORK/kwokctl.log" 2>&1 || true
+    "$BIN/kwokctl" start cluster --name "$CLUSTER_NAME" --wait 2m >>"$WORK/kwokctl.log" 2>&1 || true
+    dead=$(dead_components | tr '\n' ' ')
+    if [ -n "$dead" ] || ! api_ready; then
+      log "still not running: $dead (see $CLUSTER_DIR/logs); recreate it with: make cluster-down cluster-up"
+      exit 1
+    fi
+  fi
   log "reusing the running cluster '$CLUSTER_NAME'"
 else
   if [ -d "$CLUSTER_DIR" ]; then

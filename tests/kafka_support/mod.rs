@@ -872,7 +872,9 @@ pub async fn produce(
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // kafka-protocol batches records while offset - sequence stays constant; Kafka takes
+            // exactly one batch per partition. This keeps one batch with base sequence -1.
+            sequence: i as i32 - 1,
             timestamp: now,
             key: None,
             value: Some(Bytes::from(v.clone())),

@@ -107,6 +107,7 @@ if [ "$have_api" = 1 ]; then
   "${kubectl[@]}" -n kube-system delete endpointslice kube-dns-host --ignore-not-found >/dev/null 2>&1 || true
   "${kubectl[@]}" -n kube-system delete service kube-dns --ignore-not-found >/dev/null 2>&1 || true
 fi
+sed -i '/^# >>> kraftwerk real nodes/,/^# <<< kraftwerk real nodes/d' /etc/hosts
 rm -rf "$NODE_RUN"
 [ "$purge" = 1 ] && rm -rf "$NODE_STATE"
 log "real nodes removed${nodes[*]:+: ${nodes[*]}}"

@@ -35,6 +35,14 @@ kubectl=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH")
 "$_node_dir/coredns/build.sh" >/dev/null
 
 mkdir -p "$NODE_WORK" "$NODE_RUN" "$NODE_STATE"
+# Config files are replaced only when their content changes: kube-proxy exits when its
+# configuration file is written to ("content of the proxy server's configuration file was updated").
+write_if_changed() { # stdin -> $1
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
 server=$("${kubectl[@]}" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
 api_port=${server##*:}
 
@@ -59,7 +67,7 @@ mv "$node_kubeconfig.tmp" "$node_kubeconfig"
 
 # --- cluster DNS: CoreDNS on the bridge address, behind the kube-dns Service -----------------
 mkdir -p "$NODE_WORK/coredns"
-cat >"$NODE_WORK/coredns/Corefile" <<EOF
+write_if_changed "$NODE_WORK/coredns/Corefile" <<EOF
 .:53 {
     bind $HOST_IP
     errors
@@ -182,7 +190,7 @@ for ((i = 1; i <= NODE_COUNT; i++)); do
 
   # CNI: a bridge per node with this node's pod range
   mkdir -p "$work/net.d"
-  cat >"$work/net.d/10-kraftwerk.conflist" <<EOF
+  write_if_changed "$work/net.d/10-kraftwerk.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "kraftwerk",
@@ -198,7 +206,7 @@ for ((i = 1; i <= NODE_COUNT; i++)); do
 EOF
 
   # containerd
-  cat >"$work/containerd.toml" <<EOF
+  write_if_changed "$work/containerd.toml" <<EOF
 version = 2
 root = "$state/containerd"
 state = "$run/containerd"
@@ -258,7 +266,7 @@ EOF
     mount --bind "$kubelet_dir" "$kubelet_dir"
   fi
   mount --make-rshared "$kubelet_dir" # pod volume mounts reach runc's (root) mount namespace
-  cat >"$work/kubelet.yaml" <<EOF
+  write_if_changed "$work/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $ip
@@ -306,7 +314,7 @@ EOF
   fi
 
   # kube-proxy (iptables mode; its rules live in the node's network namespace)
-  cat >"$work/kube-proxy.yaml" <<EOF
+  write_if_changed "$work/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $node_kubeconfig}
@@ -327,6 +335,19 @@ EOF
     echo $! >"$run/kube-proxy.pid"
   fi
 done
+
+# The API server reaches kubelets (logs, exec, port-forward) by the node's Hostname address
+# first (its default --kubelet-preferred-address-types). The node names resolve through a
+# marked block in /etc/hosts, removed by node-down.sh.
+hosts_block() {
+  echo "# >>> kraftwerk real nodes (tests/node/node-up.sh)"
+  for ((i = 1; i <= NODE_COUNT; i++)); do echo "$(node_ip "$i") $(node_name "$i")"; done
+  echo "# <<< kraftwerk real nodes"
+}
+if [ "$(sed -n '/^# >>> kraftwerk real nodes/,/^# <<< kraftwerk real nodes/p' /etc/hosts)" != "$(hosts_block)" ]; then
+  sed -i '/^# >>> kraftwerk real nodes/,/^# <<< kraftwerk real nodes/d' /etc/hosts
+  hosts_block >>/etc/hosts
+fi
 
 # --- wait for the nodes --------------------------------------------------------------------
 names=()

@@ -1,0 +1,418 @@
+//! `kraftwerk broker …` and `kraftwerk topic …`: Kafka admin commands on
+//! [`kraftwerk::admin`], modelled on DC/OS `dcos kafka broker …` / `dcos kafka topic …`.
+//!
+//! Wiring (in the binary's `Command` enum):
+//! ```ignore
+//! Broker(cli::admin::BrokerCli),   // kraftwerk broker list --bootstrap h:p
+//! Topic(cli::admin::TopicCli),     // kraftwerk topic list|describe|create|under-replicated|unavailable
+//! ...
+//! Command::Broker(b) => cli::admin::run_broker(&b).await?,
+//! Command::Topic(t) => cli::admin::run_topic(&t).await?,
+//! ```
+//! This file only uses the public `kraftwerk::admin` API, so it can live in the binary.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use kraftwerk::admin::{AdminClient, AdminConfig, AdminError, BrokerInfo, NewTopic, PartitionInfo, TopicInfo};
+use serde::Serialize;
+
+/// Connection options shared by `broker` and `topic`.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Kafka bootstrap servers, `host:port[,host:port…]` (any broker listener).
+    #[arg(long, global = true, env = "KRAFTWERK_BOOTSTRAP", value_name = "HOST:PORT[,HOST:PORT]")]
+    pub bootstrap: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Per-request timeout in seconds (connect timeout is a third of it, at least 1 s).
+    #[arg(long, global = true, default_value_t = 15, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// `kraftwerk broker …`
+#[derive(Debug, Clone, Args)]
+pub struct BrokerCli {
+    #[command(flatten)]
+    pub args: AdminArgs,
+    #[command(subcommand)]
+    pub command: BrokerCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BrokerCommand {
+    /// List registered brokers with address, rack and fenced state.
+    List,
+}
+
+/// `kraftwerk topic …`
+#[derive(Debug, Clone, Args)]
+pub struct TopicCli {
+    #[command(flatten)]
+    pub args: AdminArgs,
+    #[command(subcommand)]
+    pub command: TopicCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TopicCommand {
+    /// List topic names.
+    List {
+        /// Include internal topics (__consumer_offsets, …).
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Partitions of a topic: leader, replicas, ISR, and its min.insync.replicas.
+    Describe { name: String },
+    /// Create a topic.
+    Create {
+        name: String,
+        /// Number of partitions.
+        #[arg(short = 'p', long, default_value_t = 1)]
+        partitions: i32,
+        /// Replication factor.
+        #[arg(short = 'r', long, default_value_t = 3)]
+        replication: i16,
+        /// Topic config `key=value` (repeatable), e.g. `-c min.insync.replicas=2`.
+        #[arg(short = 'c', long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
+    /// Partitions whose ISR is smaller than their replica set.
+    #[command(alias = "under_replicated_partitions")]
+    UnderReplicated,
+    /// Partitions without a leader.
+    #[command(alias = "unavailable_partitions")]
+    Unavailable,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}
+
+fn client(args: &AdminArgs) -> Result<AdminClient, AdminError> {
+    let bootstrap = args
+        .bootstrap
+        .as_deref()
+        .ok_or_else(|| AdminError::InvalidArgument("--bootstrap (or KRAFTWERK_BOOTSTRAP) is required".into()))?;
+    let request = Duration::from_secs(args.timeout.max(1));
+    AdminClient::new(
+        bootstrap,
+        AdminConfig {
+            client_id: "kraftwerk-cli".into(),
+            connect_timeout: (request / 3).max(Duration::from_secs(1)),
+            request_timeout: request,
+        },
+    )
+}
+
+/// Runs `kraftwerk broker …` and prints the result on stdout.
+pub async fn run_broker(cli: &BrokerCli) -> Result<(), AdminError> {
+    print!("{}", broker_output(cli).await?);
+    Ok(())
+}
+
+/// Runs `kraftwerk topic …` and prints the result on stdout.
+pub async fn run_topic(cli: &TopicCli) -> Result<(), AdminError> {
+    print!("{}", topic_output(cli).await?);
+    Ok(())
+}
+
+/// The text `kraftwerk broker …` prints.
+pub async fn broker_output(cli: &BrokerCli) -> Result<String, AdminError> {
+    let admin = client(&cli.args)?;
+    match cli.command {
+        BrokerCommand::List => {
+            let d = admin.describe_cluster().await?;
+            Ok(match cli.args.output {
+                OutputFormat::Json => json(&d.brokers)?,
+                OutputFormat::Table => broker_table(&d.brokers),
+            })
+        }
+    }
+}
+
+/// The text `kraftwerk topic …` prints.
+pub async fn topic_output(cli: &TopicCli) -> Result<String, AdminError> {
+    let admin = client(&cli.args)?;
+    let out = cli.args.output;
+    match &cli.command {
+        TopicCommand::List { internal } => {
+            let names = admin.list_topics(*internal).await?;
+            Ok(match out {
+                OutputFormat::Json => json(&names)?,
+                OutputFormat::Table => names.iter().map(|n| format!("{n}\n")).collect(),
+            })
+        }
+        TopicCommand::Describe { name } => {
+            let topic = admin.describe_topic(name).await?;
+            let min_isr = admin.topic_min_insync_replicas(name).await?;
+            Ok(match out {
+                OutputFormat::Json => {
+                    #[derive(Serialize)]
+                    struct Described<'a> {
+                        #[serde(flatten)]
+                        topic: &'a TopicInfo,
+                        replication_factor: usize,
+                        min_insync_replicas: Option<i32>,
+                    }
+                    json(&Described { topic: &topic, replication_factor: topic.replication_factor(), min_insync_replicas: min_isr })?
+                }
+                OutputFormat::Table => describe_table(&topic, min_isr),
+            })
+        }
+        TopicCommand::Create { name, partitions, replication, configs } => {
+            let mut topic = NewTopic::new(name.clone(), *partitions, *replication);
+            for (k, v) in configs {
+                topic = topic.with_config(k.clone(), v.clone());
+            }
+            admin.create_topic(&topic).await?;
+            Ok(match out {
+                OutputFormat::Json => json(&serde_json::json!({
+                    "created": name, "partitions": partitions, "replicationFactor": replication,
+                    "configs": topic.configs,
+                }))?,
+                OutputFormat::Table => {
+                    format!("Created topic {name} (partitions={partitions}, replication={replication})\n")
+                }
+            })
+        }
+        TopicCommand::UnderReplicated | TopicCommand::Unavailable => {
+            let wanted: fn(&PartitionInfo) -> bool = match cli.command {
+                TopicCommand::Unavailable => PartitionInfo::is_unavailable,
+                _ => PartitionInfo::is_under_replicated,
+            };
+            let meta = admin.metadata(None).await?;
+            let rows: Vec<PartitionRow> = meta
+                .topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().filter(|p| wanted(p)).map(|p| PartitionRow::new(&t.name, p)))
+                .collect();
+            Ok(match out {
+                OutputFormat::Json => json(&rows)?,
+                OutputFormat::Table => partition_table(&rows),
+            })
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct PartitionRow {
+    topic: String,
+    partition: i32,
+    leader: Option<i32>,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+}
+
+impl PartitionRow {
+    fn new(topic: &str, p: &PartitionInfo) -> Self {
+        Self { topic: topic.to_string(), partition: p.partition, leader: p.leader, replicas: p.replicas.clone(), isr: p.isr.clone() }
+    }
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, AdminError> {
+    serde_json::to_string_pretty(value)
+        .map(|s| s + "\n")
+        .map_err(|e| AdminError::InvalidArgument(format!("cannot serialize output: {e}")))
+}
+
+fn ids(v: &[i32]) -> String {
+    if v.is_empty() { "-".into() } else { v.iter().map(ToString::to_string).collect::<Vec<_>>().join(",") }
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{c:<w$}  ", w = widths[i]);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn broker_table(brokers: &[BrokerInfo]) -> String {
+    let rows: Vec<Vec<String>> = brokers
+        .iter()
+        .map(|b| {
+            vec![
+                b.id.to_string(),
+                format!("{}:{}", b.host, b.port),
+                b.rack.clone().unwrap_or_else(|| "-".into()),
+                if b.fenced { "fenced".into() } else { "active".into() },
+            ]
+        })
+        .collect();
+    table(&["ID", "ADDRESS", "RACK", "STATE"], &rows)
+}
+
+fn partition_state(p: &PartitionInfo, min_isr: Option<i32>) -> String {
+    if p.is_unavailable() {
+        "unavailable".into()
+    } else if min_isr.is_some_and(|m| p.is_under_min_isr(usize::try_from(m).unwrap_or(0))) {
+        "under-min-isr".into()
+    } else if p.is_under_replicated() {
+        "under-replicated".into()
+    } else {
+        "ok".into()
+    }
+}
+
+fn describe_table(t: &TopicInfo, min_isr: Option<i32>) -> String {
+    let mut out = format!(
+        "Topic: {}  TopicId: {}  Partitions: {}  ReplicationFactor: {}  min.insync.replicas: {}{}\n",
+        t.name,
+        t.topic_id,
+        t.partitions.len(),
+        t.replication_factor(),
+        min_isr.map_or("-".to_string(), |m| m.to_string()),
+        if t.internal { "  (internal)" } else { "" },
+    );
+    let rows: Vec<Vec<String>> = t
+        .partitions
+        .iter()
+        .map(|p| {
+            vec![
+                p.partition.to_string(),
+                p.leader.map_or("none".to_string(), |l| l.to_string()),
+                ids(&p.replicas),
+                ids(&p.isr),
+                partition_state(p, min_isr),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["PARTITION", "LEADER", "REPLICAS", "ISR", "STATE"], &rows));
+    out
+}
+
+fn partition_table(rows: &[PartitionRow]) -> String {
+    if rows.is_empty() {
+        return "none\n".into();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.topic.clone(),
+                r.partition.to_string(),
+                r.leader.map_or("none".to_string(), |l| l.to_string()),
+                ids(&r.replicas),
+                ids(&r.isr),
+            ]
+        })
+        .collect();
+    table(&["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], &cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Top,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Top {
+        Broker(BrokerCli),
+        Topic(TopicCli),
+    }
+
+    #[test]
+    fn parses_dcos_like_commands() {
+        let cli = Cli::try_parse_from(["k", "broker", "list", "--bootstrap", "a:1,b:2"]).unwrap();
+        let Top::Broker(b) = cli.command else { panic!("broker") };
+        assert_eq!(b.args.bootstrap.as_deref(), Some("a:1,b:2"));
+        assert_eq!(b.args.output, OutputFormat::Table);
+
+        let cli = Cli::try_parse_from([
+            "k", "topic", "--bootstrap", "a:1", "create", "t", "-p", "3", "-r", "2", "-c", "min.insync.replicas=2", "-o", "json",
+        ])
+        .unwrap();
+        let Top::Topic(t) = cli.command else { panic!("topic") };
+        assert_eq!(t.args.output, OutputFormat::Json);
+        match t.command {
+            TopicCommand::Create { name, partitions, replication, configs } => {
+                assert_eq!((name.as_str(), partitions, replication), ("t", 3, 2));
+                assert_eq!(configs, vec![("min.insync.replicas".to_string(), "2".to_string())]);
+            }
+            other => panic!("{other:?}"),
+        }
+        for sub in ["under-replicated", "under_replicated_partitions", "unavailable", "unavailable_partitions"] {
+            assert!(Cli::try_parse_from(["k", "topic", sub]).is_ok(), "{sub}");
+        }
+        assert!(Cli::try_parse_from(["k", "topic", "create", "t", "-c", "novalue"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn missing_bootstrap_is_an_invalid_argument() {
+        let cli = BrokerCli {
+            args: AdminArgs { bootstrap: None, output: OutputFormat::Table, timeout: 1 },
+            command: BrokerCommand::List,
+        };
+        assert_eq!(broker_output(&cli).await.unwrap_err().kind(), "invalid_argument");
+    }
+
+    #[test]
+    fn tables_align_and_flag_partition_state() {
+        let b = vec![
+            BrokerInfo { id: 0, host: "h0".into(), port: 9092, rack: Some("r1".into()), fenced: false },
+            BrokerInfo { id: 10, host: "host-1".into(), port: 9092, rack: None, fenced: true },
+        ];
+        assert_eq!(
+            broker_table(&b),
+            "ID  ADDRESS      RACK  STATE\n0   h0:9092      r1    active\n10  host-1:9092  -     fenced\n"
+        );
+        let p = |leader: Option<i32>, isr: &[i32]| PartitionInfo {
+            partition: 0,
+            leader,
+            leader_epoch: 0,
+            replicas: vec![0, 1, 2],
+            isr: isr.to_vec(),
+            offline_replicas: vec![],
+            error: None,
+        };
+        assert_eq!(partition_state(&p(Some(0), &[0, 1, 2]), Some(2)), "ok");
+        assert_eq!(partition_state(&p(Some(0), &[0, 1]), Some(2)), "under-replicated");
+        assert_eq!(partition_state(&p(Some(0), &[0]), Some(2)), "under-min-isr");
+        assert_eq!(partition_state(&p(None, &[]), Some(2)), "unavailable");
+        let t = TopicInfo { name: "t".into(), topic_id: "id".into(), internal: false, partitions: vec![p(Some(1), &[1, 2])] };
+        let text = describe_table(&t, Some(2));
+        assert!(text.starts_with("Topic: t  TopicId: id  Partitions: 1  ReplicationFactor: 3  min.insync.replicas: 2\n"), "{text}");
+        assert!(text.contains("0          1       0,1,2     1,2  under-replicated"), "{text}");
+        assert_eq!(partition_table(&[]), "none\n");
+    }
+}
