@@ -39,8 +39,10 @@ bootstrap=$CLUSTER-kafka-bootstrap.$NS.svc.$CLUSTER_DOMAIN:9092
 
 # --- 0. cluster, images, nodes ---------------------------------------------------------------
 started_cluster=0
-api_ready || started_cluster=1
-"$here/cluster/cluster-up.sh"
+if ! api_ready; then
+  started_cluster=1
+  "$here/cluster/cluster-up.sh"
+fi
 step "building images"
 "$here/images/build.sh" all >/dev/null
 step "real nodes"
