@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+mod cli;
+
 use clap::{Parser, Subcommand};
 use kraftwerk::controller::{self, RunConfig};
 use kraftwerk::crd::KafkaCluster;
@@ -47,6 +49,10 @@ enum Command {
     },
     /// Print the KafkaCluster CRD as YAML.
     Crd,
+    /// Kafka brokers: `broker list` (like `dcos kafka broker list`).
+    Broker(cli::admin::BrokerCli),
+    /// Kafka topics: `topic list|describe|create|under-replicated|unavailable`.
+    Topic(cli::admin::TopicCli),
     /// Print every object the operator would create for a KafkaCluster, without a cluster.
     Render {
         /// The KafkaCluster manifest ("-" for standard input).
@@ -68,6 +74,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crd => crd_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
+        Command::Broker(b) => {
+            block_on(async move { cli::admin::run_broker(&b).await.map_err(|e| e.to_string()) })
+        }
+        Command::Topic(t) => {
+            block_on(async move { cli::admin::run_topic(&t).await.map_err(|e| e.to_string()) })
+        }
         Command::Render {
             file,
             namespace,
@@ -125,6 +137,14 @@ fn render_cmd(
         render::to_yaml(&rendered.objects).map_err(|e| e.to_string())?
     );
     Ok(())
+}
+
+fn block_on<F: std::future::Future<Output = Result<(), String>>>(f: F) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(f)
 }
 
 fn run_operator(config: RunConfig, metrics_addr: SocketAddr) -> Result<(), String> {

@@ -454,57 +454,133 @@ async fn admin_client_against_real_cluster() {
         }
     });
 
-    step!("CLI: broker list, topic list/describe/create/under-replicated/unavailable", {
-        use cli_admin::{AdminArgs, BrokerCli, BrokerCommand, OutputFormat, TopicCli, TopicCommand, broker_output, topic_output};
-        let args = |o| AdminArgs { bootstrap: Some(cluster.bootstrap()), output: o, timeout: 10 };
-        let topic_cmd = |command, o| TopicCli { args: args(o), command };
-        let out = broker_output(&BrokerCli { args: args(OutputFormat::Table), command: BrokerCommand::List }).await.unwrap();
-        eprintln!("{out}");
-        let lines: Vec<&str> = out.lines().collect();
-        assert!(lines[0].starts_with("ID") && lines[0].contains("STATE"), "{out}");
-        assert_eq!(lines.len(), 4, "{out}");
-        assert!(lines[1..].iter().all(|l| l.ends_with("active")), "{out}");
-        let json = broker_output(&BrokerCli { args: args(OutputFormat::Json), command: BrokerCommand::List }).await.unwrap();
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(v.as_array().unwrap().len(), 3);
-        assert_eq!(v[0]["fenced"], false);
-
-        let create = TopicCommand::Create {
-            name: "cli-topic".into(),
-            partitions: 2,
-            replication: 3,
-            configs: vec![("min.insync.replicas".into(), "2".into())],
-        };
-        let out = topic_output(&topic_cmd(create, OutputFormat::Table)).await.unwrap();
-        assert_eq!(out, "Created topic cli-topic (partitions=2, replication=3)\n");
-        wait_topic(&admin, "cli-topic", |t| t.partitions.iter().all(|p| p.isr.len() == 3)).await;
-        let out = topic_output(&topic_cmd(TopicCommand::List { internal: false }, OutputFormat::Table)).await.unwrap();
-        assert!(out.lines().any(|l| l == "cli-topic") && out.lines().any(|l| l == topic), "{out}");
-        let out = topic_output(&topic_cmd(TopicCommand::Describe { name: "cli-topic".into() }, OutputFormat::Table))
+    step!(
+        "CLI: broker list, topic list/describe/create/under-replicated/unavailable",
+        {
+            use cli_admin::{
+                AdminArgs, BrokerCli, BrokerCommand, OutputFormat, TopicCli, TopicCommand, broker_output,
+                topic_output,
+            };
+            let args = |o| AdminArgs {
+                bootstrap: Some(cluster.bootstrap()),
+                output: o,
+                timeout: 10,
+            };
+            let topic_cmd = |command, o| TopicCli {
+                args: args(o),
+                command,
+            };
+            let out = broker_output(&BrokerCli {
+                args: args(OutputFormat::Table),
+                command: BrokerCommand::List,
+            })
             .await
             .unwrap();
-        eprintln!("{out}");
-        assert!(out.contains("Partitions: 2  ReplicationFactor: 3  min.insync.replicas: 2"), "{out}");
-        assert_eq!(out.lines().filter(|l| l.ends_with("  ok")).count(), 2, "{out}");
-        let out = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Table)).await.unwrap();
-        assert_eq!(out, "none\n");
-        // Stop broker 0: its partitions become under-replicated; the CLI lists them.
-        cluster.node_mut(0).unwrap().stop(Duration::from_secs(60)).unwrap();
-        wait_topic(&admin, "cli-topic", |t| t.partitions.iter().all(|p| p.isr.len() == 2)).await;
-        let out = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Table)).await.unwrap();
-        eprintln!("{out}");
-        assert!(out.starts_with("TOPIC"), "{out}");
-        assert_eq!(out.lines().filter(|l| l.starts_with("cli-topic ")).count(), 2, "{out}");
-        let json = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Json)).await.unwrap();
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert!(v.as_array().unwrap().iter().all(|r| !r["isr"].as_array().unwrap().contains(&0.into())));
-        let out = topic_output(&topic_cmd(TopicCommand::Unavailable, OutputFormat::Table)).await.unwrap();
-        assert_eq!(out, "none\n", "RF=3 partitions keep a leader");
-        let e = topic_output(&topic_cmd(TopicCommand::Describe { name: "nope".into() }, OutputFormat::Table)).await.unwrap_err();
-        assert_eq!(e.kind(), "unknown_topic");
-        cluster.node_mut(0).unwrap().start().unwrap();
-        wait_topic(&admin, "cli-topic", |t| t.partitions.iter().all(|p| p.isr.len() == 3)).await;
-    });
+            eprintln!("{out}");
+            let lines: Vec<&str> = out.lines().collect();
+            assert!(lines[0].starts_with("ID") && lines[0].contains("STATE"), "{out}");
+            assert_eq!(lines.len(), 4, "{out}");
+            assert!(lines[1..].iter().all(|l| l.ends_with("active")), "{out}");
+            let json = broker_output(&BrokerCli {
+                args: args(OutputFormat::Json),
+                command: BrokerCommand::List,
+            })
+            .await
+            .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(v.as_array().unwrap().len(), 3);
+            assert_eq!(v[0]["fenced"], false);
+
+            let create = TopicCommand::Create {
+                name: "cli-topic".into(),
+                partitions: 2,
+                replication: 3,
+                configs: vec![("min.insync.replicas".into(), "2".into())],
+            };
+            let out = topic_output(&topic_cmd(create, OutputFormat::Table))
+                .await
+                .unwrap();
+            assert_eq!(out, "Created topic cli-topic (partitions=2, replication=3)\n");
+            wait_topic(&admin, "cli-topic", |t| {
+                t.partitions.iter().all(|p| p.isr.len() == 3)
+            })
+            .await;
+            let out = topic_output(&topic_cmd(
+                TopicCommand::List { internal: false },
+                OutputFormat::Table,
+            ))
+            .await
+            .unwrap();
+            assert!(
+                out.lines().any(|l| l == "cli-topic") && out.lines().any(|l| l == topic),
+                "{out}"
+            );
+            let out = topic_output(&topic_cmd(
+                TopicCommand::Describe {
+                    name: "cli-topic".into(),
+                },
+                OutputFormat::Table,
+            ))
+            .await
+            .unwrap();
+            eprintln!("{out}");
+            assert!(
+                out.contains("Partitions: 2  ReplicationFactor: 3  min.insync.replicas: 2"),
+                "{out}"
+            );
+            assert_eq!(out.lines().filter(|l| l.ends_with("  ok")).count(), 2, "{out}");
+            let out = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Table))
+                .await
+                .unwrap();
+            assert_eq!(out, "none\n");
+            // Stop broker 0: its partitions become under-replicated; the CLI lists them.
+            cluster
+                .node_mut(0)
+                .unwrap()
+                .stop(Duration::from_secs(60))
+                .unwrap();
+            wait_topic(&admin, "cli-topic", |t| {
+                t.partitions.iter().all(|p| p.isr.len() == 2)
+            })
+            .await;
+            let out = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Table))
+                .await
+                .unwrap();
+            eprintln!("{out}");
+            assert!(out.starts_with("TOPIC"), "{out}");
+            assert_eq!(
+                out.lines().filter(|l| l.starts_with("cli-topic ")).count(),
+                2,
+                "{out}"
+            );
+            let json = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Json))
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            assert!(
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|r| !r["isr"].as_array().unwrap().contains(&0.into()))
+            );
+            let out = topic_output(&topic_cmd(TopicCommand::Unavailable, OutputFormat::Table))
+                .await
+                .unwrap();
+            assert_eq!(out, "none\n", "RF=3 partitions keep a leader");
+            let e = topic_output(&topic_cmd(
+                TopicCommand::Describe { name: "nope".into() },
+                OutputFormat::Table,
+            ))
+            .await
+            .unwrap_err();
+            assert_eq!(e.kind(), "unknown_topic");
+            cluster.node_mut(0).unwrap().start().unwrap();
+            wait_topic(&admin, "cli-topic", |t| {
+                t.partitions.iter().all(|p| p.isr.len() == 3)
+            })
+            .await;
+        }
+    );
 
     step!("delete topic", {
         admin.delete_topic(topic).await.unwrap();
@@ -548,7 +624,10 @@ async fn wait_config(admin: &AdminClient, resource: &ConfigResource, key: &str, 
         if matches!(&got, Ok(Some(v)) if v == want) {
             return;
         }
-        assert!(Instant::now() < until, "{resource:?} {key}: want {want}, got {got:?}");
+        assert!(
+            Instant::now() < until,
+            "{resource:?} {key}: want {want}, got {got:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -15,14 +15,21 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use kraftwerk::admin::{AdminClient, AdminConfig, AdminError, BrokerInfo, NewTopic, PartitionInfo, TopicInfo};
+use kraftwerk::admin::{
+    AdminClient, AdminConfig, AdminError, BrokerInfo, NewTopic, PartitionInfo, TopicInfo,
+};
 use serde::Serialize;
 
 /// Connection options shared by `broker` and `topic`.
 #[derive(Debug, Clone, Args)]
 pub struct AdminArgs {
     /// Kafka bootstrap servers, `host:port[,host:port…]` (any broker listener).
-    #[arg(long, global = true, env = "KRAFTWERK_BOOTSTRAP", value_name = "HOST:PORT[,HOST:PORT]")]
+    #[arg(
+        long,
+        global = true,
+        env = "KRAFTWERK_BOOTSTRAP",
+        value_name = "HOST:PORT[,HOST:PORT]"
+    )]
     pub bootstrap: Option<String>,
     /// Output format.
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
@@ -101,10 +108,9 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
 }
 
 fn client(args: &AdminArgs) -> Result<AdminClient, AdminError> {
-    let bootstrap = args
-        .bootstrap
-        .as_deref()
-        .ok_or_else(|| AdminError::InvalidArgument("--bootstrap (or KRAFTWERK_BOOTSTRAP) is required".into()))?;
+    let bootstrap = args.bootstrap.as_deref().ok_or_else(|| {
+        AdminError::InvalidArgument("--bootstrap (or KRAFTWERK_BOOTSTRAP) is required".into())
+    })?;
     let request = Duration::from_secs(args.timeout.max(1));
     AdminClient::new(
         bootstrap,
@@ -166,12 +172,21 @@ pub async fn topic_output(cli: &TopicCli) -> Result<String, AdminError> {
                         replication_factor: usize,
                         min_insync_replicas: Option<i32>,
                     }
-                    json(&Described { topic: &topic, replication_factor: topic.replication_factor(), min_insync_replicas: min_isr })?
+                    json(&Described {
+                        topic: &topic,
+                        replication_factor: topic.replication_factor(),
+                        min_insync_replicas: min_isr,
+                    })?
                 }
                 OutputFormat::Table => describe_table(&topic, min_isr),
             })
         }
-        TopicCommand::Create { name, partitions, replication, configs } => {
+        TopicCommand::Create {
+            name,
+            partitions,
+            replication,
+            configs,
+        } => {
             let mut topic = NewTopic::new(name.clone(), *partitions, *replication);
             for (k, v) in configs {
                 topic = topic.with_config(k.clone(), v.clone());
@@ -196,7 +211,12 @@ pub async fn topic_output(cli: &TopicCli) -> Result<String, AdminError> {
             let rows: Vec<PartitionRow> = meta
                 .topics
                 .iter()
-                .flat_map(|t| t.partitions.iter().filter(|p| wanted(p)).map(|p| PartitionRow::new(&t.name, p)))
+                .flat_map(|t| {
+                    t.partitions
+                        .iter()
+                        .filter(|p| wanted(p))
+                        .map(|p| PartitionRow::new(&t.name, p))
+                })
                 .collect();
             Ok(match out {
                 OutputFormat::Json => json(&rows)?,
@@ -217,7 +237,13 @@ struct PartitionRow {
 
 impl PartitionRow {
     fn new(topic: &str, p: &PartitionInfo) -> Self {
-        Self { topic: topic.to_string(), partition: p.partition, leader: p.leader, replicas: p.replicas.clone(), isr: p.isr.clone() }
+        Self {
+            topic: topic.to_string(),
+            partition: p.partition,
+            leader: p.leader,
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+        }
     }
 }
 
@@ -228,7 +254,11 @@ fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, AdminError> {
 }
 
 fn ids(v: &[i32]) -> String {
-    if v.is_empty() { "-".into() } else { v.iter().map(ToString::to_string).collect::<Vec<_>>().join(",") }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    }
 }
 
 /// Left-aligned columns separated by two spaces.
@@ -269,7 +299,11 @@ fn broker_table(brokers: &[BrokerInfo]) -> String {
                 b.id.to_string(),
                 format!("{}:{}", b.host, b.port),
                 b.rack.clone().unwrap_or_else(|| "-".into()),
-                if b.fenced { "fenced".into() } else { "active".into() },
+                if b.fenced {
+                    "fenced".into()
+                } else {
+                    "active".into()
+                },
             ]
         })
         .collect();
@@ -311,7 +345,10 @@ fn describe_table(t: &TopicInfo, min_isr: Option<i32>) -> String {
             ]
         })
         .collect();
-    out.push_str(&table(&["PARTITION", "LEADER", "REPLICAS", "ISR", "STATE"], &rows));
+    out.push_str(&table(
+        &["PARTITION", "LEADER", "REPLICAS", "ISR", "STATE"],
+        &rows,
+    ));
     out
 }
 
@@ -354,24 +391,54 @@ mod tests {
     #[test]
     fn parses_dcos_like_commands() {
         let cli = Cli::try_parse_from(["k", "broker", "list", "--bootstrap", "a:1,b:2"]).unwrap();
-        let Top::Broker(b) = cli.command else { panic!("broker") };
+        let Top::Broker(b) = cli.command else {
+            panic!("broker")
+        };
         assert_eq!(b.args.bootstrap.as_deref(), Some("a:1,b:2"));
         assert_eq!(b.args.output, OutputFormat::Table);
 
         let cli = Cli::try_parse_from([
-            "k", "topic", "--bootstrap", "a:1", "create", "t", "-p", "3", "-r", "2", "-c", "min.insync.replicas=2", "-o", "json",
+            "k",
+            "topic",
+            "--bootstrap",
+            "a:1",
+            "create",
+            "t",
+            "-p",
+            "3",
+            "-r",
+            "2",
+            "-c",
+            "min.insync.replicas=2",
+            "-o",
+            "json",
         ])
         .unwrap();
-        let Top::Topic(t) = cli.command else { panic!("topic") };
+        let Top::Topic(t) = cli.command else {
+            panic!("topic")
+        };
         assert_eq!(t.args.output, OutputFormat::Json);
         match t.command {
-            TopicCommand::Create { name, partitions, replication, configs } => {
+            TopicCommand::Create {
+                name,
+                partitions,
+                replication,
+                configs,
+            } => {
                 assert_eq!((name.as_str(), partitions, replication), ("t", 3, 2));
-                assert_eq!(configs, vec![("min.insync.replicas".to_string(), "2".to_string())]);
+                assert_eq!(
+                    configs,
+                    vec![("min.insync.replicas".to_string(), "2".to_string())]
+                );
             }
             other => panic!("{other:?}"),
         }
-        for sub in ["under-replicated", "under_replicated_partitions", "unavailable", "unavailable_partitions"] {
+        for sub in [
+            "under-replicated",
+            "under_replicated_partitions",
+            "unavailable",
+            "unavailable_partitions",
+        ] {
             assert!(Cli::try_parse_from(["k", "topic", sub]).is_ok(), "{sub}");
         }
         assert!(Cli::try_parse_from(["k", "topic", "create", "t", "-c", "novalue"]).is_err());
@@ -380,7 +447,11 @@ mod tests {
     #[tokio::test]
     async fn missing_bootstrap_is_an_invalid_argument() {
         let cli = BrokerCli {
-            args: AdminArgs { bootstrap: None, output: OutputFormat::Table, timeout: 1 },
+            args: AdminArgs {
+                bootstrap: None,
+                output: OutputFormat::Table,
+                timeout: 1,
+            },
             command: BrokerCommand::List,
         };
         assert_eq!(broker_output(&cli).await.unwrap_err().kind(), "invalid_argument");
@@ -389,8 +460,20 @@ mod tests {
     #[test]
     fn tables_align_and_flag_partition_state() {
         let b = vec![
-            BrokerInfo { id: 0, host: "h0".into(), port: 9092, rack: Some("r1".into()), fenced: false },
-            BrokerInfo { id: 10, host: "host-1".into(), port: 9092, rack: None, fenced: true },
+            BrokerInfo {
+                id: 0,
+                host: "h0".into(),
+                port: 9092,
+                rack: Some("r1".into()),
+                fenced: false,
+            },
+            BrokerInfo {
+                id: 10,
+                host: "host-1".into(),
+                port: 9092,
+                rack: None,
+                fenced: true,
+            },
         ];
         assert_eq!(
             broker_table(&b),
@@ -409,10 +492,23 @@ mod tests {
         assert_eq!(partition_state(&p(Some(0), &[0, 1]), Some(2)), "under-replicated");
         assert_eq!(partition_state(&p(Some(0), &[0]), Some(2)), "under-min-isr");
         assert_eq!(partition_state(&p(None, &[]), Some(2)), "unavailable");
-        let t = TopicInfo { name: "t".into(), topic_id: "id".into(), internal: false, partitions: vec![p(Some(1), &[1, 2])] };
+        let t = TopicInfo {
+            name: "t".into(),
+            topic_id: "id".into(),
+            internal: false,
+            partitions: vec![p(Some(1), &[1, 2])],
+        };
         let text = describe_table(&t, Some(2));
-        assert!(text.starts_with("Topic: t  TopicId: id  Partitions: 1  ReplicationFactor: 3  min.insync.replicas: 2\n"), "{text}");
-        assert!(text.contains("0          1       0,1,2     1,2  under-replicated"), "{text}");
+        assert!(
+            text.starts_with(
+                "Topic: t  TopicId: id  Partitions: 1  ReplicationFactor: 3  min.insync.replicas: 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("0          1       0,1,2     1,2  under-replicated"),
+            "{text}"
+        );
         assert_eq!(partition_table(&[]), "none\n");
     }
 }

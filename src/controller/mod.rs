@@ -1,6 +1,7 @@
 //! The controller: wiring of watches, the shared context, and the run loop.
 
 pub mod apply;
+mod kafka;
 pub mod observe;
 mod reconcile;
 pub mod scale;

@@ -18,11 +18,11 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Span, field, info, instrument, warn};
 
-use super::Context;
 use super::apply::{self, needs_apply};
 use super::observe::{Observed, observe};
 use super::scale::{self, ALLOW_UNSAFE_SCALE_DOWN, BrokerUsage};
 use super::status::{self, Facts};
+use super::{Context, kafka};
 use crate::build::{self, Object};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::error::{Error, Result};
@@ -91,8 +91,17 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     let existing_brokers = existing_ids(&observed, Role::Broker);
     let surplus = scale::surplus(&existing_brokers, cr.spec.brokers.replicas);
     let allow_unsafe = cr.annotations().get(ALLOW_UNSAFE_SCALE_DOWN).map(String::as_str) == Some("true");
-    let plan = scale::plan(&surplus, allow_unsafe, |_| {
-        BrokerUsage::Unknown("the operator does not query Kafka for partition placement yet".into())
+    let bootstrap = bootstrap_address(cr, &namespace, &ctx.options.cluster_domain);
+    let usage = if surplus.is_empty() || allow_unsafe {
+        BTreeMap::new()
+    } else {
+        kafka::broker_usage(&bootstrap, &surplus).await
+    };
+    let plan = scale::plan(&surplus, allow_unsafe, |id| {
+        usage
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| BrokerUsage::Unknown("not asked".into()))
     });
 
     let node_list = if uses_node_labels(cr) {
@@ -143,6 +152,17 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
 
     apply_all(ctx, cr, &namespace, &desired, &observed).await?;
     prune(ctx, cr, &namespace, &desired, &observed, &plan.removable).await?;
+    if !plan.removable.is_empty() {
+        kafka::unregister(&bootstrap, &plan.removable).await;
+        let ids: Vec<String> = plan.removable.iter().map(ToString::to_string).collect();
+        let note = format!(
+            "removed brokers {} (scale-down to {})",
+            ids.join(", "),
+            cr.spec.brokers.replicas
+        );
+        ctx.event(cr, EventType::Normal, "ScaledDown", "Scale", &note)
+            .await;
+    }
 
     // Status from a fresh look at the pods, so it reflects what this pass created.
     let pods = if desired.iter().any(|o| matches!(o, Object::Pod(_))) {
@@ -186,6 +206,22 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     } else {
         REQUEUE_STABLE
     }))
+}
+
+/// The bootstrap Service's address on the inter-broker listener, computed from the spec alone
+/// (validation has not run yet when scale-down is decided).
+fn bootstrap_address(cr: &KafkaCluster, namespace: &str, domain: &str) -> String {
+    let names = crate::names::ClusterNames::new(&cr.name_any(), namespace, domain);
+    let wanted = cr.spec.inter_broker_listener.as_deref();
+    let port = cr
+        .spec
+        .listeners
+        .iter()
+        .find(|l| Some(l.name.as_str()) == wanted)
+        .or_else(|| cr.spec.listeners.first())
+        .map(|l| l.port)
+        .unwrap_or(9092);
+    format!("{}:{port}", names.bootstrap_fqdn())
 }
 
 /// Node labels are needed for LIKE/UNLIKE constraints and for rack awareness only.

@@ -1009,9 +1009,8 @@ pub fn java_console_consume(bootstrap: &str, topic: &str, max_messages: usize) -
         .args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
         .arg(format!(
             "-Dlog4j2.configurationFile=file:{}",
-            repo().join("tests/kafka/log4j2.properties").display()
+            repo().join("tests/kafka/log4j2-tools.properties").display()
         ))
-        .arg("-Dlog4j2.level=WARN")
         .arg("-cp")
         .arg(classpath(&libs))
         .arg("org.apache.kafka.tools.consumer.ConsoleConsumer")

@@ -88,7 +88,7 @@ for n in "${nodes[@]}"; do
   ip route del "$NET_PREFIX.$i.0/24" 2>/dev/null || true
   ip link del "kwv$i" 2>/dev/null || true
   if [ -e "/run/netns/$(node_netns "$i")" ]; then ip netns del "$(node_netns "$i")"; fi
-  rm -rf "$run"
+  rm -rf "$run" "$state/cni" # host-local IPAM leases: every pod is gone
   [ "$purge" = 1 ] && rm -rf "$state"
   if [ "$have_api" = 1 ]; then "${kubectl[@]}" delete node "$n" --ignore-not-found >/dev/null 2>&1 || true; fi
 done

@@ -1,0 +1,3 @@
+//! Subcommands of the binary that are not the operator itself.
+
+pub mod admin;
