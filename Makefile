@@ -43,6 +43,8 @@ test-integration: ## integration tests against a local kwok cluster that this ta
 	tests/cluster/run-integration.sh
 
 test-kafka: ## real-Kafka tests (filled in by the Kafka work)
+	tests/kafka/fetch.sh >/dev/null
+	$(CARGO) test --test kafka_boot --test kafka_admin -- --ignored --nocapture --test-threads=1
 
 e2e: ## end-to-end tests on a real node (filled in by the real-node work)
 
@@ -72,20 +74,20 @@ demo: ## build, start the local cluster, run the operator, create deploy/example
 
 demo-down: cluster-down ## stop the demo (operator and cluster)
 
-bench: ## benchmarks (placeholder)
-	@echo "bench: no benchmarks yet"
+bench: ## benchmarks: the pure reconcile pipeline (release build)
+	$(CARGO) bench --bench pipeline
 
 # --- for users with Docker; not run on the project's machines ---------------------------
 kind-up: ## create a kind cluster with 3 zone-labelled workers
 	$(KIND) create cluster --name $(KIND_CLUSTER) --config tests/kind/kind-config.yaml
 
 kind-deploy: ## build the operator image, load it into kind, install CRD + operator + minimal example
-	docker build -f tests/kind/Dockerfile -t $(IMAGE) .
+	docker build -f Containerfile -t $(IMAGE) .
 	$(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER)
 	kubectl apply -f crds/
 	kubectl apply -f deploy/
-	kubectl -n kraftwerk set image deployment/kraftwerk '*=$(IMAGE)'
-	kubectl -n kraftwerk rollout status deployment/kraftwerk --timeout=180s
+	kubectl -n kraftwerk-system set image deployment/kraftwerk '*=$(IMAGE)'
+	kubectl -n kraftwerk-system rollout status deployment/kraftwerk --timeout=180s
 	kubectl apply -f deploy/examples/minimal.yaml
 
 kind-down: ## delete the kind cluster

@@ -4,6 +4,7 @@
 //!
 //! Needs Java 17+ and the jars of `tests/kafka/fetch.sh`; run with `make test-kafka`
 //! (`cargo test --test kafka_boot -- --ignored --nocapture`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: failing loudly is the point
 
 mod kafka_support;
 

@@ -347,7 +347,17 @@ async fn apply_all(
                 }
             }
             Object::PersistentVolumeClaim(p) => {
-                if needs_apply(p, find(&observed.pvcs, object.name()))? {
+                let current = find(&observed.pvcs, object.name());
+                // A claim must lose its owner reference as soon as deleteClaim is switched off,
+                // or deleting the cluster would still delete the data. Containment cannot see a
+                // field that is wanted absent, so this one is checked explicitly.
+                let stale_owner = p.metadata.owner_references.is_none()
+                    && current.is_some_and(|c| {
+                        c.owner_references()
+                            .iter()
+                            .any(|o| Some(&o.uid) == cr.uid().as_ref())
+                    });
+                if stale_owner || needs_apply(p, current)? {
                     apply::apply(client, ns, p).await?;
                 }
             }

@@ -4,14 +4,15 @@ set -euo pipefail
 # shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 kwok_env
+mkdir -p "$STATE"
 if [ -d "$CLUSTER_DIR" ] && [ -x "$BIN/kwokctl" ]; then
   log "deleting cluster '$CLUSTER_NAME'"
-  "$BIN/kwokctl" delete cluster --name "$CLUSTER_NAME" >"$WORK/kwokctl-delete.log" 2>&1 || {
-    log "kwokctl delete failed; see $WORK/kwokctl-delete.log"
+  "$BIN/kwokctl" delete cluster --name "$CLUSTER_NAME" >"$STATE/kwokctl-delete.log" 2>&1 || {
+    log "kwokctl delete failed; see $STATE/kwokctl-delete.log"
     exit 1
   }
 else
   log "no cluster '$CLUSTER_NAME' to delete"
 fi
-rm -rf "$CLUSTER_DIR"
+rm -rf "$CLUSTER_DIR" "$STATE"
 rm -f "$KUBECONFIG_PATH"

@@ -12,7 +12,7 @@ t0=$(date +%s)
 
 "$_cluster_dir/build-binaries.sh" >/dev/null
 kwok_env
-mkdir -p "$WORK"
+mkdir -p "$WORK" "$STATE"
 kubectl=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH")
 
 # The kwok configuration: kwok's default node and pod stages (nodes become Ready, pods
@@ -53,7 +53,7 @@ YAML
       echo '---'
       cat "$dir/kustomize/stage/$f"
     done
-  } >"$WORK/kwok-config.yaml"
+  } >"$STATE/kwok-config.yaml"
 }
 
 # Names of the cluster's components whose process is not running.
@@ -69,8 +69,8 @@ if api_ready; then
   dead=$(dead_components | tr '\n' ' ')
   if [ -n "$dead" ]; then
     log "cluster '$CLUSTER_NAME' answers but these components are not running: $dead; restarting it"
-    "$BIN/kwokctl" stop cluster --name "$CLUSTER_NAME" >"$WORK/kwokctl.log" 2>&1 || true
-    "$BIN/kwokctl" start cluster --name "$CLUSTER_NAME" --wait 2m >>"$WORK/kwokctl.log" 2>&1 || true
+    "$BIN/kwokctl" stop cluster --name "$CLUSTER_NAME" >"$STATE/kwokctl.log" 2>&1 || true
+    "$BIN/kwokctl" start cluster --name "$CLUSTER_NAME" --wait 2m >>"$STATE/kwokctl.log" 2>&1 || true
     dead=$(dead_components | tr '\n' ' ')
     if [ -n "$dead" ] || ! api_ready; then
       log "still not running: $dead (see $CLUSTER_DIR/logs); recreate it with: make cluster-down cluster-up"
@@ -81,9 +81,9 @@ if api_ready; then
 else
   if [ -d "$CLUSTER_DIR" ]; then
     log "cluster '$CLUSTER_NAME' exists but does not answer; starting it"
-    if ! "$BIN/kwokctl" start cluster --name "$CLUSTER_NAME" --wait 2m >"$WORK/kwokctl.log" 2>&1 || ! api_ready; then
-      log "start failed (see $WORK/kwokctl.log); recreating it"
-      "$BIN/kwokctl" delete cluster --name "$CLUSTER_NAME" >>"$WORK/kwokctl.log" 2>&1 || true
+    if ! "$BIN/kwokctl" start cluster --name "$CLUSTER_NAME" --wait 2m >"$STATE/kwokctl.log" 2>&1 || ! api_ready; then
+      log "start failed (see $STATE/kwokctl.log); recreating it"
+      "$BIN/kwokctl" delete cluster --name "$CLUSTER_NAME" >>"$STATE/kwokctl.log" 2>&1 || true
       rm -rf "$CLUSTER_DIR"
     fi
   fi
@@ -92,16 +92,16 @@ else
     write_config
     rm -f "$KUBECONFIG_PATH"
     if ! "$BIN/kwokctl" create cluster --name "$CLUSTER_NAME" --runtime binary \
-      --config "$WORK/kwok-config.yaml" \
+      --config "$STATE/kwok-config.yaml" \
       --kube-apiserver-binary "$BIN/kube-apiserver" \
       --kube-controller-manager-binary "$BIN/kube-controller-manager" \
       --kube-scheduler-binary "$BIN/kube-scheduler" \
       --kwok-controller-binary "$BIN/kwok" \
       --etcd-binary "$BIN/etcd" \
       --kubeconfig "$KUBECONFIG_PATH" \
-      --wait 3m >"$WORK/kwokctl.log" 2>&1; then
+      --wait 3m >"$STATE/kwokctl.log" 2>&1; then
       log "kwokctl create cluster failed; its output:"
-      tail -n 40 "$WORK/kwokctl.log" >&2
+      tail -n 40 "$STATE/kwokctl.log" >&2
       exit 1
     fi
   fi
@@ -141,8 +141,8 @@ status:
     operatingSystem: linux
 YAML
   done
-} >"$WORK/nodes.yaml"
-cat >>"$WORK/nodes.yaml" <<'YAML'
+} >"$STATE/nodes.yaml"
+cat >>"$STATE/nodes.yaml" <<'YAML'
 ---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -155,7 +155,7 @@ reclaimPolicy: Delete
 volumeBindingMode: Immediate
 allowVolumeExpansion: true
 YAML
-"${kubectl[@]}" apply -f "$WORK/nodes.yaml" >/dev/null
+"${kubectl[@]}" apply -f "$STATE/nodes.yaml" >/dev/null
 "${kubectl[@]}" wait --for=condition=Ready node --all --timeout=120s >/dev/null
 # Pods need the "default" ServiceAccount, which the controller manager creates.
 for _ in $(seq 1 60); do

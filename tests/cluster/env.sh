@@ -12,6 +12,8 @@ CACHE=${KRAFTWERK_CACHE:-$HOME/.cache/kraftwerk}
 BIN=$CACHE/k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION-kwok-v$KWOK_VERSION/bin
 # kwokctl keeps every cluster's state (pki, etcd data, logs, pids) under its workdir.
 CLUSTER_DIR=$WORK/kwok/clusters/$CLUSTER_NAME
+# Our own files about that cluster: generated configuration and kwokctl's output.
+STATE=$WORK/cluster-$CLUSTER_NAME
 
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 
