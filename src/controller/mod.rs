@@ -4,6 +4,7 @@ pub mod apply;
 mod kafka;
 pub mod observe;
 mod reconcile;
+pub mod roll;
 pub mod scale;
 pub mod status;
 

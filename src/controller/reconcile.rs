@@ -22,7 +22,7 @@ use super::apply::{self, needs_apply};
 use super::observe::{Observed, observe};
 use super::scale::{self, ALLOW_UNSAFE_SCALE_DOWN, BrokerUsage};
 use super::status::{self, Facts};
-use super::{Context, kafka};
+use super::{Context, kafka, roll};
 use crate::build::{self, Object};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::error::{Error, Result};
@@ -163,6 +163,15 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         ctx.event(cr, EventType::Normal, "ScaledDown", "Scale", &note)
             .await;
     }
+
+    let desired_pods: Vec<&Pod> = desired
+        .iter()
+        .filter_map(|o| match o {
+            Object::Pod(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let _roll = roll::advance(ctx, cr, &cluster, &desired_pods, &observed.pods).await?;
 
     // Status from a fresh look at the pods, so it reflects what this pass created.
     let pods = if desired.iter().any(|o| matches!(o, Object::Pod(_))) {
