@@ -44,7 +44,7 @@ test-integration: ## integration tests against a local kwok cluster that this ta
 
 test-kafka: ## real-Kafka tests (filled in by the Kafka work)
 	tests/kafka/fetch.sh >/dev/null
-	$(CARGO) test --test kafka_boot --test kafka_admin -- --ignored --nocapture --test-threads=1
+	$(CARGO) test --test kafka_boot --test kafka_admin --test kafka_rack --test roll_kafka -- --ignored --nocapture --test-threads=1
 
 e2e: ## end-to-end tests on a real node (filled in by the real-node work)
 

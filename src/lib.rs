@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod crd;
 pub mod placement;
+pub mod roll;
 
 use kube::CustomResourceExt;
 

@@ -49,6 +49,14 @@ enum Command {
     },
     /// Print the KafkaCluster CRD as YAML.
     Crd,
+    /// Print a KafkaCluster's rollout plan from its status (KUBECONFIG honoured).
+    Plan {
+        /// The KafkaCluster's name.
+        cluster: String,
+        /// Its namespace.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+    },
     /// Kafka brokers: `broker list` (like `dcos kafka broker list`).
     Broker(cli::admin::BrokerCli),
     /// Kafka topics: `topic list|describe|create|under-replicated|unavailable`.
@@ -74,6 +82,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crd => crd_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
+        Command::Plan { cluster, namespace } => block_on(plan_cmd(cluster, namespace)),
         Command::Broker(b) => {
             block_on(async move { cli::admin::run_broker(&b).await.map_err(|e| e.to_string()) })
         }
@@ -136,6 +145,20 @@ fn render_cmd(
         "{}",
         render::to_yaml(&rendered.objects).map_err(|e| e.to_string())?
     );
+    Ok(())
+}
+
+async fn plan_cmd(cluster: String, namespace: String) -> Result<(), String> {
+    let client = kube::Client::try_default().await.map_err(|e| e.to_string())?;
+    let api: kube::Api<KafkaCluster> = kube::Api::namespaced(client, &namespace);
+    let kc = api
+        .get(&cluster)
+        .await
+        .map_err(|e| format!("KafkaCluster {namespace}/{cluster}: {e}"))?;
+    match kc.status.as_ref().and_then(|s| s.rollout.as_ref()) {
+        Some(plan) => print!("{}", controller::roll::format_plan(plan)),
+        None => println!("KafkaCluster {namespace}/{cluster} has no rollout plan in its status yet"),
+    }
     Ok(())
 }
 

@@ -56,10 +56,21 @@ else
   kubectl_bin=$BIN/kubectl
 fi
 k() { "$kubectl_bin" "$@"; }
+# wait_until SECONDS ARGS...: polls `kubectl get ARGS` until it prints "True". (`kubectl wait
+# --for=condition` errors out while an object has no status.conditions yet.)
+wait_until() {
+  local deadline=$(($(date +%s) + $1))
+  shift
+  until [ "$(k get "$@" 2>/dev/null)" = True ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
+}
 
 step "installing the CRD (kubectl apply -f crds/)"
 k apply -f "$REPO/crds/"
-k wait --for=condition=Established crd/kafkaclusters.kraftwerk.dev --timeout=60s >/dev/null
+wait_until 60 crd/kafkaclusters.kraftwerk.dev -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' ||
+  { echo "the CRD did not become Established" >&2; exit 1; }
 
 step "starting the operator in the background (log: $oplog)"
 stop_operator >/dev/null
@@ -82,7 +93,7 @@ echo "created $ref in namespace $ns"
 
 step "waiting for Ready (timeout ${timeout}s)"
 t1=$(date +%s)
-if ! k -n "$ns" wait "$ref" --for=condition=Ready --timeout="${timeout}s" >/dev/null; then
+if ! wait_until "$timeout" -n "$ns" "$ref" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'; then
   echo "the KafkaCluster did not become Ready; its status and the operator log:" >&2
   k -n "$ns" get "$ref" -o yaml >&2 || true
   tail -n 40 "$oplog" >&2

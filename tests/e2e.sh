@@ -15,6 +15,7 @@
 #     PVCs, PDBs) and its volumes are reclaimed.
 #
 # Env: KRAFTWERK_E2E_KEEP=1 leaves the nodes, the cluster and the test namespace up;
+#      KRAFTWERK_E2E_IMAGES (default all) the images to (re)build before the run;
 #      KRAFTWERK_E2E_TIMEOUT (s, default 900) bounds the wait for Ready.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,7 +45,10 @@ if ! api_ready; then
   "$here/cluster/cluster-up.sh"
 fi
 step "building images"
-"$here/images/build.sh" all >/dev/null
+# KRAFTWERK_E2E_IMAGES="pause kafka" reuses the last operator image (~/.cache/kraftwerk/images)
+# instead of rebuilding it from the working tree.
+# shellcheck disable=SC2086
+"$here/images/build.sh" ${KRAFTWERK_E2E_IMAGES:-all} >/dev/null
 step "real nodes"
 "$here/node/node-up.sh"
 cleanup() {
@@ -83,10 +87,23 @@ if ! openssl x509 -in "$CLUSTER_DIR/pki/admin.crt" -noout -ext subjectAltName 2>
 fi
 "${kubectl[@]}" -n "$OP_NS" rollout status deployment/kraftwerk --timeout=180s >/dev/null ||
   fail "the operator Deployment did not become available"
+"${kubectl[@]}" -n "$OP_NS" wait pods -l app.kubernetes.io/name=kraftwerk --for=condition=Ready --timeout=180s >/dev/null ||
+  fail "the operator pod is not Ready"
 op_node=$("${kubectl[@]}" -n "$OP_NS" get pods -l app.kubernetes.io/name=kraftwerk -o jsonpath='{.items[0].spec.nodeName}' 2>/dev/null || true)
 step "operator running (node ${op_node:-?})"
 
 # --- 2. a 3 controller + 3 broker cluster ------------------------------------------------------
+# a test namespace left by an earlier run goes first
+if "${kubectl[@]}" get namespace "$NS" >/dev/null 2>&1; then
+  step "removing namespace $NS left by an earlier run"
+  "${kubectl[@]}" delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
+  for i in $(seq 1 90); do
+    "${kubectl[@]}" get namespace "$NS" >/dev/null 2>&1 || break
+    # pods of nodes that are gone never finish terminating by themselves
+    if [ "$i" -gt 30 ]; then "${kubectl[@]}" -n "$NS" delete pods --all --force --grace-period=0 >/dev/null 2>&1 || true; fi
+    sleep 2
+  done
+fi
 "${kubectl[@]}" create namespace "$NS" --dry-run=client -o yaml | "${kubectl[@]}" apply -f - >/dev/null
 pool() { # pool <heap> <memory limit>
   cat <<YAML
@@ -153,6 +170,7 @@ consume() { # prints the number of distinct messages read back
 got=$(consume)
 [ "$got" = "$N_MSGS" ] || fail "consumed $got of $N_MSGS messages"
 step "produced $N_MSGS messages with acks=all and consumed them through $bootstrap"
+"$here/node/rss.sh" >&2 || true
 
 # --- 4. a broker pod deleted comes back with its id and data ------------------------------------
 victim=$CLUSTER-broker-1
@@ -191,6 +209,7 @@ step "$victim returned with node id $id_after, volume $pv_after, the same segmen
 
 # --- 5. deleting the KafkaCluster cleans up ------------------------------------------------------
 "${kubectl[@]}" -n "$NS" delete pod kafka-client --wait=false >/dev/null
+t_del=$(date +%s)
 "${kubectl[@]}" -n "$NS" delete "kafkacluster/$CLUSTER" --wait=true --timeout=300s >/dev/null || fail "deleting the KafkaCluster"
 left=""
 for _ in $(seq 1 90); do
@@ -201,5 +220,5 @@ for _ in $(seq 1 90); do
 done
 [ -z "$left" ] || fail "left behind after deleting the KafkaCluster: $left"
 [ -z "$pvs" ] || fail "volumes not reclaimed: $pvs"
-step "KafkaCluster deleted: no pods, services, config maps, PVCs, PDBs or volumes left"
+step "KafkaCluster deleted: no pods, services, config maps, PVCs, PDBs or volumes left ($(($(date +%s) - t_del))s)"
 log "e2e passed in $(($(date +%s) - t0))s"

@@ -388,3 +388,88 @@ async fn noop_reconcile_makes_no_writes() {
         "a no-op reconcile changed the status"
     );
 }
+
+/// kwok marks every pod Ready; a pod annotated `kwok.x-k8s.io/status=custom` is left alone
+/// (the local cluster's kwok runs with that disregard selector), so the test can make a
+/// broker NotReady itself. The status must follow, and recover when the pod is Ready again.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn not_ready_pod_is_reported_in_status() {
+    let env = TestEnv::new("not-ready").await;
+    let ns = env.ns.clone();
+    let c = "flaky";
+    env.create_kc(&ns, c, json!({})).await.unwrap();
+    env.wait_ready(&ns, c).await;
+    let pods: Api<Pod> = env.api();
+    let victim = format!("{c}-broker-2");
+
+    pods.patch(
+        &victim,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "annotations": { "kwok.x-k8s.io/status": "custom" } } })),
+    )
+    .await
+    .unwrap();
+    let pod = pods.get(&victim).await.unwrap();
+    let mut conditions = pod.status.and_then(|s| s.conditions).unwrap_or_default();
+    for cond in conditions
+        .iter_mut()
+        .filter(|c| c.type_ == "Ready" || c.type_ == "ContainersReady")
+    {
+        cond.status = "False".into();
+        cond.reason = Some("TestMadeNotReady".into());
+    }
+    pods.patch_status(
+        &victim,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": { "conditions": conditions } })),
+    )
+    .await
+    .unwrap();
+
+    let st = wait_for("the status to report the NotReady broker", TIMEOUT, || async {
+        let st = env.get_kc(&ns, c).await.status?;
+        let entry = st.nodes.iter().find(|n| n.pod == victim)?;
+        (!entry.ready && st.ready_brokers == 2).then_some(st)
+    })
+    .await;
+    let ready = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready condition");
+    assert_eq!(
+        ready.status, "False",
+        "Ready must be False with a broker down: {ready:?}"
+    );
+    assert!(
+        ready.message.contains(&victim) || !ready.message.is_empty(),
+        "{ready:?}"
+    );
+
+    // Make it Ready again (kwok's pod-ready stage only handles Pending pods, so it would not),
+    // then hand the pod back to kwok. The cluster is Ready again.
+    for cond in conditions
+        .iter_mut()
+        .filter(|c| c.type_ == "Ready" || c.type_ == "ContainersReady")
+    {
+        cond.status = "True".into();
+        cond.reason = None;
+    }
+    pods.patch_status(
+        &victim,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": { "conditions": conditions } })),
+    )
+    .await
+    .unwrap();
+    pods.patch(
+        &victim,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "annotations": { "kwok.x-k8s.io/status": null } } })),
+    )
+    .await
+    .unwrap();
+    let kc = env.wait_ready(&ns, c).await;
+    assert_eq!(kc.status.unwrap().ready_brokers, 3);
+}

@@ -231,13 +231,13 @@ pub fn node_pod(cluster: &ValidatedCluster, role: Role, id: i32, owner: Option<&
             .then(|| cluster.image_pull_secrets.clone()),
         ..Default::default()
     };
+    // The hash covers what needs a restart to take effect. Placement is left out: as in DC/OS,
+    // a constraint change applies when a pod is next created (or replaced), not by a restart.
+    let hash = config_hash(&render_properties(cluster, role, id), &spec);
     super::scheduling::apply(cluster, role, id, &mut spec);
 
     let mut annotations = template.annotations.clone();
-    annotations.insert(
-        labels::CONFIG_HASH.into(),
-        config_hash(&render_properties(cluster, role, id), &spec),
-    );
+    annotations.insert(labels::CONFIG_HASH.into(), hash);
     let mut metadata = meta(pod_name, cluster, pod_labels, owner);
     metadata.annotations = Some(annotations);
     Pod {

@@ -222,6 +222,18 @@ fn config_hash_changes_with_configuration_only() {
     };
     assert_eq!(hash(&a), hash(&b));
     assert_ne!(hash(&a), hash(&c));
+    // Placement applies when a pod is next created; it never makes a running pod stale.
+    let d = desired_objects(
+        &validated("brokers:\n  placement:\n    constraints: hostname:UNIQUE\n"),
+        None,
+    );
+    let e = desired_objects(
+        &validated("brokers:\n  template:\n    nodeSelector:\n      disk: ssd\n"),
+        None,
+    );
+    assert_eq!(hash(&a), hash(&d));
+    assert_eq!(hash(&a), hash(&e));
+    assert!(pod(&d, "demo-broker-0").spec.as_ref().unwrap().affinity.is_some());
 }
 
 #[test]

@@ -171,7 +171,7 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
             _ => None,
         })
         .collect();
-    let _roll = roll::advance(ctx, cr, &cluster, &desired_pods, &observed.pods).await?;
+    let roll = roll::advance(ctx, cr, &cluster, &desired_pods, &observed.pods).await?;
 
     // Status from a fresh look at the pods, so it reflects what this pass created.
     let pods = if desired.iter().any(|o| matches!(o, Object::Pod(_))) {
@@ -191,7 +191,8 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         desired_hashes: hashes,
         scale_down_blocked: plan.blocked_reason.clone(),
     };
-    let next = status::compute(&cluster, &pods, &facts, cr.status.as_ref(), now());
+    let mut next = status::compute(&cluster, &pods, &facts, cr.status.as_ref(), now());
+    roll::into_status(&roll, &mut next, cr.status.as_ref(), now());
     let was_blocked = cr.status.as_ref().is_some_and(|s| {
         s.conditions
             .iter()

@@ -249,6 +249,7 @@ pub fn compute(
             &names.cluster,
             Role::Broker,
         ))),
+        rollout: None,
     }
 }
 

@@ -86,6 +86,33 @@ pub struct KafkaClusterSpec {
     /// Rack awareness: set `broker.rack` from a label of the node each broker runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rack: Option<RackSpec>,
+
+    /// How configuration changes and restarts roll through the nodes (see docs/rolling.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutSpec>,
+}
+
+/// Rollout controls. Nodes restart one at a time, controllers first (quorum leader last), each
+/// gated on Kafka's safety checks and waited for until it is back in every ISR.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutSpec {
+    /// Hold every restart and live reconfiguration until set back to false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// Stop after the first node of each change runs it; set to false to roll the rest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub canary: bool,
+    /// Opt-in rack-batched mode: restart up to this many brokers of one rack at once, when the
+    /// broker safety check passes for the whole batch. Default 1 (one node at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_batch_per_rack: Option<u32>,
+    /// How long a restarted node may take to be back (Ready, unfenced, in every ISR) before the
+    /// roll reports Degraded. Default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 10))]
+    pub restart_timeout_seconds: Option<u32>,
 }
 
 /// Broker pool settings.

@@ -38,6 +38,42 @@ pub struct KafkaClusterStatus {
     /// Label selector of the broker pods (scale subresource).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
+    /// The rollout as a plan: phases (controllers, brokers) of per-node steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+/// A DC/OS-like plan of the rollout.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// COMPLETE, IN_PROGRESS, WAITING (held, gated or paused) or ERROR.
+    pub state: String,
+    /// Why the rollout is in this state.
+    pub message: String,
+    /// `controllers`, then `brokers`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<RolloutPhase>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutPhase {
+    pub name: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<RolloutStep>,
+}
+
+/// One node's step: PENDING, IN_PROGRESS, WAITING, COMPLETE or ERROR.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStep {
+    pub id: i32,
+    pub pod: String,
+    pub state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 /// Where clients reach one listener.

@@ -1,5 +1,6 @@
 # Sourced by the cluster scripts: paths and the kwokctl environment. Not executable on its own.
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are used by the scripts that source this file
 _cluster_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=${REPO:-$(cd "$_cluster_dir/../.." && pwd)}
 # shellcheck source=versions.env

@@ -26,9 +26,9 @@ trap cleanup EXIT
 
 # Compile first, so the cluster does not idle through a cold build.
 log "building the operator and the integration tests"
-cargo test --no-run --test 'integration_*'
+cargo test --no-run --test 'integration_*' --test roll_kwok
 
 "$here/cluster-up.sh"
 log "running the integration tests"
 KUBECONFIG=$KUBECONFIG_PATH KRAFTWERK_KUBECTL=$BIN/kubectl KRAFTWERK_TEST_LOGS=$WORK/test-logs \
-  cargo test --test 'integration_*' -- --ignored --test-threads=1 "$@"
+  cargo test --test 'integration_*' --test roll_kwok -- --ignored --test-threads=1 "$@"

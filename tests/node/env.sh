@@ -1,5 +1,5 @@
 # Sourced by tests/node/*.sh: the real nodes' layout. Not executable on its own.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # shellcheck source=../cluster/env.sh
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/../cluster" && pwd)/env.sh"
 _node_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -50,7 +50,12 @@ if [ "$have_api" = 1 ] && [ ${#nodes[@]} -gt 0 ]; then
     [ "$left" = 0 ] && break
     sleep 1
   done
-  [ "$left" = 0 ] || log "$left pod(s) still on the real nodes; forcing"
+  if [ "$left" != 0 ]; then
+    log "$left pod(s) still on the real nodes; removing them from the API (the nodes are going away)"
+    for n in "${nodes[@]}"; do
+      "${kubectl[@]}" delete pods -A --field-selector "spec.nodeName=$n" --force --grace-period=0 >/dev/null 2>&1 || true
+    done
+  fi
 fi
 
 for n in "${nodes[@]}"; do
@@ -101,6 +106,15 @@ done
 
 stop_pidfile "$NODE_RUN/coredns.pid"
 stop_pidfile "$NODE_RUN/provisioner.pid"
+# volumes released by their claims meanwhile: reclaim them as the provisioner would
+if [ "$have_api" = 1 ]; then
+  "${kubectl[@]}" get pv -o json 2>/dev/null | jq -r '.items[] | select(.metadata.annotations["pv.kubernetes.io/provisioned-by"] == "kraftwerk.dev/local-path")
+      | select(.status.phase == "Released" or .status.phase == "Failed") | "\(.metadata.name) \(.spec.local.path)"' |
+    while read -r pv path; do
+      case "$path" in "$NODE_STATE"/volumes/*) rm -rf "$path" ;; esac
+      "${kubectl[@]}" delete pv "$pv" --wait=false >/dev/null 2>&1 || true
+    done
+fi
 if ip link show "$HOST_BRIDGE" >/dev/null 2>&1; then ip link del "$HOST_BRIDGE"; fi
 for h in /sys/fs/cgroup/*/"$CGROUP_PARENT"; do [ -d "$h" ] && rmdir "$h" 2>/dev/null || true; done
 if [ "$have_api" = 1 ]; then

@@ -143,6 +143,7 @@ impl Operator {
             .arg("--log-level")
             .arg("debug")
             .env("RUST_BACKTRACE", "1")
+            .env("RUST_LOG", "info,kraftwerk=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -177,6 +178,12 @@ impl Operator {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// kill -9 (a crash at any point, as far as the cluster can tell) and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The whole `/metrics` text.
@@ -447,14 +454,17 @@ impl Drop for TestEnv {
             eprintln!("keeping namespaces {:?}", self.namespaces);
             return;
         }
-        // Drop cannot await: delete the namespaces from a thread with its own runtime.
-        let client = self.client.clone();
+        // Drop cannot await: delete the namespaces from a thread with its own runtime and its
+        // own client (the test's client runs on the test's runtime, which is blocked here).
         let namespaces = self.namespaces.clone();
         let _ = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                 return;
             };
             rt.block_on(async move {
+                let Ok(client) = Client::try_default().await else {
+                    return;
+                };
                 let api: Api<Namespace> = Api::all(client);
                 for ns in namespaces {
                     let _ = api.delete(&ns, &DeleteParams::background()).await;

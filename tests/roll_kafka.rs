@@ -1,0 +1,529 @@
+//! The roll's safety gates and dynamic updates against real Kafka processes (issue 6).
+//!
+//! The roll is driven by the same planner (`kraftwerk::roll::plan`) and the same Kafka
+//! snapshot (`kraftwerk::controller::roll::kafka_state`) the operator uses; a "restart" is a
+//! graceful stop (SIGTERM, controlled shutdown) and start of the node's process instead of a pod
+//! deletion, and a node is "Ready" when its listener accepts connections (the pods' readiness
+//! probe).
+//!
+//! Needs Java 17+ and the jars of `tests/kafka/fetch.sh`; run with `make test-kafka`
+//! (`cargo test --test roll_kafka -- --ignored --nocapture --test-threads=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate: failing loudly is the point
+
+mod kafka_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafka_support::{NodeSpec, Role, TestCluster, java_console_consume, libs_dir};
+use kraftwerk::admin::{AdminClient, ConfigResource, NewTopic};
+use kraftwerk::controller::roll::kafka_state;
+use kraftwerk::crd::KafkaCluster;
+use kraftwerk::render::{RenderOptions, render};
+use kraftwerk::roll::dynamic::{self, ConfigChange, Running};
+use kraftwerk::roll::gates::brokers_can_roll;
+use kraftwerk::roll::{Action, Controls, KafkaView, NodeView, PodState, Update, plan};
+
+const CR: &str = r#"
+apiVersion: kraftwerk.dev/v1alpha1
+kind: KafkaCluster
+metadata:
+  name: roll
+  namespace: kafka-test
+spec:
+  version: "4.3.1"
+  controllers:
+    replicas: 3
+  brokers:
+    replicas: 3
+"#;
+
+/// The operator's own rendering for 3 controllers + 3 brokers.
+fn rendered_specs() -> Vec<NodeSpec> {
+    let cr: KafkaCluster = serde_yaml::from_str(CR).expect("CR parses");
+    let rendered = render(&cr, &RenderOptions::default()).expect("CR renders");
+    rendered
+        .nodes
+        .iter()
+        .map(|n| NodeSpec {
+            name: n.pod_name.clone(),
+            node_id: n.node_id,
+            role: match n.role {
+                kraftwerk::names::Role::Broker => Role::Broker,
+                kraftwerk::names::Role::Controller => Role::Controller,
+            },
+            fqdn: n.fqdn.clone(),
+            server_properties: n.server_properties.clone(),
+        })
+        .collect()
+}
+
+async fn boot(label: &str) -> TestCluster {
+    let specs = rendered_specs();
+    let mut cluster = TestCluster::new(label, &specs).unwrap_or_else(|e| panic!("{e}"));
+    cluster.format_all().unwrap_or_else(|e| panic!("{e}"));
+    cluster.start_all().unwrap_or_else(|e| panic!("{e}"));
+    let took = cluster
+        .wait_ready(Duration::from_secs(240))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("{label}: cluster ready in {took:?}");
+    cluster
+}
+
+async fn create_topic(admin: &AdminClient, topic: &str, partitions: i32) {
+    admin
+        .create_topic(&NewTopic::new(topic, partitions, 3).with_config("min.insync.replicas", "2"))
+        .await
+        .unwrap_or_else(|e| panic!("create {topic}: {e}"));
+    // wait until every partition has a full ISR
+    let started = Instant::now();
+    loop {
+        if let Ok(t) = admin.describe_topic(topic).await
+            && t.partitions.len() == partitions as usize
+            && t.partitions.iter().all(|p| p.isr.len() == 3)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "topic {topic} not fully replicated"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The readiness probe of a node: its listener accepts a TCP connection.
+fn listener_open(cluster: &TestCluster, id: i32) -> bool {
+    let Ok(node) = cluster.node(id) else { return false };
+    let addr = match node.role {
+        Role::Controller => node.controller_address(),
+        _ => node.client_address(),
+    };
+    addr.and_then(|a| {
+        use std::net::ToSocketAddrs;
+        a.to_socket_addrs().ok()?.next()
+    })
+    .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
+}
+
+/// The planner's view of the process cluster; `stale` nodes run an old configuration.
+fn views(
+    cluster: &mut TestCluster,
+    stale: &BTreeSet<i32>,
+    started: &BTreeMap<i32, Instant>,
+) -> Vec<NodeView> {
+    let ids: Vec<i32> = cluster.nodes.iter().map(|n| n.node_id).collect();
+    ids.into_iter()
+        .map(|id| {
+            let running = cluster.node_mut(id).map(|n| n.is_running()).unwrap_or(false);
+            let state = if !running {
+                PodState::Missing
+            } else if listener_open(cluster, id) {
+                PodState::Ready
+            } else {
+                PodState::NotReady("listener not open yet".into())
+            };
+            let node = cluster.node(id).expect("node");
+            NodeView {
+                id,
+                role: if node.role.is_controller() {
+                    kraftwerk::names::Role::Controller
+                } else {
+                    kraftwerk::names::Role::Broker
+                },
+                pod: node.name.clone(),
+                state,
+                age_seconds: started
+                    .get(&id)
+                    .map(|t| t.elapsed().as_secs() as i64)
+                    .unwrap_or(10_000),
+                update: if stale.contains(&id) {
+                    Update::Restart("configuration changed".into())
+                } else {
+                    Update::None
+                },
+                rack: None,
+                canary_done: false,
+            }
+        })
+        .collect()
+}
+
+async fn kafka_view(admin: &AdminClient) -> KafkaView {
+    match kafka_state(admin).await {
+        Ok(s) => KafkaView::Known(s),
+        Err(e) => KafkaView::Unreachable(e.to_string()),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Java and the Kafka jars; run with make test-kafka"]
+async fn can_roll_refuses_when_a_broker_is_down() {
+    let mut cluster = boot("roll-gate").await;
+    let admin = cluster.admin().unwrap();
+    create_topic(&admin, "gated", 3).await;
+
+    // healthy: every broker may restart
+    let KafkaView::Known(state) = kafka_view(&admin).await else {
+        panic!("Kafka state")
+    };
+    for b in [0, 1, 2] {
+        assert!(
+            brokers_can_roll(&state, &[b]).is_ok(),
+            "broker {b} on a healthy cluster"
+        );
+    }
+
+    // broker 0 goes down (not by the operator): once Kafka shrank the ISRs, neither other
+    // broker may restart
+    cluster
+        .node_mut(0)
+        .unwrap()
+        .stop(Duration::from_secs(60))
+        .unwrap();
+    let started = Instant::now();
+    let state = loop {
+        if let KafkaView::Known(s) = kafka_view(&admin).await
+            && s.partitions
+                .iter()
+                .filter(|p| p.topic == "gated")
+                .all(|p| !p.isr.contains(&0))
+        {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "ISR did not shrink");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    for b in [1, 2] {
+        let refusal = brokers_can_roll(&state, &[b]).expect_err("must refuse");
+        println!("broker {b} refused: {refusal}");
+        assert!(refusal.contains("min.insync.replicas"), "{refusal}");
+    }
+
+    // The planner, with brokers 1 and 2 stale and broker 0 down but up to date, waits and
+    // restarts nothing.
+    let stale: BTreeSet<i32> = [1, 2].into();
+    let d = plan(
+        &views(&mut cluster, &stale, &BTreeMap::new()),
+        &KafkaView::Known(state.clone()),
+        &Controls::default(),
+    );
+    assert_eq!(d.action, Action::Wait, "{}", d.message);
+    println!("planner: {}", d.message);
+    // With broker 0 itself stale, it is restarted first (it is down anyway).
+    let stale: BTreeSet<i32> = [0, 1, 2].into();
+    let mut v = views(&mut cluster, &stale, &BTreeMap::new());
+    // a stopped process is what a crash-looping pod looks like to the planner
+    for n in &mut v {
+        if n.id == 0 {
+            n.state = PodState::Stuck("CrashLoopBackOff".into());
+        }
+    }
+    let d = plan(&v, &KafkaView::Known(state), &Controls::default());
+    assert_eq!(
+        d.action,
+        Action::Restart {
+            ids: vec![0],
+            canary: false
+        }
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs Java and the Kafka jars; run with make test-kafka"]
+async fn dynamic_config_change_is_applied_without_restart() {
+    let cluster = boot("roll-dynamic").await;
+    let admin = cluster.admin().unwrap();
+    let broker = cluster.node(1).unwrap();
+    let pid_before = broker.pid();
+    let old_text = rendered_specs()
+        .into_iter()
+        .find(|s| s.node_id == 1)
+        .unwrap()
+        .server_properties;
+    let new_text = format!("{old_text}log.retention.ms=3600000\nmessage.max.bytes=2000000\n");
+    let old = dynamic::parse(&old_text);
+    let new = dynamic::parse(&new_text);
+    let running = Running {
+        static_hash: Some(dynamic::static_hash(&old, None)),
+        dynamic: Some(dynamic::dynamic_part(&old)),
+    };
+    let change = dynamic::classify(
+        &running,
+        &dynamic::static_hash(&new, None),
+        &dynamic::dynamic_part(&new),
+    );
+    let ConfigChange::Live(set) = change else {
+        panic!("expected a live change, got {change:?}")
+    };
+    // The planner picks the live update (no gate, no restart).
+    let mut cluster = cluster;
+    let mut v = views(&mut cluster, &BTreeSet::new(), &BTreeMap::new());
+    for n in &mut v {
+        if n.id == 1 {
+            n.update = Update::Live(set.clone());
+        }
+    }
+    let d = plan(&v, &kafka_view(&admin).await, &Controls::default());
+    let Action::Reconfigure {
+        id: 1, set: to_apply, ..
+    } = d.action
+    else {
+        panic!("expected a reconfigure, got {:?}", d.action)
+    };
+    let ops: Vec<_> = to_apply
+        .iter()
+        .map(|(k, v)| kraftwerk::admin::AlterConfigOp::Set(k.clone(), dynamic::unescape(v)))
+        .collect();
+    admin
+        .incremental_alter_configs(&ConfigResource::Broker(1), &ops)
+        .await
+        .unwrap_or_else(|e| panic!("alter: {e}"));
+    let entries = admin
+        .describe_configs(
+            &ConfigResource::Broker(1),
+            Some(&["log.retention.ms", "message.max.bytes"]),
+        )
+        .await
+        .unwrap();
+    let values: BTreeMap<String, Option<String>> = entries
+        .iter()
+        .map(|e| (e.name.clone(), e.value.clone()))
+        .collect();
+    println!("broker 1 after the live update: {values:?}");
+    assert_eq!(values["log.retention.ms"].as_deref(), Some("3600000"));
+    assert_eq!(values["message.max.bytes"].as_deref(), Some("2000000"));
+    let broker = cluster.node(1).unwrap();
+    assert_eq!(broker.pid(), pid_before, "the broker was not restarted");
+    assert!(
+        !broker.log_text().contains("starting kraftwerk-1"),
+        "no second start"
+    );
+    // A static change is never live.
+    let static_text = format!("{old_text}queued.max.requests=600\n");
+    let s = dynamic::parse(&static_text);
+    assert!(matches!(
+        dynamic::classify(
+            &running,
+            &dynamic::static_hash(&s, None),
+            &dynamic::dynamic_part(&s)
+        ),
+        ConfigChange::Restart(_)
+    ));
+}
+
+/// One acknowledged message from Kafka's VerifiableProducer.
+struct Ack {
+    value: String,
+    at: Instant,
+}
+
+#[tokio::test]
+#[ignore = "needs Java and the Kafka jars; run with make test-kafka"]
+async fn full_roll_loses_no_acknowledged_message() {
+    let mut cluster = boot("roll-zero-loss").await;
+    let admin = cluster.admin().unwrap();
+    let topic = "zero-loss";
+    create_topic(&admin, topic, 3).await;
+
+    // A continuous idempotent acks=all producer (Kafka's own VerifiableProducer).
+    let libs = libs_dir().unwrap();
+    let dir = kafka_support::scratch_dir("roll-producer").unwrap();
+    let config = dir.join("producer.properties");
+    std::fs::write(
+        &config,
+        "enable.idempotence=true\nacks=all\ndelivery.timeout.ms=300000\nrequest.timeout.ms=10000\n\
+         retries=2147483647\nmax.in.flight.requests.per.connection=5\nlinger.ms=5\n",
+    )
+    .unwrap();
+    let mut producer = Command::new("java")
+        .args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+        .arg(format!(
+            "-Dlog4j2.configurationFile=file:{}/tests/kafka/log4j2-tools.properties",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg("-cp")
+        .arg(format!("{}/*", libs.display()))
+        .arg("org.apache.kafka.tools.VerifiableProducer")
+        .args(["--bootstrap-server", &cluster.bootstrap(), "--topic", topic])
+        .args(["--throughput", "200", "--max-messages", "-1", "--acks", "-1"])
+        .arg("--producer.config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the producer");
+    let stdout = producer.stdout.take().expect("stdout");
+    let acks: Arc<Mutex<Vec<Ack>>> = Arc::default();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let tool_sent: Arc<Mutex<Option<usize>>> = Arc::default();
+    let reader = {
+        let acks = acks.clone();
+        let errors = errors.clone();
+        let tool_sent = tool_sent.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                match v["name"].as_str() {
+                    Some("producer_send_success") => acks.lock().unwrap().push(Ack {
+                        value: v["value"].as_str().unwrap_or_default().to_string(),
+                        at: Instant::now(),
+                    }),
+                    Some("producer_send_error") => errors.lock().unwrap().push(line),
+                    Some("tool_data") => {
+                        *tool_sent.lock().unwrap() = v["sent"].as_u64().map(|n| n as usize);
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+    // warm up until acks flow
+    let started = Instant::now();
+    while acks.lock().unwrap().len() < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "producer did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The roll: every node is stale; the planner decides, the test restarts processes.
+    let mut stale: BTreeSet<i32> = cluster.nodes.iter().map(|n| n.node_id).collect();
+    let mut restarted_at: BTreeMap<i32, Instant> = BTreeMap::new();
+    let mut windows: Vec<(i32, Instant, Instant)> = Vec::new();
+    let mut order = Vec::new();
+    let mut waits = 0usize;
+    let roll_started = Instant::now();
+    let mut in_flight: Option<(i32, Instant)> = None;
+    loop {
+        assert!(
+            roll_started.elapsed() < Duration::from_secs(900),
+            "roll did not finish"
+        );
+        let kafka = kafka_view(&admin).await;
+        let v = views(&mut cluster, &stale, &restarted_at);
+        let d = plan(&v, &kafka, &Controls::default());
+        // a restarted node is back when its step is COMPLETE: running, listener open,
+        // registered and unfenced (broker) and in every ISR, or caught up (controller)
+        let complete = |id: i32| {
+            d.steps
+                .iter()
+                .any(|s| s.id == id && s.state == kraftwerk::roll::StepState::Complete)
+        };
+        if let Some((id, t0)) = in_flight
+            && matches!(kafka, KafkaView::Known(_))
+            && complete(id)
+        {
+            windows.push((id, t0, Instant::now()));
+            println!("node {id} back after {:?}", t0.elapsed());
+            in_flight = None;
+        }
+        match d.action {
+            Action::Idle if in_flight.is_none() => break,
+            Action::Idle => tokio::time::sleep(Duration::from_millis(250)).await,
+            Action::Restart { ids, .. } => {
+                assert_eq!(ids.len(), 1, "one node at a time");
+                let id = ids[0];
+                assert!(in_flight.is_none(), "never two nodes down");
+                println!("restart {id}: {}", d.message);
+                let t0 = Instant::now();
+                let node = cluster.node_mut(id).unwrap();
+                let (_, clean) = node.stop(Duration::from_secs(120)).unwrap();
+                assert!(clean, "node {id} shut down cleanly");
+                node.start().unwrap();
+                stale.remove(&id);
+                restarted_at.insert(id, Instant::now());
+                order.push(id);
+                in_flight = Some((id, t0));
+            }
+            Action::Wait => {
+                waits += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => panic!("unexpected {other:?}: {}", d.message),
+        }
+    }
+    let roll_time = roll_started.elapsed();
+    // keep producing a little after the roll, then stop the producer gracefully
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(producer.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = producer.try_wait() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = producer.kill();
+    let _ = producer.wait();
+    let _ = reader.join();
+
+    let acks = std::mem::take(&mut *acks.lock().unwrap());
+    let errors = errors.lock().unwrap().clone();
+    let acked: BTreeSet<String> = acks.iter().map(|a| a.value.clone()).collect();
+    let highest = acked
+        .iter()
+        .filter_map(|v| v.parse::<usize>().ok())
+        .max()
+        .map_or(0, |m| m + 1);
+    let sent = tool_sent.lock().unwrap().unwrap_or(highest);
+    // Stall per restart: the longest gap between two acknowledgements inside its window.
+    let mut stalls = Vec::new();
+    for (id, from, to) in &windows {
+        let mut last = *from;
+        let mut worst = Duration::ZERO;
+        for a in acks.iter().filter(|a| a.at >= *from && a.at <= *to) {
+            worst = worst.max(a.at - last);
+            last = a.at;
+        }
+        worst = worst.max(to.saturating_duration_since(last).min(Duration::from_secs(3600)));
+        stalls.push((*id, worst, *to - *from));
+    }
+
+    let received: BTreeSet<String> = java_console_consume(&cluster.bootstrap(), topic, sent.max(acked.len()))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let missing: Vec<&String> = acked.difference(&received).collect();
+    println!("=== zero-loss roll report ===");
+    println!("restart order: {order:?} ({waits} planner waits)");
+    for (id, stall, window) in &stalls {
+        println!("node {id}: back in {window:?}, longest gap between acks in that window {stall:?}");
+    }
+    let largest = stalls.iter().map(|s| s.1).max().unwrap_or_default();
+    println!(
+        "messages: sent {sent}, acknowledged {}, send errors {}, received {} (distinct), missing acknowledged {}",
+        acked.len(),
+        errors.len(),
+        received.len(),
+        missing.len()
+    );
+    println!("largest stall {largest:?}; roll time {roll_time:?}");
+    assert_eq!(order.len(), 6, "every node restarted exactly once");
+    assert_eq!(
+        &order[..3].iter().all(|id| *id >= 9000),
+        &true,
+        "controllers first"
+    );
+    assert!(
+        missing.is_empty(),
+        "acknowledged messages lost: {:?}",
+        &missing[..missing.len().min(20)]
+    );
+    assert!(
+        errors.is_empty(),
+        "send errors: {:?}",
+        &errors[..errors.len().min(5)]
+    );
+}

@@ -1,0 +1,379 @@
+//! Rolling restarts on the local (kwok) cluster: ordering, one node at a time, pause, canary,
+//! manual restarts, and an operator killed mid-roll (issue 6). Pods are simulated, so no Kafka
+//! answers: the clusters here carry `kraftwerk.dev/skip-kafka-gates: "true"`, the documented
+//! escape that rolls on pod readiness alone; one test checks that without it the roll waits.
+//! Run with `make test-integration` (ignored by a plain `cargo test`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use support::{Operator, TestEnv};
+
+const SKIP: &str = "kraftwerk.dev/skip-kafka-gates";
+const PODS: [&str; 6] = [
+    "controller-9000",
+    "controller-9001",
+    "controller-9002",
+    "broker-0",
+    "broker-1",
+    "broker-2",
+];
+
+/// Polls the cluster's pods every 100 ms and records, per pod, the uids seen (a new uid is a
+/// restart), the order of restarts, and the largest number of nodes down at once.
+#[derive(Default)]
+struct History {
+    uids: BTreeMap<String, Vec<String>>,
+    order: Vec<String>,
+    max_down: usize,
+}
+
+struct Recorder {
+    history: Arc<Mutex<History>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Recorder {
+    fn start(api: Api<Pod>, cluster: &str) -> Recorder {
+        let history: Arc<Mutex<History>> = Arc::default();
+        let h = history.clone();
+        let lp = ListParams::default().labels(&format!("kraftwerk.dev/cluster={cluster}"));
+        let names: Vec<String> = PODS.iter().map(|p| format!("{cluster}-{p}")).collect();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(list) = api.list(&lp).await {
+                    let mut h = h.lock().unwrap();
+                    let mut down = 0;
+                    for name in &names {
+                        let pod = list.items.iter().find(|p| &p.name_any() == name);
+                        let up =
+                            pod.is_some_and(|p| {
+                                p.metadata.deletion_timestamp.is_none()
+                                    && p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(
+                                        |cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
+                                    )
+                            });
+                        if !up {
+                            down += 1;
+                        }
+                        if let Some(uid) = pod.and_then(|p| p.uid()) {
+                            let seen = h.uids.entry(name.clone()).or_default();
+                            if seen.last() != Some(&uid) {
+                                let restarted = !seen.is_empty();
+                                seen.push(uid);
+                                if restarted {
+                                    h.order.push(name.clone());
+                                }
+                            }
+                        }
+                    }
+                    h.max_down = h.max_down.max(down);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Recorder { history, task }
+    }
+
+    fn restarts(&self) -> Vec<String> {
+        self.history.lock().unwrap().order.clone()
+    }
+
+    fn restart_counts(&self) -> BTreeMap<String, usize> {
+        self.history
+            .lock()
+            .unwrap()
+            .uids
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len() - 1))
+            .collect()
+    }
+
+    fn max_down(&self) -> usize {
+        self.history.lock().unwrap().max_down
+    }
+
+    /// Resets the down counter (after the cluster became ready).
+    fn reset_down(&self) {
+        self.history.lock().unwrap().max_down = 0;
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn annotate(env: &TestEnv, name: &str, annotations: Value) {
+    env.dyn_kc(&env.ns)
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+        )
+        .await
+        .expect("annotate the KafkaCluster");
+}
+
+/// Creates a 3+3 cluster that rolls without Kafka gates and waits until it is ready and stable.
+async fn ready_cluster(env: &TestEnv, name: &str, spec: Value, skip_gates: bool) -> Recorder {
+    env.create_kc(&env.ns, name, spec).await.expect("create");
+    if skip_gates {
+        annotate(env, name, json!({ SKIP: "true" })).await;
+    }
+    env.wait_ready(&env.ns, name).await;
+    env.wait_condition(&env.ns, name, "Progressing", "False", None)
+        .await;
+    let rec = Recorder::start(env.api(), name);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rec.reset_down();
+    rec
+}
+
+async fn wait_until<F: Fn() -> bool>(what: &str, timeout: Duration, env: &TestEnv, f: F) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out waiting for {what}\noperator log:\n{}",
+            env.operator.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn rollout_of(env: &TestEnv, name: &str) -> kraftwerk::crd::RolloutStatus {
+    env.get_kc(&env.ns, name)
+        .await
+        .status
+        .and_then(|s| s.rollout)
+        .expect("status.rollout")
+}
+
+fn pod_names(c: &str, parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| format!("{c}-{p}")).collect()
+}
+
+/// A static configuration change restarts every node exactly once, controllers before brokers,
+/// one at a time, and the plan ends COMPLETE.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn config_change_rolls_controllers_first_one_at_a_time() {
+    let env = TestEnv::new("roll-order").await;
+    let c = "ro";
+    let rec = ready_cluster(&env, c, json!({}), true).await;
+    env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "600"}}))
+        .await
+        .unwrap();
+    wait_until("6 restarts", Duration::from_secs(240), &env, || {
+        rec.restarts().len() >= 6
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    let order = rec.restarts();
+    println!(
+        "restart order: {order:?}; max nodes down at once: {}",
+        rec.max_down()
+    );
+    assert_eq!(
+        order[..3].iter().filter(|p| p.contains("controller")).count(),
+        3,
+        "{order:?}"
+    );
+    assert_eq!(
+        order[3..],
+        pod_names(c, &["broker-0", "broker-1", "broker-2"])[..],
+        "{order:?}"
+    );
+    assert!(
+        rec.restart_counts().values().all(|n| *n == 1),
+        "{:?}",
+        rec.restart_counts()
+    );
+    assert!(rec.max_down() <= 1, "two nodes down at once");
+    let plan = rollout_of(&env, c).await;
+    assert_eq!(plan.state, "COMPLETE");
+    assert_eq!(plan.phases.len(), 2);
+    assert!(
+        plan.phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .all(|s| s.state == "COMPLETE")
+    );
+}
+
+/// Without Kafka (simulated pods) and without the escape annotation, the gates cannot be
+/// evaluated and the roll waits, saying why; nothing is restarted.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn roll_waits_when_kafka_is_unreachable() {
+    let env = TestEnv::new("roll-nokafka").await;
+    let c = "nk";
+    let rec = ready_cluster(&env, c, json!({}), false).await;
+    env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "600"}}))
+        .await
+        .unwrap();
+    let kc = env
+        .wait_condition(&env.ns, c, "Progressing", "True", Some("WaitingForKafka"))
+        .await;
+    let plan = kc.status.and_then(|s| s.rollout).expect("plan");
+    println!("plan: {}", serde_json::to_string(&plan).unwrap());
+    assert_eq!(plan.state, "WAITING");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(rec.restarts().is_empty(), "{:?}", rec.restarts());
+}
+
+/// Paused: nothing restarts and the plan says WAITING; resumed: the roll completes.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn pause_holds_the_roll_and_resume_continues() {
+    let env = TestEnv::new("roll-pause").await;
+    let c = "pa";
+    let rec = ready_cluster(&env, c, json!({"rollout": {"paused": true}}), true).await;
+    env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "600"}}))
+        .await
+        .unwrap();
+    let kc = env
+        .wait_condition(&env.ns, c, "Progressing", "True", Some("RolloutPaused"))
+        .await;
+    let plan = kc.status.and_then(|s| s.rollout).expect("plan");
+    assert!(
+        plan.phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .all(|s| s.state == "WAITING")
+    );
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(
+        rec.restarts().is_empty(),
+        "restarted while paused: {:?}",
+        rec.restarts()
+    );
+    env.patch_kc_spec(&env.ns, c, json!({"rollout": {"paused": false}}))
+        .await
+        .unwrap();
+    wait_until("6 restarts", Duration::from_secs(240), &env, || {
+        rec.restarts().len() >= 6
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    assert!(rec.restart_counts().values().all(|n| *n == 1));
+}
+
+/// Canary: the roll stops after the first node; turning canary off rolls the rest.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn canary_stops_after_the_first_node() {
+    let env = TestEnv::new("roll-canary").await;
+    let c = "ca";
+    let rec = ready_cluster(&env, c, json!({"rollout": {"canary": true}}), true).await;
+    // a broker-only change: the canary is the first broker
+    env.patch_kc_spec(
+        &env.ns,
+        c,
+        json!({"brokers": {"config": {"queued.max.requests": "600"}}}),
+    )
+    .await
+    .unwrap();
+    let kc = env
+        .wait_condition(&env.ns, c, "Progressing", "True", Some("CanaryWaiting"))
+        .await;
+    println!(
+        "canary: {}",
+        serde_json::to_string(&kc.status.and_then(|s| s.rollout)).unwrap()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(rec.restarts(), pod_names(c, &["broker-0"]));
+    env.patch_kc_spec(&env.ns, c, json!({"rollout": {"canary": false}}))
+        .await
+        .unwrap();
+    wait_until("3 restarts", Duration::from_secs(180), &env, || {
+        rec.restarts().len() >= 3
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    assert_eq!(
+        rec.restarts(),
+        pod_names(c, &["broker-0", "broker-1", "broker-2"])
+    );
+}
+
+/// `kraftwerk.dev/restart-nodes` restarts the listed nodes once; `kraftwerk.dev/restart`
+/// restarts the whole cluster once per token.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn manual_restart_of_nodes_and_of_the_cluster() {
+    let env = TestEnv::new("roll-manual").await;
+    let c = "mr";
+    let rec = ready_cluster(&env, c, json!({}), true).await;
+    annotate(&env, c, json!({"kraftwerk.dev/restart-nodes": "1,9001"})).await;
+    wait_until("2 restarts", Duration::from_secs(120), &env, || {
+        rec.restarts().len() >= 2
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(rec.restarts(), pod_names(c, &["controller-9001", "broker-1"]));
+
+    annotate(&env, c, json!({"kraftwerk.dev/restart": "t1"})).await;
+    wait_until("8 restarts", Duration::from_secs(240), &env, || {
+        rec.restarts().len() >= 8
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let counts = rec.restart_counts();
+    println!("restarts: {:?}; per pod {counts:?}", rec.restarts());
+    assert_eq!(rec.restarts().len(), 8, "{:?}", rec.restarts());
+    assert_eq!(counts[&format!("{c}-broker-1")], 2);
+    assert_eq!(counts[&format!("{c}-broker-0")], 1);
+    assert!(rec.max_down() <= 1);
+}
+
+/// The operator is killed repeatedly during a roll; each new operator carries on, every node
+/// restarts exactly once, and never are two down at once.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn operator_killed_mid_roll_carries_on() {
+    let mut env = TestEnv::new("roll-kill").await;
+    let c = "ok";
+    let rec = ready_cluster(&env, c, json!({}), true).await;
+    env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "600"}}))
+        .await
+        .unwrap();
+    let mut kills = 0;
+    for target in 1..=4 {
+        wait_until("progress", Duration::from_secs(180), &env, || {
+            rec.restarts().len() >= target
+        })
+        .await;
+        // kill -9 right after a restart was issued, then start a fresh operator
+        env.operator.kill();
+        let namespaces = env.namespaces.clone();
+        env.operator = Operator::start(&format!("roll-kill-{target}-{}", env.ns), &namespaces).await;
+        kills += 1;
+    }
+    wait_until("6 restarts", Duration::from_secs(240), &env, || {
+        rec.restarts().len() >= 6
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!("killed the operator {kills} times; restarts {:?}", rec.restarts());
+    assert!(
+        rec.restart_counts().values().all(|n| *n == 1),
+        "{:?}",
+        rec.restart_counts()
+    );
+    assert_eq!(rec.restarts().len(), 6);
+    assert!(rec.max_down() <= 1, "two nodes down at once");
+}
