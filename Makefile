@@ -14,7 +14,7 @@ WORK := $(CURDIR)/.work
 	binaries cluster-up cluster-down cluster-rss demo demo-down kind-up kind-deploy kind-down bench
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the operator (debug)
 	$(CARGO) build --bins

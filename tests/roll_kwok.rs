@@ -43,10 +43,14 @@ struct Recorder {
 
 impl Recorder {
     fn start(api: Api<Pod>, cluster: &str) -> Recorder {
+        let names: Vec<String> = PODS.iter().map(|p| format!("{cluster}-{p}")).collect();
+        Self::start_with(api, cluster, names)
+    }
+
+    fn start_with(api: Api<Pod>, cluster: &str, names: Vec<String>) -> Recorder {
         let history: Arc<Mutex<History>> = Arc::default();
         let h = history.clone();
         let lp = ListParams::default().labels(&format!("kraftwerk.dev/cluster={cluster}"));
-        let names: Vec<String> = PODS.iter().map(|p| format!("{cluster}-{p}")).collect();
         let task = tokio::spawn(async move {
             loop {
                 if let Ok(list) = api.list(&lp).await {
@@ -200,8 +204,14 @@ async fn config_change_rolls_controllers_first_one_at_a_time() {
         rec.restart_counts()
     );
     assert!(rec.max_down() <= 1, "two nodes down at once");
-    let plan = rollout_of(&env, c).await;
-    assert_eq!(plan.state, "COMPLETE");
+    // the plan is computed before the pass recreates a pod: it settles one reconcile later
+    let start = Instant::now();
+    let mut plan = rollout_of(&env, c).await;
+    while plan.state != "COMPLETE" && start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        plan = rollout_of(&env, c).await;
+    }
+    assert_eq!(plan.state, "COMPLETE", "{plan:?}");
     assert_eq!(plan.phases.len(), 2);
     assert!(
         plan.phases
@@ -351,6 +361,7 @@ async fn operator_killed_mid_roll_carries_on() {
         .await
         .unwrap();
     let mut kills = 0;
+    let mut mid_roll = 0;
     for target in 1..=4 {
         wait_until("progress", Duration::from_secs(180), &env, || {
             rec.restarts().len() >= target
@@ -358,6 +369,9 @@ async fn operator_killed_mid_roll_carries_on() {
         .await;
         // kill -9 right after a restart was issued, then start a fresh operator
         env.operator.kill();
+        if rec.restarts().len() < 6 {
+            mid_roll += 1;
+        }
         let namespaces = env.namespaces.clone();
         env.operator = Operator::start(&format!("roll-kill-{target}-{}", env.ns), &namespaces).await;
         kills += 1;
@@ -368,7 +382,11 @@ async fn operator_killed_mid_roll_carries_on() {
     .await;
     env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
-    println!("killed the operator {kills} times; restarts {:?}", rec.restarts());
+    println!(
+        "killed the operator {kills} times ({mid_roll} with the roll unfinished); restarts {:?}",
+        rec.restarts()
+    );
+    assert!(mid_roll >= 2, "the operator must be killed mid-roll");
     assert!(
         rec.restart_counts().values().all(|n| *n == 1),
         "{:?}",
@@ -376,4 +394,156 @@ async fn operator_killed_mid_roll_carries_on() {
     );
     assert_eq!(rec.restarts().len(), 6);
     assert!(rec.max_down() <= 1, "two nodes down at once");
+
+    // The same for a manual restart of the whole cluster (its record lives on the ConfigMaps).
+    annotate(&env, c, json!({"kraftwerk.dev/restart": "after-kill"})).await;
+    for target in 7..=10 {
+        wait_until("progress", Duration::from_secs(180), &env, || {
+            rec.restarts().len() >= target
+        })
+        .await;
+        env.operator.kill();
+        let namespaces = env.namespaces.clone();
+        env.operator = Operator::start(&format!("roll-kill-{target}-{}", env.ns), &namespaces).await;
+    }
+    wait_until("12 restarts", Duration::from_secs(240), &env, || {
+        rec.restarts().len() >= 12
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!("after the manual restart: {:?}", rec.restarts());
+    assert!(
+        rec.restart_counts().values().all(|n| *n == 2),
+        "{:?}",
+        rec.restart_counts()
+    );
+    assert!(rec.max_down() <= 1, "two nodes down at once");
+}
+
+/// Vertical scaling and an image change go through the same roll: every affected node once,
+/// one at a time, controllers before brokers.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn image_and_resource_changes_roll_the_same_way() {
+    let env = TestEnv::new("roll-vertical").await;
+    let c = "vs";
+    let rec = ready_cluster(&env, c, json!({}), true).await;
+    // brokers only: more memory
+    env.patch_kc_spec(
+        &env.ns,
+        c,
+        json!({"brokers": {"resources": {"requests": {"memory": "3Gi"}, "limits": {"memory": "3Gi"}}}}),
+    )
+    .await
+    .unwrap();
+    wait_until("3 restarts", Duration::from_secs(180), &env, || {
+        rec.restarts().len() >= 3
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    assert_eq!(
+        rec.restarts(),
+        pod_names(c, &["broker-0", "broker-1", "broker-2"])
+    );
+    // every node: a new image
+    env.patch_kc_spec(
+        &env.ns,
+        c,
+        json!({"image": "registry.example/kafka:4.3.1-patched"}),
+    )
+    .await
+    .unwrap();
+    wait_until("9 restarts", Duration::from_secs(240), &env, || {
+        rec.restarts().len() >= 9
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    let order = rec.restarts();
+    assert_eq!(
+        order[3..6].iter().filter(|p| p.contains("controller")).count(),
+        3,
+        "{order:?}"
+    );
+    assert!(rec.max_down() <= 1, "two nodes down at once");
+    let pods: Api<Pod> = env.api();
+    let p = pods.get(&format!("{c}-broker-1")).await.unwrap();
+    assert_eq!(
+        p.spec.unwrap().containers[0].image.as_deref(),
+        Some("registry.example/kafka:4.3.1-patched")
+    );
+}
+
+/// Opt-in rack batches: with `maxBatchPerRack: 2`, brokers of one rack restart two at a time
+/// (controllers still one at a time), and every broker once.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn rack_batches_restart_brokers_of_one_rack_together() {
+    let env = TestEnv::new("roll-rack").await;
+    let c = "rb";
+    let spec = json!({
+        "brokers": {"replicas": 6},
+        "rack": {"topologyKey": "topology.kubernetes.io/zone"},
+        "rollout": {"maxBatchPerRack": 2},
+    });
+    env.create_kc(&env.ns, c, spec).await.expect("create");
+    annotate(&env, c, json!({ SKIP: "true" })).await;
+    env.wait_ready(&env.ns, c).await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    let pods: Api<Pod> = env.api();
+    let mut racks = BTreeMap::new();
+    for id in 0..6 {
+        let p = pods.get(&format!("{c}-broker-{id}")).await.unwrap();
+        racks.insert(
+            p.name_any(),
+            p.annotations().get("kraftwerk.dev/rack").cloned().expect("rack"),
+        );
+    }
+    let names: Vec<String> = (0..6).map(|id| format!("{c}-broker-{id}")).collect();
+    let rec = Recorder::start_with(env.api(), c, names.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rec.reset_down();
+    env.patch_kc_spec(
+        &env.ns,
+        c,
+        json!({"brokers": {"config": {"queued.max.requests": "600"}}}),
+    )
+    .await
+    .unwrap();
+    wait_until("6 restarts", Duration::from_secs(240), &env, || {
+        rec.restarts().len() >= 6
+    })
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    // expected batches: in id order, each broker with the next pending one of its rack
+    let mut pending: Vec<String> = names.clone();
+    let mut batches: Vec<Vec<String>> = Vec::new();
+    while !pending.is_empty() {
+        let first = pending.remove(0);
+        let mut batch = vec![first.clone()];
+        if let Some(i) = pending.iter().position(|n| racks[n] == racks[&first]) {
+            batch.push(pending.remove(i));
+        }
+        batches.push(batch);
+    }
+    let order = rec.restarts();
+    println!(
+        "racks {racks:?}; expected batches {batches:?}; restarts {order:?}; max down {}",
+        rec.max_down()
+    );
+    let mut at = 0;
+    for batch in &batches {
+        let mut got: Vec<String> = order[at..at + batch.len()].to_vec();
+        got.sort();
+        let mut want = batch.clone();
+        want.sort();
+        assert_eq!(got, want, "restarts {order:?}, batches {batches:?}");
+        at += batch.len();
+    }
+    assert!(
+        rec.restart_counts().values().all(|n| *n == 1),
+        "{:?}",
+        rec.restart_counts()
+    );
+    assert!(rec.max_down() <= 2, "at most one batch down");
 }

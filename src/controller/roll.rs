@@ -325,7 +325,8 @@ pub async fn advance(
             age_seconds,
             update,
             rack: pod.and_then(|p| p.annotations().get(RACK_ANNOTATION).cloned()),
-            canary_done: cm_annotation(CANARY) == Some(canary_mark(&desired_hash, manual.as_deref()).as_str())
+            canary_done: cm_annotation(CANARY)
+                == Some(canary_mark(&desired_hash, manual.as_deref()).as_str())
                 && pod_hash == Some(&desired_hash),
         });
         targets.insert(
@@ -397,7 +398,10 @@ pub async fn advance(
                     notes.insert(RESTARTED_FOR.into(), json!(format!("{request}@{uid}")));
                 }
                 if *canary {
-                    notes.insert(CANARY.into(), json!(canary_mark(&t.desired_hash, t.manual.as_deref())));
+                    notes.insert(
+                        CANARY.into(),
+                        json!(canary_mark(&t.desired_hash, t.manual.as_deref())),
+                    );
                 }
                 if !notes.is_empty() {
                     let patch = json!({"metadata": {"annotations": notes}});
@@ -720,6 +724,13 @@ mod tests {
              └─ brokers (IN_PROGRESS)\n   \
              └─ 1 c-broker-1 (IN_PROGRESS) restarting\n"
         );
+    }
+
+    #[test]
+    fn canary_mark_distinguishes_manual_requests() {
+        assert_eq!(canary_mark("h", None), "h");
+        assert_eq!(canary_mark("h", Some("t1/")), "h|t1/");
+        assert_ne!(canary_mark("h", Some("t1/")), canary_mark("h", Some("t2/")));
     }
 
     #[test]

@@ -12,7 +12,9 @@ mkdir -p "$bin"
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 log() { printf '[build-binaries] %s\n' "$*" >&2; }
 
-k8s_tools=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+# KRAFTWERK_K8S_TOOLS limits the Kubernetes commands built (the kwok tier needs no kubelet
+# or kube-proxy, which saves minutes on a cold machine); default: all six.
+read -r -a k8s_tools <<<"${KRAFTWERK_K8S_TOOLS:-kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy}"
 need_k8s=0
 for t in "${k8s_tools[@]}"; do [ -x "$bin/$t" ] || need_k8s=1; done
 if [ "$need_k8s" = 1 ]; then

@@ -10,7 +10,9 @@ set -euo pipefail
 nodes=${KRAFTWERK_NODES:-6}
 t0=$(date +%s)
 
-"$_cluster_dir/build-binaries.sh" >/dev/null
+# Only what the kwok tier needs; the real-node tier builds kubelet and kube-proxy itself.
+KRAFTWERK_K8S_TOOLS="kube-apiserver kube-controller-manager kube-scheduler kubectl" \
+  "$_cluster_dir/build-binaries.sh" >/dev/null
 kwok_env
 mkdir -p "$WORK" "$STATE"
 kubectl=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH")

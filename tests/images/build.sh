@@ -51,7 +51,10 @@ build_pause() {
 # The Debian root filesystem with Java 17, made once with debootstrap (a few minutes; cached).
 build_rootfs() {
   [ -f "$ROOTFS/.complete" ] && return 0
-  command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  if ! command -v debootstrap >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  fi
   log "debootstrap $DEBIAN_SUITE + openjdk-17-jre-headless into $ROOTFS (once; a few minutes)"
   # a finished debootstrap left by an interrupted run is reused
   if [ ! -x "$ROOTFS.tmp/usr/lib/jvm/java-17-openjdk-amd64/bin/java" ]; then

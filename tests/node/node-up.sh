@@ -19,13 +19,14 @@ t0=$(date +%s)
 # --- prerequisites -------------------------------------------------------------------------
 need_pkgs=()
 for p in containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
-  iptables:iptables conntrack:conntrack socat:socat nsenter:util-linux ip:iproute2; do
+  iptables:iptables conntrack:conntrack socat:socat nsenter:util-linux ip:iproute2 jq:jq; do
   cmd=${p%%:*} pkg=${p#*:}
   if [[ $cmd == /* ]]; then [ -e "$cmd" ] || need_pkgs+=("$pkg"); else command -v "$cmd" >/dev/null || need_pkgs+=("$pkg"); fi
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null; }
 fi
 "$_cluster_dir/build-binaries.sh" >/dev/null
 for b in kubelet kube-proxy kubectl; do [ -x "$BIN/$b" ] || { log "missing $BIN/$b"; exit 1; }; done
