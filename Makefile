@@ -11,7 +11,8 @@ IMAGE ?= kraftwerk:dev
 WORK := $(CURDIR)/.work
 
 .PHONY: help build crds fmt fmt-check clippy unit crd-check test-integration test test-kafka e2e \
-	binaries cluster-up cluster-down cluster-rss demo demo-down kind-up kind-deploy kind-down bench
+	binaries cluster-up cluster-down cluster-rss demo demo-down kind-up kind-deploy kind-down bench \
+	nodes-up nodes-down nodes-smoke images
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,7 +47,20 @@ test-kafka: ## real-Kafka tests (filled in by the Kafka work)
 	tests/kafka/fetch.sh >/dev/null
 	$(CARGO) test --test kafka_boot --test kafka_admin --test kafka_rack --test roll_kafka -- --ignored --nocapture --test-threads=1
 
-e2e: ## end-to-end tests on a real node (filled in by the real-node work)
+e2e: ## end-to-end on 3 real nodes: operator in-cluster, 3+3 Kafka, acks=all produce/consume, broker restart, cleanup
+	tests/e2e.sh
+
+nodes-up: ## join 3 real kubelet nodes (containerd, runc, CNI, kube-proxy, CoreDNS) to the local cluster
+	tests/node/node-up.sh
+
+nodes-down: ## remove the real nodes, leaving nothing behind
+	tests/node/node-down.sh
+
+nodes-smoke: ## a 3-node Kafka as plain pods on the real nodes (no operator)
+	tests/node/smoke.sh
+
+images: ## pause, Kafka and operator OCI archives (no registry needed)
+	tests/images/build.sh all
 
 test: ## everything CI runs: fmt, clippy, unit, CRD drift, integration, Kafka
 	@tests/cluster/phase.sh fmt-check $(MAKE) fmt-check

@@ -36,6 +36,9 @@ options:
   disableQPSLimits: true
   kubeAuthorization: true
   nodeLeaseDurationSeconds: 40
+  # Pods (the operator in-cluster on the real nodes) reach the API at the kubernetes Service IP;
+  # the certificate must name it, and the real nodes' bridge address.
+  kubeApiserverCertSANs: ["10.0.0.1", "10.77.0.1"]
 componentsPatches:
 - name: kube-controller-manager
   extraArgs:
