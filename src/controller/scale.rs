@@ -42,6 +42,8 @@ pub fn plan(
 ) -> ScaleDownPlan {
     let mut plan = ScaleDownPlan::default();
     let mut reasons = Vec::new();
+    // Brokers that cannot be checked usually share one reason (Kafka unreachable): say it once.
+    let mut unknown: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for &id in surplus {
         match usage(id) {
             _ if allow_unsafe => {
@@ -56,9 +58,17 @@ pub fn plan(
             }
             BrokerUsage::Unknown(why) => {
                 plan.retained.insert(id);
-                reasons.push(format!("broker {id} cannot be checked ({why})"));
+                unknown.entry(why).or_default().push(id.to_string());
             }
         }
+    }
+    for (why, ids) in unknown {
+        let subject = if ids.len() == 1 {
+            format!("broker {}", ids[0])
+        } else {
+            format!("brokers {}", ids.join(", "))
+        };
+        reasons.push(format!("{subject} cannot be checked ({why})"));
     }
     if !plan.retained.is_empty() {
         plan.blocked_reason = Some(format!(
@@ -100,6 +110,18 @@ mod tests {
             reason.contains("broker 5 cannot be checked (Kafka unreachable)"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn one_unknown_reason_is_said_once() {
+        let s = BTreeSet::from([3, 4]);
+        let p = plan(&s, false, |_| BrokerUsage::Unknown("Kafka unreachable".into()));
+        let reason = p.blocked_reason.unwrap();
+        assert!(
+            reason.contains("brokers 3, 4 cannot be checked (Kafka unreachable)"),
+            "{reason}"
+        );
+        assert_eq!(reason.matches("Kafka unreachable").count(), 1);
     }
 
     #[test]
