@@ -82,7 +82,7 @@ step "deploying the operator: crds/ and deploy/operator.yaml"
 # added the SAN), connect by a name the certificate has, resolved by the cluster DNS.
 svc_ip=$("${kubectl[@]}" -n default get service kubernetes -o jsonpath='{.spec.clusterIP}')
 if ! openssl x509 -in "$CLUSTER_DIR/pki/admin.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$svc_ip\(,\|$\)"; then
-  log "note: the API server certificate lacks IP $svc_ip; the operator connects to kubernetes.default.svc instead (docs/REQUESTS-h4.md)"
+  log "note: the API server certificate lacks IP $svc_ip; the operator connects to kubernetes.default.svc instead (older clusters; tests/cluster/cluster-up.sh now adds the SAN)"
   "${kubectl[@]}" -n "$OP_NS" set env deployment/kraftwerk KUBERNETES_SERVICE_HOST=kubernetes.default.svc >/dev/null
 fi
 "${kubectl[@]}" -n "$OP_NS" rollout status deployment/kraftwerk --timeout=180s >/dev/null ||

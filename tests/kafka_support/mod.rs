@@ -770,7 +770,7 @@ pub fn admin_client(bootstrap: &str) -> Res<AdminClient> {
     .map_err(|e| e.to_string())
 }
 
-/// Hand-written configs in the shape of the operator's contract (docs/CONTRACT.md):
+/// Hand-written configs in the shape of the operator's contract (docs/architecture.md, "Nodes, ids and names"):
 /// controllers 9000.., brokers 0.., INTERNAL 9092 / CONTROLLER 9093, pod DNS names,
 /// static `controller.quorum.voters`. Mapped to loopback like the real rendering.
 pub fn hand_written_specs(cluster: &str, controllers: usize, brokers: usize) -> Vec<NodeSpec> {

@@ -475,7 +475,7 @@ impl Drop for TestEnv {
     }
 }
 
-/// The expected object names of a cluster, from docs/CONTRACT.md.
+/// The expected object names of a cluster, from docs/architecture.md, "Nodes, ids and names".
 pub struct Names {
     pub cluster: String,
     pub brokers: Vec<(i32, String)>,
