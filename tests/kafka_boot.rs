@@ -32,20 +32,7 @@ spec:
 fn rendered_specs() -> (String, Vec<NodeSpec>) {
     let cr: KafkaCluster = serde_yaml::from_str(CR).expect("CR parses");
     let rendered = render(&cr, &RenderOptions::default()).expect("CR renders");
-    let specs = rendered
-        .nodes
-        .iter()
-        .map(|n| NodeSpec {
-            name: n.pod_name.clone(),
-            node_id: n.node_id,
-            role: match n.role {
-                kraftwerk::names::Role::Broker => Role::Broker,
-                kraftwerk::names::Role::Controller => Role::Controller,
-            },
-            fqdn: n.fqdn.clone(),
-            server_properties: n.server_properties.clone(),
-        })
-        .collect();
+    let specs = rendered.nodes.iter().map(NodeSpec::from).collect();
     (rendered.cluster_id, specs)
 }
 

@@ -180,6 +180,22 @@ pub struct NodeSpec {
     pub server_properties: String,
 }
 
+impl From<&kraftwerk::render::RenderedNode> for NodeSpec {
+    /// The node exactly as the operator renders it.
+    fn from(n: &kraftwerk::render::RenderedNode) -> Self {
+        NodeSpec {
+            name: n.pod_name.clone(),
+            node_id: n.node_id,
+            role: match n.role {
+                kraftwerk::names::Role::Broker => Role::Broker,
+                kraftwerk::names::Role::Controller => Role::Controller,
+            },
+            fqdn: n.fqdn.clone(),
+            server_properties: n.server_properties.clone(),
+        }
+    }
+}
+
 /// Parses a `server.properties` text (no line continuations; the renderer emits none).
 pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
     text.lines()
