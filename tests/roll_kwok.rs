@@ -155,6 +155,18 @@ async fn wait_until<F: Fn() -> bool>(what: &str, timeout: Duration, env: &TestEn
     }
 }
 
+/// Waits until `restarts` pods were restarted and the roll reports nothing left (Progressing=False).
+async fn roll_settles(env: &TestEnv, c: &str, rec: &Recorder, restarts: usize, timeout_secs: u64) {
+    wait_until(
+        &format!("{restarts} restarts"),
+        Duration::from_secs(timeout_secs),
+        env,
+        || rec.restarts().len() >= restarts,
+    )
+    .await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+}
+
 async fn rollout_of(env: &TestEnv, name: &str) -> kraftwerk::crd::RolloutStatus {
     env.get_kc(&env.ns, name)
         .await
@@ -178,11 +190,7 @@ async fn config_change_rolls_controllers_first_one_at_a_time() {
     env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "600"}}))
         .await
         .unwrap();
-    wait_until("6 restarts", Duration::from_secs(240), &env, || {
-        rec.restarts().len() >= 6
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 6, 240).await;
     let order = rec.restarts();
     println!(
         "restart order: {order:?}; max nodes down at once: {}",
@@ -271,11 +279,7 @@ async fn pause_holds_the_roll_and_resume_continues() {
     env.patch_kc_spec(&env.ns, c, json!({"rollout": {"paused": false}}))
         .await
         .unwrap();
-    wait_until("6 restarts", Duration::from_secs(240), &env, || {
-        rec.restarts().len() >= 6
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 6, 240).await;
     assert!(rec.restart_counts().values().all(|n| *n == 1));
 }
 
@@ -306,11 +310,7 @@ async fn canary_stops_after_the_first_node() {
     env.patch_kc_spec(&env.ns, c, json!({"rollout": {"canary": false}}))
         .await
         .unwrap();
-    wait_until("3 restarts", Duration::from_secs(180), &env, || {
-        rec.restarts().len() >= 3
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 3, 180).await;
     assert_eq!(
         rec.restarts(),
         pod_names(c, &["broker-0", "broker-1", "broker-2"])
@@ -326,20 +326,12 @@ async fn manual_restart_of_nodes_and_of_the_cluster() {
     let c = "mr";
     let rec = ready_cluster(&env, c, json!({}), true).await;
     annotate(&env, c, json!({"kraftwerk.dev/restart-nodes": "1,9001"})).await;
-    wait_until("2 restarts", Duration::from_secs(120), &env, || {
-        rec.restarts().len() >= 2
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 2, 120).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(rec.restarts(), pod_names(c, &["controller-9001", "broker-1"]));
 
     annotate(&env, c, json!({"kraftwerk.dev/restart": "t1"})).await;
-    wait_until("8 restarts", Duration::from_secs(240), &env, || {
-        rec.restarts().len() >= 8
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 8, 240).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let counts = rec.restart_counts();
     println!("restarts: {:?}; per pod {counts:?}", rec.restarts());
@@ -376,11 +368,7 @@ async fn operator_killed_mid_roll_carries_on() {
         env.operator = Operator::start(&format!("roll-kill-{target}-{}", env.ns), &namespaces).await;
         kills += 1;
     }
-    wait_until("6 restarts", Duration::from_secs(240), &env, || {
-        rec.restarts().len() >= 6
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 6, 240).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     println!(
         "killed the operator {kills} times ({mid_roll} with the roll unfinished); restarts {:?}",
@@ -406,11 +394,7 @@ async fn operator_killed_mid_roll_carries_on() {
         let namespaces = env.namespaces.clone();
         env.operator = Operator::start(&format!("roll-kill-{target}-{}", env.ns), &namespaces).await;
     }
-    wait_until("12 restarts", Duration::from_secs(240), &env, || {
-        rec.restarts().len() >= 12
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 12, 240).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     println!("after the manual restart: {:?}", rec.restarts());
     assert!(
@@ -437,11 +421,7 @@ async fn image_and_resource_changes_roll_the_same_way() {
     )
     .await
     .unwrap();
-    wait_until("3 restarts", Duration::from_secs(180), &env, || {
-        rec.restarts().len() >= 3
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 3, 180).await;
     assert_eq!(
         rec.restarts(),
         pod_names(c, &["broker-0", "broker-1", "broker-2"])
@@ -454,11 +434,7 @@ async fn image_and_resource_changes_roll_the_same_way() {
     )
     .await
     .unwrap();
-    wait_until("9 restarts", Duration::from_secs(240), &env, || {
-        rec.restarts().len() >= 9
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 9, 240).await;
     let order = rec.restarts();
     assert_eq!(
         order[3..6].iter().filter(|p| p.contains("controller")).count(),
@@ -510,11 +486,7 @@ async fn rack_batches_restart_brokers_of_one_rack_together() {
     )
     .await
     .unwrap();
-    wait_until("6 restarts", Duration::from_secs(240), &env, || {
-        rec.restarts().len() >= 6
-    })
-    .await;
-    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    roll_settles(&env, c, &rec, 6, 240).await;
     // expected batches: in id order, each broker with the next pending one of its rack
     let mut pending: Vec<String> = names.clone();
     let mut batches: Vec<Vec<String>> = Vec::new();

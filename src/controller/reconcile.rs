@@ -407,7 +407,7 @@ async fn ensure_pod(
                     .status
                     .as_ref()
                     .is_some_and(|s| s.nodes.iter().any(|n| n.pod == name));
-            apply::apply(client_of(ctx), ns, desired).await?;
+            apply::apply(&ctx.client, ns, desired).await?;
             let (reason, note) = if claim_existed {
                 (
                     "Recreated",
@@ -420,7 +420,7 @@ async fn ensure_pod(
             ctx.event(cr, EventType::Normal, reason, "CreatePod", &note).await;
         }
         Some(pod) if pod.metadata.deletion_timestamp.is_none() && has_ended(pod) => {
-            apply::delete::<Pod>(client_of(ctx), ns, &name).await?;
+            apply::delete::<Pod>(&ctx.client, ns, &name).await?;
             let phase = pod
                 .status
                 .as_ref()
@@ -438,10 +438,6 @@ async fn ensure_pod(
         Some(_) => {}
     }
     Ok(())
-}
-
-fn client_of(ctx: &Context) -> &kube::Client {
-    &ctx.client
 }
 
 fn has_ended(pod: &Pod) -> bool {
