@@ -56,6 +56,10 @@ enum Command {
         /// Its namespace.
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
+        /// Approve the change a canary holds (status.rollout.awaitingApproval), so the rest of
+        /// the cluster rolls: sets the annotation kraftwerk.dev/canary-approved.
+        #[arg(long)]
+        approve: bool,
     },
     /// Kafka brokers: `broker list` (like `dcos kafka broker list`).
     Broker(cli::admin::BrokerCli),
@@ -82,7 +86,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crd => crd_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
-        Command::Plan { cluster, namespace } => block_on(plan_cmd(cluster, namespace)),
+        Command::Plan {
+            cluster,
+            namespace,
+            approve,
+        } => block_on(plan_cmd(cluster, namespace, approve)),
         Command::Broker(b) => {
             block_on(async move { cli::admin::run_broker(&b).await.map_err(|e| e.to_string()) })
         }
@@ -148,13 +156,38 @@ fn render_cmd(
     Ok(())
 }
 
-async fn plan_cmd(cluster: String, namespace: String) -> Result<(), String> {
+async fn plan_cmd(cluster: String, namespace: String, approve: bool) -> Result<(), String> {
     let client = kube::Client::try_default().await.map_err(|e| e.to_string())?;
     let api: kube::Api<KafkaCluster> = kube::Api::namespaced(client, &namespace);
     let kc = api
         .get(&cluster)
         .await
         .map_err(|e| format!("KafkaCluster {namespace}/{cluster}: {e}"))?;
+    if approve {
+        let Some(change) = kc
+            .status
+            .as_ref()
+            .and_then(|s| s.rollout.as_ref())
+            .and_then(|r| r.awaiting_approval.clone())
+        else {
+            return Err(format!(
+                "KafkaCluster {namespace}/{cluster}: no canary is waiting for approval"
+            ));
+        };
+        // A merge patch of one annotation: the user's own manifests keep owning the rest.
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            controller::roll::CANARY_APPROVED: change,
+        }}});
+        api.patch(
+            &cluster,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| format!("KafkaCluster {namespace}/{cluster}: {e}"))?;
+        println!("approved change {change} of KafkaCluster {namespace}/{cluster}; the rollout continues");
+        return Ok(());
+    }
     match kc.status.as_ref().and_then(|s| s.rollout.as_ref()) {
         Some(plan) => print!("{}", controller::roll::format_plan(plan)),
         None => println!("KafkaCluster {namespace}/{cluster} has no rollout plan in its status yet"),

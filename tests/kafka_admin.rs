@@ -118,6 +118,14 @@ async fn admin_client_against_real_cluster() {
         let all = admin.metadata(None).await.unwrap();
         assert_eq!(all.brokers.len(), 3);
         assert_eq!(admin.topic_min_insync_replicas(topic).await.unwrap(), Some(2));
+        // The batched lookup the roll gates use: one request for many topics; a topic that
+        // does not exist is left out of the answer.
+        let batch = admin
+            .topics_min_insync_replicas(&[topic.to_string(), "no-such-topic".into()])
+            .await
+            .unwrap();
+        assert_eq!(batch.get(topic), Some(&2), "{batch:?}");
+        assert!(!batch.contains_key("no-such-topic"), "{batch:?}");
         let cfg = admin
             .describe_configs(&ConfigResource::Topic(topic.into()), None)
             .await

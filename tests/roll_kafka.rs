@@ -135,7 +135,7 @@ fn views(
                     Update::None
                 },
                 rack: None,
-                canary_done: false,
+                canary_of: None,
             }
         })
         .collect()

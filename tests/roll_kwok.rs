@@ -283,13 +283,23 @@ async fn pause_holds_the_roll_and_resume_continues() {
     assert!(rec.restart_counts().values().all(|n| *n == 1));
 }
 
-/// Canary: the roll stops after the first node; turning canary off rolls the rest.
+/// Canary: each change stops after its first node until that change is approved
+/// (`kraftwerk plan --approve`); an approval does not carry over to the next change; turning
+/// canary off rolls the rest.
 #[tokio::test]
 #[ignore = "needs a cluster: make test-integration"]
-async fn canary_stops_after_the_first_node() {
+async fn canary_stops_after_the_first_node_of_each_change() {
     let env = TestEnv::new("roll-canary").await;
     let c = "ca";
     let rec = ready_cluster(&env, c, json!({"rollout": {"canary": true}}), true).await;
+    let canary_hold = || async {
+        let kc = env
+            .wait_condition(&env.ns, c, "Progressing", "True", Some("CanaryWaiting"))
+            .await;
+        let plan = kc.status.and_then(|s| s.rollout).expect("plan");
+        println!("canary: {}", serde_json::to_string(&plan).unwrap());
+        plan.awaiting_approval.expect("status.rollout.awaitingApproval")
+    };
     // a broker-only change: the canary is the first broker
     env.patch_kc_spec(
         &env.ns,
@@ -298,22 +308,44 @@ async fn canary_stops_after_the_first_node() {
     )
     .await
     .unwrap();
-    let kc = env
-        .wait_condition(&env.ns, c, "Progressing", "True", Some("CanaryWaiting"))
-        .await;
-    println!(
-        "canary: {}",
-        serde_json::to_string(&kc.status.and_then(|s| s.rollout)).unwrap()
-    );
+    let first = canary_hold().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(rec.restarts(), pod_names(c, &["broker-0"]));
-    env.patch_kc_spec(&env.ns, c, json!({"rollout": {"canary": false}}))
-        .await
-        .unwrap();
+
+    // approved with the CLI, as a user would: the rest of this change rolls
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kraftwerk"))
+        .args(["plan", c, "-n", &env.ns, "--approve"])
+        .output()
+        .expect("kraftwerk plan --approve");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     roll_settles(&env, c, &rec, 3, 180).await;
     assert_eq!(
         rec.restarts(),
         pod_names(c, &["broker-0", "broker-1", "broker-2"])
+    );
+
+    // the next change gets its own canary and its own approval
+    env.patch_kc_spec(
+        &env.ns,
+        c,
+        json!({"brokers": {"config": {"queued.max.requests": "700"}}}),
+    )
+    .await
+    .unwrap();
+    let second = canary_hold().await;
+    assert_ne!(first, second, "a new change needs a new approval");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(rec.restarts().len(), 4, "{:?}", rec.restarts());
+    env.patch_kc_spec(&env.ns, c, json!({"rollout": {"canary": false}}))
+        .await
+        .unwrap();
+    roll_settles(&env, c, &rec, 6, 180).await;
+    let counts = rec.restart_counts();
+    assert!(
+        counts
+            .iter()
+            .all(|(pod, n)| *n == if pod.contains("broker") { 2 } else { 0 }),
+        "each broker restarted once per change, no controller: {counts:?}"
     );
 }
 

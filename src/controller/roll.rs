@@ -8,7 +8,7 @@
 //!   so that a change of dynamic keys only can be applied live;
 //! - manual restarts and the canary are recorded on the node's ConfigMap
 //!   (`kraftwerk.dev/restarted-for: <request>@<uid of the pod restarted for it>`,
-//!   `kraftwerk.dev/canary: <config hash>`), which outlives the pod.
+//!   `kraftwerk.dev/canary: <change id>`), which outlives the pod.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use super::Context;
@@ -55,6 +56,9 @@ pub const RESTARTED_FOR: &str = "kraftwerk.dev/restarted-for";
 /// On node ConfigMaps: the change (config hash, and manual request if any) this node was the
 /// canary of.
 pub const CANARY: &str = "kraftwerk.dev/canary";
+/// On the KafkaCluster: the change (as `status.rollout.awaitingApproval` names it) whose canary
+/// the user approved, so the rest of that change rolls while `spec.rollout.canary` stays on.
+pub const CANARY_APPROVED: &str = "kraftwerk.dev/canary-approved";
 
 const ROLL_MANAGER_SUFFIX: &str = "-roll";
 
@@ -93,6 +97,7 @@ pub fn controls(cr: &KafkaCluster) -> Controls {
             .restart_timeout_seconds
             .map(i64::from)
             .unwrap_or(DEFAULT_RESTART_TIMEOUT_SECONDS),
+        canary_approved: cr.annotations().get(CANARY_APPROVED).cloned(),
     }
 }
 
@@ -130,13 +135,12 @@ pub async fn kafka_state(admin: &AdminClient) -> std::result::Result<KafkaState,
     let cluster = admin.describe_cluster().await?;
     let quorum = admin.describe_quorum().await?;
     let metadata = admin.metadata(None).await?;
+    let names: Vec<String> = metadata.topics.iter().map(|t| t.name.clone()).collect();
+    let min_isrs = admin.topics_min_insync_replicas(&names).await?;
     let mut partitions = Vec::new();
     for topic in &metadata.topics {
-        let min_isr = admin
-            .topic_min_insync_replicas(&topic.name)
-            .await?
-            .unwrap_or(1)
-            .max(1) as usize;
+        // A topic missing from the answer was deleted meanwhile; 1 never blocks.
+        let min_isr = min_isrs.get(&topic.name).copied().unwrap_or(1).max(1) as usize;
         for p in &topic.partitions {
             partitions.push(Partition {
                 topic: topic.name.clone(),
@@ -183,13 +187,18 @@ fn pod_state(pod: Option<&Pod>) -> PodState {
     }
 }
 
-/// What a canary is the canary of: the configuration hash, and the manual restart request that
-/// applies to the node (so a new request gets its own canary).
-fn canary_mark(hash: &str, manual: Option<&str>) -> String {
-    match manual {
-        Some(m) => format!("{hash}|{m}"),
-        None => hash.to_string(),
-    }
+/// The change a rollout rolls out, as one short id: a digest of every node's desired
+/// configuration hash and the manual restart request that applies to it. A canary records it on
+/// its ConfigMap and the user approves it (`kraftwerk.dev/canary-approved`); any new edit or
+/// request is a new change, with its own canary and its own approval.
+fn change_id<'a>(nodes: impl IntoIterator<Item = (i32, &'a str, Option<&'a str>)>) -> String {
+    let mut lines: Vec<String> = nodes
+        .into_iter()
+        .map(|(id, hash, manual)| format!("{id} {hash} {}\n", manual.unwrap_or_default()))
+        .collect();
+    lines.sort();
+    let digest = Sha256::digest(lines.concat().as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 fn dynamic_json(map: &BTreeMap<String, String>) -> String {
@@ -235,19 +244,29 @@ pub async fn advance(
     };
     let now = Timestamp::now();
 
+    let node_of = |pod: &Pod| -> Option<(Role, i32, String)> {
+        Some((
+            pod.labels().get(labels::ROLE).and_then(|r| Role::from_label(r))?,
+            pod.labels().get(labels::NODE_ID)?.parse::<i32>().ok()?,
+            pod.annotations().get(labels::CONFIG_HASH)?.clone(),
+        ))
+    };
+    let desired_nodes: Vec<(i32, String, Option<String>)> = desired
+        .iter()
+        .filter_map(|p| node_of(p))
+        .map(|(_, id, hash)| (id, hash, manual_request(cr.annotations(), id)))
+        .collect();
+    let change = change_id(
+        desired_nodes
+            .iter()
+            .map(|(id, hash, manual)| (*id, hash.as_str(), manual.as_deref())),
+    );
+
     let mut views = Vec::new();
     let mut targets: BTreeMap<i32, Target> = BTreeMap::new();
     for want in desired {
         let name = want.name_any();
-        let (Some(role), Some(id)) = (
-            want.labels().get(labels::ROLE).and_then(|r| Role::from_label(r)),
-            want.labels()
-                .get(labels::NODE_ID)
-                .and_then(|i| i.parse::<i32>().ok()),
-        ) else {
-            continue;
-        };
-        let Some(desired_hash) = want.annotations().get(labels::CONFIG_HASH).cloned() else {
+        let Some((role, id, desired_hash)) = node_of(want) else {
             continue;
         };
         let props = dynamic::parse(&crate::build::properties::render(cluster, role, id));
@@ -325,9 +344,8 @@ pub async fn advance(
             age_seconds,
             update,
             rack: pod.and_then(|p| p.annotations().get(RACK_ANNOTATION).cloned()),
-            canary_done: cm_annotation(CANARY)
-                == Some(canary_mark(&desired_hash, manual.as_deref()).as_str())
-                && pod_hash == Some(&desired_hash),
+            canary_of: Some(change.clone())
+                .filter(|c| cm_annotation(CANARY) == Some(c.as_str()) && pod_hash == Some(&desired_hash)),
         });
         targets.insert(
             id,
@@ -349,7 +367,15 @@ pub async fn advance(
     let listener = cluster.inter_broker();
     let bootstrap = format!("{}:{}", cluster.names.bootstrap_fqdn(), listener.port);
     let mut admin = None;
-    let kafka = if !any_pending || skip {
+    // After the last restart of a roll nothing is pending, but the roll is only done once
+    // Kafka has that node back in every ISR: keep asking Kafka while the previous pass had not
+    // reported the rollout COMPLETE.
+    let roll_unfinished = cr
+        .status
+        .as_ref()
+        .and_then(|s| s.rollout.as_ref())
+        .is_some_and(|r| r.state != StepState::Complete.as_str());
+    let kafka = if !(any_pending || roll_unfinished) || skip {
         KafkaView::Skipped
     } else {
         match AdminClient::new(&bootstrap, admin_config()) {
@@ -398,10 +424,7 @@ pub async fn advance(
                     notes.insert(RESTARTED_FOR.into(), json!(format!("{request}@{uid}")));
                 }
                 if *canary {
-                    notes.insert(
-                        CANARY.into(),
-                        json!(canary_mark(&t.desired_hash, t.manual.as_deref())),
-                    );
+                    notes.insert(CANARY.into(), json!(change));
                 }
                 if !notes.is_empty() {
                     let patch = json!({"metadata": {"annotations": notes}});
@@ -452,8 +475,7 @@ pub async fn advance(
                         }}});
                         pods.patch(&t.pod, &merge, &Patch::Merge(&patch)).await?;
                         if *canary {
-                            let mark = canary_mark(&t.desired_hash, t.manual.as_deref());
-                            let patch = json!({"metadata": {"annotations": {CANARY: mark}}});
+                            let patch = json!({"metadata": {"annotations": {CANARY: change}}});
                             cms.patch(&t.pod, &merge, &Patch::Merge(&patch)).await?;
                         }
                         info!(pod = %t.pod, ?keys, "applied dynamic configuration");
@@ -541,6 +563,7 @@ pub fn plan_status(decision: &Decision) -> RolloutStatus {
     RolloutStatus {
         state: summary(&all).as_str().into(),
         message: decision.message.clone(),
+        awaiting_approval: decision.awaiting_approval.clone(),
         phases: vec![
             phase(Role::Controller, "controllers"),
             phase(Role::Broker, "brokers"),
@@ -692,6 +715,7 @@ mod tests {
         let plan = RolloutStatus {
             state: "IN_PROGRESS".into(),
             message: "restarting c-broker-1".into(),
+            awaiting_approval: None,
             phases: vec![
                 RolloutPhase {
                     name: "controllers".into(),
@@ -727,10 +751,25 @@ mod tests {
     }
 
     #[test]
-    fn canary_mark_distinguishes_manual_requests() {
-        assert_eq!(canary_mark("h", None), "h");
-        assert_eq!(canary_mark("h", Some("t1/")), "h|t1/");
-        assert_ne!(canary_mark("h", Some("t1/")), canary_mark("h", Some("t2/")));
+    fn change_id_names_every_node_hash_and_manual_request() {
+        let base = change_id([(0, "a", None), (1, "b", None)]);
+        assert_eq!(base.len(), 12);
+        assert_eq!(base, change_id([(1, "b", None), (0, "a", None)]), "order-free");
+        assert_ne!(
+            base,
+            change_id([(0, "a", None), (1, "c", None)]),
+            "a node's config"
+        );
+        assert_ne!(
+            base,
+            change_id([(0, "a", None), (1, "b", Some("t1/"))]),
+            "a manual request"
+        );
+        assert_ne!(
+            change_id([(0, "a", Some("t1/"))]),
+            change_id([(0, "a", Some("t2/"))]),
+            "another request"
+        );
     }
 
     #[test]
@@ -786,7 +825,7 @@ mod tests {
                 age_seconds: 10_000,
                 update: Update::None,
                 rack: None,
-                canary_done: false,
+                canary_of: None,
             },
             NodeView {
                 id: 1,
@@ -796,7 +835,7 @@ mod tests {
                 age_seconds: 10_000,
                 update: Update::Restart("x".into()),
                 rack: None,
-                canary_done: false,
+                canary_of: None,
             },
         ];
         let decision = plan(&nodes, &KafkaView::Skipped, &Controls::default());

@@ -51,6 +51,10 @@ pub struct RolloutStatus {
     pub state: String,
     /// Why the rollout is in this state.
     pub message: String,
+    /// Set while a canary holds the roll: the change to approve, as the value of the
+    /// KafkaCluster annotation `kraftwerk.dev/canary-approved` (`kraftwerk plan --approve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awaiting_approval: Option<String>,
     /// `controllers`, then `brokers`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<RolloutPhase>,

@@ -45,8 +45,9 @@ pub struct NodeView {
     pub update: Update,
     /// The broker's rack, when rack awareness assigned one.
     pub rack: Option<String>,
-    /// This node was the canary of the current change and runs it.
-    pub canary_done: bool,
+    /// When this node was the canary of the current change and runs it: that change's mark
+    /// (what `kraftwerk.dev/canary-approved` must say to let the rest of the roll go on).
+    pub canary_of: Option<String>,
 }
 
 /// What the planner knows about Kafka.
@@ -67,6 +68,8 @@ pub struct Controls {
     /// Brokers of one rack restarted together (1 = one node at a time).
     pub max_batch_per_rack: usize,
     pub restart_timeout_seconds: i64,
+    /// The change the user approved after its canary (`kraftwerk.dev/canary-approved`).
+    pub canary_approved: Option<String>,
 }
 
 impl Default for Controls {
@@ -76,6 +79,7 @@ impl Default for Controls {
             canary: false,
             max_batch_per_rack: 1,
             restart_timeout_seconds: DEFAULT_RESTART_TIMEOUT_SECONDS,
+            canary_approved: None,
         }
     }
 }
@@ -144,6 +148,8 @@ pub struct Decision {
     pub timed_out: Option<String>,
     /// Reported, not blocking (e.g. topics with RF ≤ min.insync.replicas).
     pub notes: Vec<String>,
+    /// The change whose canary holds the roll, to be approved.
+    pub awaiting_approval: Option<String>,
     /// Steps in roll order: controllers, then brokers.
     pub steps: Vec<Step>,
 }
@@ -181,6 +187,51 @@ fn update_reason(u: &Update) -> String {
         ),
         Update::Restart(r) => r.clone(),
     }
+}
+
+/// Waits for node `n`, which is down or not yet back in Kafka; past the restart timeout its step
+/// is ERROR and the decision carries the timeout (Degraded), but the roll still only waits.
+fn wait_for(
+    n: &NodeView,
+    healths: &BTreeMap<i32, Result<(), String>>,
+    controls: &Controls,
+    mut steps: Vec<Step>,
+) -> Decision {
+    let why = healths
+        .get(&n.id)
+        .cloned()
+        .and_then(Result::err)
+        .unwrap_or_default();
+    let mut d = Decision {
+        action: Action::Wait,
+        reason: "WaitingForNode",
+        message: format!("waiting for {} to recover before the next step: {why}", n.pod),
+        timed_out: None,
+        notes: Vec::new(),
+        awaiting_approval: None,
+        steps: Vec::new(),
+    };
+    let step = steps.iter_mut().find(|s| s.id == n.id);
+    if n.update == Update::None && n.age_seconds > controls.restart_timeout_seconds {
+        let msg = format!(
+            "{} did not recover within {}s: {why}",
+            n.pod, controls.restart_timeout_seconds
+        );
+        if let Some(s) = step {
+            s.state = StepState::Error;
+            s.reason = msg.clone();
+        }
+        d.reason = "RollTimeout";
+        d.message = format!("{msg}; the roll waits for it and will not skip ahead");
+        d.timed_out = Some(msg);
+    } else if n.update != Update::None
+        && let Some(s) = step
+    {
+        s.state = StepState::InProgress;
+        s.reason = why;
+    }
+    d.steps = steps;
+    d
 }
 
 /// Plans the next step of the rollout.
@@ -224,6 +275,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         message,
         timed_out: None,
         notes: Vec::new(),
+        awaiting_approval: None,
         steps,
     };
 
@@ -233,6 +285,16 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         .filter(|n| n.update != Update::None)
         .collect();
     if pending.is_empty() {
+        // The last restarted node counts as done only once Kafka has it back (unfenced, in
+        // every ISR, caught up with the quorum): a pod that is merely Ready is not yet safe to
+        // call the roll finished. Pods that are not Ready are the status' business, not the
+        // roll's (a cluster being created is not a roll).
+        let catching_up = order.iter().find(|n| {
+            n.state == PodState::Ready && matches!(kafka, KafkaView::Known(_)) && !is_healthy(n.id)
+        });
+        if let Some(n) = catching_up {
+            return wait_for(n, &healths, controls, steps);
+        }
         return decision(
             Action::Idle,
             "Idle",
@@ -259,24 +321,33 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
             steps,
         );
     }
-    // Canary: once the first node of this change runs it, hold until the user resumes.
+    // Canary: once the first node of this change runs it, hold until the user approves this
+    // change (or turns the canary off).
     if controls.canary
-        && let Some(c) = order.iter().find(|n| n.canary_done && n.update == Update::None)
+        && let Some((c, change)) = order
+            .iter()
+            .filter(|n| n.update == Update::None)
+            .find_map(|n| n.canary_of.as_ref().map(|m| (n, m)))
+        && controls.canary_approved.as_ref() != Some(change)
         && is_healthy(c.id)
     {
         for n in &pending {
             set_step(&mut steps, n.id, StepState::Waiting, "canary hold".into());
         }
-        return decision(
+        let mut d = decision(
             Action::Hold,
             "CanaryWaiting",
             format!(
-                "canary node {} runs the new configuration; set spec.rollout.canary to false to roll the other {} node(s)",
+                "canary node {} runs the new configuration; to roll the other {} node(s), approve this change \
+                 (`kraftwerk plan --approve`, or annotation kraftwerk.dev/canary-approved={change}) or set \
+                 spec.rollout.canary to false",
                 c.id,
                 pending.len()
             ),
             steps,
         );
+        d.awaiting_approval = Some(change.clone());
+        return d;
     }
 
     // Nodes that are down. A stale one is restarted first (it is down anyway, and a restart is
@@ -308,27 +379,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         );
     }
     if let Some(n) = down.first() {
-        let why = healths[&n.id].clone().err().unwrap_or_default();
-        let mut d = decision(
-            Action::Wait,
-            "WaitingForNode",
-            format!("waiting for {} to recover before the next step: {why}", n.pod),
-            Vec::new(),
-        );
-        if n.update == Update::None && n.age_seconds > controls.restart_timeout_seconds {
-            let msg = format!(
-                "{} did not recover within {}s: {why}",
-                n.pod, controls.restart_timeout_seconds
-            );
-            set_step(&mut steps, n.id, StepState::Error, msg.clone());
-            d.reason = "RollTimeout";
-            d.message = format!("{msg}; the roll waits for it and will not skip ahead");
-            d.timed_out = Some(msg);
-        } else if n.update != Update::None {
-            set_step(&mut steps, n.id, StepState::InProgress, why);
-        }
-        d.steps = steps;
-        return d;
+        return wait_for(n, &healths, controls, steps);
     }
 
     // Everyone is healthy: the next node in order, if the gates allow.
@@ -440,6 +491,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         message: format!("restarting {}", pods.join(", ")),
         timed_out: None,
         notes,
+        awaiting_approval: None,
         steps,
     }
 }
@@ -463,7 +515,7 @@ mod tests {
             age_seconds: 1000,
             update: Update::None,
             rack: None,
-            canary_done: false,
+            canary_of: None,
         }
     }
 
@@ -783,7 +835,7 @@ mod tests {
             }
         );
         nodes[3].update = Update::None;
-        nodes[3].canary_done = true;
+        nodes[3].canary_of = Some("h1".into());
         let d = plan(&nodes, &known(), &controls);
         assert_eq!(d.action, Action::Hold);
         assert_eq!(d.reason, "CanaryWaiting");
@@ -793,13 +845,64 @@ mod tests {
     }
 
     #[test]
+    fn canary_holds_each_change_until_that_change_is_approved() {
+        let mut controls = Controls {
+            canary: true,
+            ..Controls::default()
+        };
+        let mut nodes = cluster(&[1, 2]);
+        nodes[3].canary_of = Some("h1".into());
+        let d = plan(&nodes, &known(), &controls);
+        assert_eq!(d.action, Action::Hold);
+        assert_eq!(d.awaiting_approval.as_deref(), Some("h1"));
+        assert!(
+            d.message.contains("kraftwerk.dev/canary-approved=h1"),
+            "{}",
+            d.message
+        );
+        // an approval of an earlier change does not release this one
+        controls.canary_approved = Some("h0".into());
+        assert_eq!(plan(&nodes, &known(), &controls).action, Action::Hold);
+        controls.canary_approved = Some("h1".into());
+        let d = plan(&nodes, &known(), &controls);
+        assert_eq!(restarts(&d), vec![1]);
+        assert_eq!(d.awaiting_approval, None);
+    }
+
+    #[test]
+    fn roll_is_not_done_until_the_last_restarted_broker_is_back_in_every_isr() {
+        let mut nodes = cluster(&[]);
+        nodes[5].age_seconds = 30;
+        let mut k = healthy_kafka();
+        k.partitions[0].isr.retain(|r| *r != 2);
+        let d = plan(&nodes, &KafkaView::Known(k.clone()), &Controls::default());
+        assert_eq!(d.action, Action::Wait);
+        assert_eq!(d.reason, "WaitingForNode");
+        assert_eq!(step(&d, 2), StepState::InProgress);
+        assert!(d.timed_out.is_none());
+        // too long: Degraded, still waiting
+        nodes[5].age_seconds = 601;
+        let d = plan(&nodes, &KafkaView::Known(k), &Controls::default());
+        assert_eq!(d.reason, "RollTimeout");
+        assert!(d.timed_out.is_some());
+        assert_eq!(step(&d, 2), StepState::Error);
+        // back in the ISR: done
+        let d = plan(&nodes, &KafkaView::Known(healthy_kafka()), &Controls::default());
+        assert_eq!(d.action, Action::Idle);
+        assert_eq!(step(&d, 2), StepState::Complete);
+        // a pod that is not Ready (a cluster being created) is not a roll to wait for
+        nodes[5].state = PodState::NotReady("starting".into());
+        assert_eq!(plan(&nodes, &known(), &Controls::default()).action, Action::Idle);
+    }
+
+    #[test]
     fn canary_waits_for_the_canary_to_recover_before_holding() {
         let controls = Controls {
             canary: true,
             ..Controls::default()
         };
         let mut nodes = cluster(&[1, 2]);
-        nodes[3].canary_done = true;
+        nodes[3].canary_of = Some("h1".into());
         nodes[3].state = PodState::NotReady("starting".into());
         nodes[3].age_seconds = 5;
         let d = plan(&nodes, &known(), &controls);
