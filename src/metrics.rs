@@ -1,5 +1,6 @@
-//! Prometheus metrics: reconciles, failures by error kind, reconcile duration, and every write
-//! request the operator sends to the API server (the no-churn guarantee is measured with it).
+//! Prometheus metrics: reconciles, failures by error kind, reconcile duration, every write
+//! request the operator sends to the API server (the no-churn guarantee is measured with it),
+//! and what rollouts did (restarts and live reconfigurations, by node role).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -20,11 +21,20 @@ pub struct WriteLabels {
     pub verb: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RollLabels {
+    /// `restart`, `reconfigure` or `reconfigure_failed`.
+    pub action: String,
+    /// `broker` or `controller`.
+    pub role: String,
+}
+
 pub struct Metrics {
     pub reconciles: Counter,
     pub failures: Family<ErrorLabels, Counter>,
     pub duration: Histogram,
     pub writes: Family<WriteLabels, Counter>,
+    pub roll_actions: Family<RollLabels, Counter>,
     writes_total: AtomicU64,
     registry: Registry,
 }
@@ -42,6 +52,7 @@ impl Metrics {
         let failures = Family::<ErrorLabels, Counter>::default();
         let duration = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
         let writes = Family::<WriteLabels, Counter>::default();
+        let roll_actions = Family::<RollLabels, Counter>::default();
         registry.register("reconcile", "Reconciliations run", reconciles.clone());
         registry.register(
             "reconcile_failures",
@@ -58,11 +69,17 @@ impl Metrics {
             "Write requests sent to the API server, by HTTP verb",
             writes.clone(),
         );
+        registry.register(
+            "roll_actions",
+            "Nodes restarted and brokers reconfigured live by rollouts, by action and role",
+            roll_actions.clone(),
+        );
         Self {
             reconciles,
             failures,
             duration,
             writes,
+            roll_actions,
             writes_total: AtomicU64::new(0),
             registry,
         }
@@ -92,6 +109,16 @@ impl Metrics {
         self.failures
             .get_or_create(&ErrorLabels {
                 kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one rollout action on a node of `role`.
+    pub fn roll_action(&self, action: &str, role: &str) {
+        self.roll_actions
+            .get_or_create(&RollLabels {
+                action: action.to_string(),
+                role: role.to_string(),
             })
             .inc();
     }
@@ -157,6 +184,23 @@ mod tests {
         );
         assert!(
             text.contains("kraftwerk_reconcile_duration_seconds_count 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn counts_roll_actions_by_action_and_role() {
+        let m = Metrics::new();
+        m.roll_action("restart", "broker");
+        m.roll_action("restart", "broker");
+        m.roll_action("reconfigure", "broker");
+        let text = m.encode();
+        assert!(
+            text.contains("kraftwerk_roll_actions_total{action=\"restart\",role=\"broker\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kraftwerk_roll_actions_total{action=\"reconfigure\",role=\"broker\"} 1"),
             "{text}"
         );
     }

@@ -212,6 +212,12 @@ async fn config_change_rolls_controllers_first_one_at_a_time() {
         rec.restart_counts()
     );
     assert!(rec.max_down() <= 1, "two nodes down at once");
+    // the restarts are counted where Prometheus scrapes them
+    let text = env.operator.metrics_text().await;
+    for (role, n) in [("controller", 3), ("broker", 3)] {
+        let series = format!("kraftwerk_roll_actions_total{{action=\"restart\",role=\"{role}\"}} {n}");
+        assert!(text.contains(&series), "{series} in\n{text}");
+    }
     // the plan is computed before the pass recreates a pod: it settles one reconcile later
     let start = Instant::now();
     let mut plan = rollout_of(&env, c).await;

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions};
@@ -443,11 +443,13 @@ pub async fn advance(
                     Err(e) => return Err(e.into()),
                 }
                 info!(pod = %t.pod, %reason, "restarting node");
+                ctx.metrics.roll_action("restart", t.role.as_str());
                 ctx.roll_event(
                     cr,
                     EventType::Normal,
                     "Restarting",
                     &format!("restarting {} ({reason})", t.pod),
+                    pod_reference(&ns, t),
                 )
                 .await;
             }
@@ -479,15 +481,18 @@ pub async fn advance(
                             cms.patch(&t.pod, &merge, &Patch::Merge(&patch)).await?;
                         }
                         info!(pod = %t.pod, ?keys, "applied dynamic configuration");
+                        ctx.metrics.roll_action("reconfigure", t.role.as_str());
                         ctx.roll_event(
                             cr,
                             EventType::Normal,
                             "Reconfigured",
                             &format!("applied {} to broker {id} without a restart", keys.join(", ")),
+                            pod_reference(&ns, t),
                         )
                         .await;
                     }
                     Err(e) => {
+                        ctx.metrics.roll_action("reconfigure_failed", t.role.as_str());
                         let patch =
                             json!({"metadata": {"annotations": {LIVE_UPDATE_FAILED: t.desired_hash}}});
                         pods.patch(&t.pod, &merge, &Patch::Merge(&patch)).await?;
@@ -496,6 +501,7 @@ pub async fn advance(
                             EventType::Warning,
                             "ReconfigureFailed",
                             &format!("live update of broker {id} failed ({e}); it will be restarted instead"),
+                            pod_reference(&ns, t),
                         )
                         .await;
                     }
@@ -691,14 +697,36 @@ fn set_condition(
     c.message = message.chars().take(1024).collect();
 }
 
+/// The pod a roll Event is about (the Event's `related` object), by uid. kube's `Recorder` folds
+/// an Event into an earlier one with the same regarding object, reason and related object
+/// (within minutes; the note is not part of its key), so without it every node's restart in a
+/// roll would only count up the first node's Event.
+fn pod_reference(ns: &str, t: &Target) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        namespace: Some(ns.into()),
+        name: Some(t.pod.clone()),
+        uid: t.uid.clone(),
+        ..Default::default()
+    }
+}
+
 impl Context {
-    async fn roll_event(&self, cr: &KafkaCluster, type_: EventType, reason: &str, note: &str) {
+    async fn roll_event(
+        &self,
+        cr: &KafkaCluster,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+        pod: ObjectReference,
+    ) {
         let event = kube::runtime::events::Event {
             type_,
             reason: reason.into(),
             note: Some(note.chars().take(1000).collect()),
             action: "Roll".into(),
-            secondary: None,
+            secondary: Some(pod),
         };
         if let Err(e) = self.recorder.publish(&event, &cr.object_ref(&())).await {
             warn!(error = %e, reason, "could not publish event");

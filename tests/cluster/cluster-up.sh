@@ -52,6 +52,14 @@ componentsPatches:
   extraArgs:
   - key: disregard-status-with-annotation-selector
     value: kwok.x-k8s.io/status=custom
+  # Only the simulated nodes (annotated kwok.x-k8s.io/node=fake) are kwok's: kwokctl passes
+  # --manage-all-nodes=true, under which kwok also fakes the status of pods on the real
+  # nodes (tests/node) and deletes their terminating pods at once, cutting Kafka's graceful
+  # shutdown short. These flags come after kwokctl's, so they win.
+  - key: manage-all-nodes
+    value: "false"
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
 YAML
     for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
       node/chaos/node-not-ready.yaml pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
