@@ -211,11 +211,15 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     if !status::unchanged(cr.status.as_ref(), &next) {
         write_status(ctx, cr, &next).await?;
     }
-    Ok(Action::requeue(if progressing {
+    // The roll knows best how soon to look again (Kafka's recovery raises no event; backoff
+    // past a timeout); otherwise the generic cadence. Watched objects trigger passes anyway.
+    let generic = if progressing {
         REQUEUE_PROGRESSING
     } else {
         REQUEUE_STABLE
-    }))
+    };
+    let by_roll = roll.decision.as_ref().and_then(crate::roll::plan::requeue_after);
+    Ok(Action::requeue(by_roll.unwrap_or(generic)))
 }
 
 /// The bootstrap Service's address on the inter-broker listener, computed from the spec alone

@@ -146,6 +146,8 @@ pub struct Decision {
     pub message: String,
     /// Set when a restarted node did not recover within the timeout (Degraded).
     pub timed_out: Option<String>,
+    /// How long past the timeout that node is (0 otherwise); the retries back off with it.
+    pub overdue_seconds: i64,
     /// Reported, not blocking (e.g. topics with RF ≤ min.insync.replicas).
     pub notes: Vec<String>,
     /// The change whose canary holds the roll, to be approved.
@@ -207,6 +209,7 @@ fn wait_for(
         reason: "WaitingForNode",
         message: format!("waiting for {} to recover before the next step: {why}", n.pod),
         timed_out: None,
+        overdue_seconds: 0,
         notes: Vec::new(),
         awaiting_approval: None,
         steps: Vec::new(),
@@ -224,6 +227,7 @@ fn wait_for(
         d.reason = "RollTimeout";
         d.message = format!("{msg}; the roll waits for it and will not skip ahead");
         d.timed_out = Some(msg);
+        d.overdue_seconds = n.age_seconds - controls.restart_timeout_seconds;
     } else if n.update != Update::None
         && let Some(s) = step
     {
@@ -232,6 +236,24 @@ fn wait_for(
     }
     d.steps = steps;
     d
+}
+
+/// When to look again, from what the roll decided. Kafka's recovery (ISR catch-up, quorum
+/// lag) raises no Kubernetes event, so a roll waiting on it polls every few seconds instead of
+/// the generic 15 s; a node past its timeout is retried with a backoff that doubles with every
+/// minute it is overdue (15 s up to 5 min); a hold waits for the user, whose edit is an event.
+/// `None`: the roll has no opinion (idle).
+pub fn requeue_after(d: &Decision) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if d.timed_out.is_some() {
+        let doublings = (d.overdue_seconds.max(0) / 60).min(5) as u32;
+        return Some(Duration::from_secs((15u64 << doublings).min(300)));
+    }
+    match d.action {
+        Action::Idle => None,
+        Action::Hold => Some(Duration::from_secs(300)),
+        Action::Wait | Action::Restart { .. } | Action::Reconfigure { .. } => Some(Duration::from_secs(5)),
+    }
 }
 
 /// Plans the next step of the rollout.
@@ -274,6 +296,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         reason,
         message,
         timed_out: None,
+        overdue_seconds: 0,
         notes: Vec::new(),
         awaiting_approval: None,
         steps,
@@ -490,6 +513,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         reason: "Restarting",
         message: format!("restarting {}", pods.join(", ")),
         timed_out: None,
+        overdue_seconds: 0,
         notes,
         awaiting_approval: None,
         steps,
@@ -907,6 +931,36 @@ mod tests {
         nodes[3].age_seconds = 5;
         let d = plan(&nodes, &known(), &controls);
         assert_eq!(d.action, Action::Wait);
+    }
+
+    #[test]
+    fn requeue_polls_kafka_recovery_and_backs_off_past_the_timeout() {
+        use std::time::Duration;
+        let mut nodes = cluster(&[1, 2]);
+        nodes[3].state = PodState::NotReady("starting".into());
+        nodes[3].age_seconds = 30;
+        let d = plan(&nodes, &known(), &Controls::default());
+        assert_eq!(requeue_after(&d), Some(Duration::from_secs(5)));
+        let mut secs = |age| {
+            nodes[3].age_seconds = age;
+            requeue_after(&plan(&nodes, &known(), &Controls::default())).map(|d| d.as_secs())
+        };
+        assert_eq!(secs(601), Some(15));
+        assert_eq!(secs(600 + 61), Some(30));
+        assert_eq!(secs(600 + 181), Some(120));
+        assert_eq!(secs(600 + 3600), Some(300));
+        assert_eq!(
+            requeue_after(&plan(&cluster(&[]), &known(), &Controls::default())),
+            None
+        );
+        let paused = Controls {
+            paused: true,
+            ..Controls::default()
+        };
+        assert_eq!(
+            requeue_after(&plan(&cluster(&[1]), &known(), &paused)),
+            Some(Duration::from_secs(300))
+        );
     }
 
     #[test]
