@@ -5,11 +5,14 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::watcher::{self, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use support::{Names, TIMEOUT, TestEnv, wait_for};
@@ -276,11 +279,43 @@ async fn deletion_collects_owned_objects_and_claims_follow_delete_claim() {
     let kcs = env.dyn_kc(&ns);
 
     for c in [keep, drop] {
+        let finalizers = kcs.get(c).await.unwrap().finalizers().to_vec();
+        assert_eq!(finalizers, vec!["kraftwerk.dev/ordered-shutdown".to_string()]);
+        // Every pod deletion, in the order the API server records them.
+        let deleted = Arc::new(Mutex::new(Vec::<String>::new()));
+        let pods: Api<Pod> = env.api();
+        let record = deleted.clone();
+        let watch = tokio::spawn(
+            watcher(
+                pods,
+                watcher::Config::default().labels(&format!("kraftwerk.dev/cluster={c}")),
+            )
+            .for_each(move |event| {
+                if let Ok(watcher::Event::Delete(p)) = event {
+                    record.lock().unwrap().push(p.name_any());
+                }
+                std::future::ready(())
+            }),
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
         kcs.delete(c, &DeleteParams::background()).await.unwrap();
         wait_for(&format!("KafkaCluster {c} to be gone"), TIMEOUT, || async {
             kcs.get_opt(c).await.ok()?.is_none().then_some(())
         })
         .await;
+        wait_for(&format!("6 pod deletions of {c}"), TIMEOUT, || async {
+            (deleted.lock().unwrap().len() == 6).then_some(())
+        })
+        .await;
+        watch.abort();
+        // Brokers shut down while the controller quorum still runs.
+        let order = deleted.lock().unwrap().clone();
+        let last_broker = order.iter().rposition(|p| p.contains("-broker-"));
+        let first_controller = order.iter().position(|p| p.contains("-controller-"));
+        assert!(
+            last_broker < first_controller,
+            "brokers must be gone before any controller: {order:?}"
+        );
         assert_gone::<Pod>(&env, &ns, c, "Pod").await;
         assert_gone::<Service>(&env, &ns, c, "Service").await;
         assert_gone::<ConfigMap>(&env, &ns, c, "ConfigMap").await;
@@ -311,6 +346,40 @@ async fn deletion_collects_owned_objects_and_claims_follow_delete_claim() {
             p.name_any()
         );
     }
+}
+
+/// `kubectl delete --cascade=orphan` keeps the pods running: the ordered shutdown stands aside.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn orphaning_deletion_keeps_the_pods() {
+    let env = TestEnv::new("orphan").await;
+    let ns = env.ns.clone();
+    let c = "orph";
+    env.create_kc(&ns, c, json!({})).await.unwrap();
+    env.wait_ready(&ns, c).await;
+    let pods: Api<Pod> = env.api();
+    let before: BTreeSet<String> = pods
+        .list(&sel(c))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    let kcs = env.dyn_kc(&ns);
+    kcs.delete(c, &DeleteParams::orphan()).await.unwrap();
+    wait_for("the orphaned KafkaCluster to be gone", TIMEOUT, || async {
+        kcs.get_opt(c).await.ok()?.is_none().then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = pods.list(&sel(c)).await.unwrap().items;
+    assert!(
+        after.iter().all(|p| p.metadata.deletion_timestamp.is_none()),
+        "no pod may be deleted"
+    );
+    let after: BTreeSet<String> = after.iter().map(|p| p.name_any()).collect();
+    assert_eq!(after, before);
 }
 
 /// Once Ready, a reconcile that changes nothing sends zero write requests.

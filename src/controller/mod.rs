@@ -6,6 +6,7 @@ pub mod observe;
 mod reconcile;
 pub mod roll;
 pub mod scale;
+pub mod shutdown;
 pub mod status;
 
 use std::collections::HashMap;

@@ -22,7 +22,7 @@ use super::apply::{self, needs_apply};
 use super::observe::{Observed, observe};
 use super::scale::{self, ALLOW_UNSAFE_SCALE_DOWN, BrokerUsage};
 use super::status::{self, Facts};
-use super::{Context, kafka, roll};
+use super::{Context, kafka, roll, shutdown};
 use crate::build::{self, Object};
 use crate::crd::{KafkaCluster, KafkaClusterStatus};
 use crate::error::{Error, Result};
@@ -38,11 +38,15 @@ const REQUEUE_PROGRESSING: Duration = Duration::from_secs(15);
 #[instrument(skip_all, fields(cluster = %guard.name_any(), namespace = guard.namespace().unwrap_or_default(), outcome = field::Empty))]
 pub async fn reconcile(guard: Arc<DeserializeGuard<KafkaCluster>>, ctx: Arc<Context>) -> Result<Action> {
     let _timer = ctx.metrics.measure();
-    let result = match &guard.0 {
-        Ok(cr) => reconcile_cluster(cr, &ctx).await,
-        Err(invalid) => report_unreadable(&guard, &invalid.error, &ctx)
-            .await
-            .map(|_| Action::await_change()),
+    let result = if guard.meta().deletion_timestamp.is_some() {
+        shut_down(&guard, &ctx).await
+    } else {
+        match &guard.0 {
+            Ok(cr) => reconcile_cluster(cr, &ctx).await,
+            Err(invalid) => report_unreadable(&guard, &invalid.error, &ctx)
+                .await
+                .map(|_| Action::await_change()),
+        }
     };
     match &result {
         Ok(_) => {
@@ -54,6 +58,22 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<KafkaCluster>>, ctx: Arc<Cont
         }
     }
     result
+}
+
+/// A deleted KafkaCluster: brokers shut down before the controllers (see `shutdown`).
+async fn shut_down(guard: &DeserializeGuard<KafkaCluster>, ctx: &Context) -> Result<Action> {
+    let namespace = guard
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let clusters: Api<DeserializeGuard<KafkaCluster>> = Api::namespaced(ctx.client.clone(), &namespace);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let released = shutdown::advance(&clusters, &pods, &guard.name_any(), guard.meta()).await?;
+    // Broker pods going away are watched events; the requeue is a safety net.
+    Ok(if released {
+        Action::await_change()
+    } else {
+        Action::requeue(Duration::from_secs(5))
+    })
 }
 
 /// Backoff for transient errors; invalid specs never reach here (they are a status, not an error).
@@ -70,6 +90,8 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     let namespace = cr
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let clusters: Api<KafkaCluster> = Api::namespaced(client.clone(), &namespace);
+    shutdown::ensure_finalizer(&clusters, &name, &cr.metadata).await?;
     let observed = observe(client, &namespace, &name).await?;
 
     // The cluster id is chosen once and recorded in status before anything uses it, so a crash
