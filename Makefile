@@ -62,13 +62,14 @@ nodes-smoke: ## a 3-node Kafka as plain pods on the real nodes (no operator)
 images: ## pause, Kafka and operator OCI archives (no registry needed)
 	tests/images/build.sh all
 
-test: ## everything CI runs: fmt, clippy, unit, CRD drift, integration, Kafka
+test: ## everything CI runs: fmt, clippy, unit, CRD drift, integration, Kafka, end-to-end on real nodes
 	@tests/cluster/phase.sh fmt-check $(MAKE) fmt-check
 	@tests/cluster/phase.sh clippy $(MAKE) clippy
 	@tests/cluster/phase.sh unit $(MAKE) unit
 	@tests/cluster/phase.sh crd-check $(MAKE) crd-check
 	@tests/cluster/phase.sh test-integration $(MAKE) test-integration
 	@tests/cluster/phase.sh test-kafka $(MAKE) test-kafka
+	@tests/cluster/phase.sh e2e $(MAKE) e2e
 
 binaries: ## build (or find cached) kube-apiserver, etcd, kwok, ... from the Go module proxy
 	@tests/cluster/build-binaries.sh
@@ -76,14 +77,15 @@ binaries: ## build (or find cached) kube-apiserver, etcd, kwok, ... from the Go 
 cluster-up: ## start (or reuse) the local cluster; kubeconfig in .work/kubeconfig
 	@tests/cluster/cluster-up.sh
 
-cluster-down: ## stop the demo operator and delete the local cluster
+cluster-down: ## stop the demo (real nodes, operator) and delete the local cluster
 	@tests/demo.sh --stop-operator
+	@if [ "$$(id -u)" = 0 ]; then tests/node/node-down.sh; fi
 	@tests/cluster/cluster-down.sh
 
 cluster-rss: ## resident memory of each control-plane process
 	@tests/cluster/rss.sh
 
-demo: ## build, start the local cluster, run the operator, create deploy/examples/minimal.yaml
+demo: ## real Kafka on 3 real local nodes: cluster, images, nodes, operator in-cluster, deploy/examples/minimal.yaml
 	@tests/demo.sh
 
 demo-down: cluster-down ## stop the demo (operator and cluster)

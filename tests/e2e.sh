@@ -11,12 +11,18 @@
 #     bootstrap Service's DNS name;
 #  4. delete a broker pod: it comes back with the same node id, the same volume and the same
 #     log segment files, and the data is all still readable;
-#  5. delete the KafkaCluster: every object it owned is gone (pods, services, config maps,
+#  5. a dynamic broker setting (spec.brokers.config) is applied live: no pod restarts, a
+#     `Reconfigured` Event per broker, Kafka reports the value as a dynamic broker config;
+#  6. a static setting for every node (spec.config) rolls all 6 nodes under a continuous
+#     idempotent acks=all producer, the operator pod killed once mid-roll (during the broker
+#     phase): each node restarted exactly once, controllers first, never two nodes down, every
+#     acknowledged message read back; figures in .work/e2e-roll.json (raw data in .work/e2e-roll/);
+#  7. delete the KafkaCluster: every object it owned is gone (pods, services, config maps,
 #     PVCs, PDBs) and its volumes are reclaimed.
 #
 # Env: KRAFTWERK_E2E_KEEP=1 leaves the nodes, the cluster and the test namespace up;
 #      KRAFTWERK_E2E_IMAGES (default all) the images to (re)build before the run;
-#      KRAFTWERK_E2E_TIMEOUT (s, default 900) bounds the wait for Ready.
+#      KRAFTWERK_E2E_TIMEOUT (s, default 900) bounds the wait for Ready and for the full roll.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=node/env.sh
@@ -44,6 +50,13 @@ if ! api_ready; then
   started_cluster=1
   "$here/cluster/cluster-up.sh"
 fi
+# kwok must leave the real nodes alone (tests/cluster/cluster-up.sh since the real nodes came): a
+# cluster created before that fakes the status of their pods and deletes terminating pods at once.
+if grep -q -- '--manage-all-nodes=true' "$CLUSTER_DIR/kwok.yaml" 2>/dev/null &&
+  ! grep -q -- '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake' "$CLUSTER_DIR/kwok.yaml"; then
+  log "FAILED: the running cluster's kwok manages every node, the real ones too; recreate it: make nodes-down cluster-down, then rerun"
+  exit 1
+fi
 step "building images"
 # KRAFTWERK_E2E_IMAGES="pause kafka" reuses the last operator image (~/.cache/kraftwerk/images)
 # instead of rebuilding it from the working tree.
@@ -51,11 +64,16 @@ step "building images"
 "$here/images/build.sh" ${KRAFTWERK_E2E_IMAGES:-all} >/dev/null
 step "real nodes"
 "$here/node/node-up.sh"
+watch_pid=""
 cleanup() {
   rc=$?
+  # the pod watch of step 6 runs in its own process group
+  if [ -n "$watch_pid" ]; then kill -TERM -- "-$watch_pid" 2>/dev/null || true; fi
   if [ "${KRAFTWERK_E2E_KEEP:-0}" = 1 ]; then
     log "KRAFTWERK_E2E_KEEP=1: leaving the cluster, the nodes and namespace $NS up"
   else
+    # KafkaClusters first, while the operator runs: their ordered-shutdown finalizer needs it
+    "${kubectl[@]}" -n "$NS" delete kafkaclusters --all --wait=true --timeout=180s >/dev/null 2>&1 || true
     "${kubectl[@]}" delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1 || true
     "${kubectl[@]}" delete -f "$REPO/deploy/operator.yaml" --ignore-not-found --wait=false >/dev/null 2>&1 || true
     "$here/node/node-down.sh" || rc=1
@@ -69,26 +87,7 @@ trap cleanup EXIT
 step "deploying the operator: crds/ and deploy/operator.yaml"
 [ -f "$REPO/deploy/operator.yaml" ] || fail "deploy/operator.yaml is missing"
 [ -d "$REPO/crds" ] || fail "crds/ is missing (make crds)"
-"${kubectl[@]}" apply -f "$REPO/crds/" >/dev/null
-"${kubectl[@]}" wait --for=condition=Established crd/kafkaclusters.kraftwerk.dev --timeout=60s >/dev/null
-"${kubectl[@]}" apply -f "$REPO/deploy/operator.yaml" >/dev/null
-# The test cluster also has simulated (kwok) nodes, where a pod never really runs: pin the
-# operator to the real nodes. Its image, kraftwerk:dev, was imported into every node by
-# node-up.sh (tests/images/build.sh operator), so IfNotPresent never pulls.
-"${kubectl[@]}" -n "$OP_NS" patch deployment kraftwerk --type strategic \
-  -p "{\"spec\":{\"template\":{\"spec\":{\"nodeSelector\":{\"$NODE_LABEL_KEY\":\"$NODE_LABEL_VALUE\"}}}}}" >/dev/null
-# The API server's certificate must name the kubernetes Service IP for in-cluster clients
-# that connect by IP (kube-rs does). Without it (a cluster created before cluster-up.sh
-# added the SAN), connect by a name the certificate has, resolved by the cluster DNS.
-svc_ip=$("${kubectl[@]}" -n default get service kubernetes -o jsonpath='{.spec.clusterIP}')
-if ! openssl x509 -in "$CLUSTER_DIR/pki/admin.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$svc_ip\(,\|$\)"; then
-  log "note: the API server certificate lacks IP $svc_ip; the operator connects to kubernetes.default.svc instead (older clusters; tests/cluster/cluster-up.sh now adds the SAN)"
-  "${kubectl[@]}" -n "$OP_NS" set env deployment/kraftwerk KUBERNETES_SERVICE_HOST=kubernetes.default.svc >/dev/null
-fi
-"${kubectl[@]}" -n "$OP_NS" rollout status deployment/kraftwerk --timeout=180s >/dev/null ||
-  fail "the operator Deployment did not become available"
-"${kubectl[@]}" -n "$OP_NS" wait pods -l app.kubernetes.io/name=kraftwerk --for=condition=Ready --timeout=180s >/dev/null ||
-  fail "the operator pod is not Ready"
+"$here/node/deploy-operator.sh" || fail "the operator did not start"
 op_node=$("${kubectl[@]}" -n "$OP_NS" get pods -l app.kubernetes.io/name=kraftwerk -o jsonpath='{.items[0].spec.nodeName}' 2>/dev/null || true)
 step "operator running (node ${op_node:-?})"
 
@@ -207,7 +206,217 @@ got=$(consume)
 [ "$got" = "$N_MSGS" ] || fail "after the restart: consumed $got of $N_MSGS messages"
 step "$victim returned with node id $id_after, volume $pv_after, the same segment files; all $N_MSGS messages readable"
 
-# --- 5. deleting the KafkaCluster cleans up ------------------------------------------------------
+# --- helpers for steps 5 and 6 ----------------------------------------------------------------
+# "<pod> <uid> <container restart counts>" per node pod, sorted by name
+pods_state() {
+  "${kubectl[@]}" -n "$NS" get pods -l "kraftwerk.dev/cluster=$CLUSTER" --sort-by=.metadata.name \
+    -o jsonpath='{range .items[*]}{.metadata.name} {.metadata.uid} {.status.containerStatuses[*].restartCount}{"\n"}{end}'
+}
+# "<pod>|<uid>|<deletionTimestamp>|<Ready status>" per node pod
+pods_live() {
+  "${kubectl[@]}" -n "$NS" get pods -l "kraftwerk.dev/cluster=$CLUSTER" \
+    -o jsonpath='{range .items[*]}{.metadata.name}{"|"}{.metadata.uid}{"|"}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}'
+}
+# "<generation> <observedGeneration> <status.rollout.state> <Ready condition>"
+cr_state() {
+  "${kubectl[@]}" -n "$NS" get kafkacluster "$CLUSTER" \
+    -o jsonpath='{.metadata.generation} {.status.observedGeneration} {.status.rollout.state} {.status.conditions[?(@.type=="Ready")].status}'
+}
+# the operator has seen the latest spec, its rollout is COMPLETE and the cluster Ready
+rolled_out() {
+  local g o s r
+  read -r g o s r <<<"$(cr_state 2>/dev/null)" || return 1
+  [ -n "$g" ] && [ "$g" = "$o" ] && [ "$s" = COMPLETE ] && [ "$r" = True ]
+}
+event_names() { # the names of the namespace's Events, after a header line (so the list is never empty)
+  echo '#'
+  "${kubectl[@]}" -n "$NS" get events.events.k8s.io -o jsonpath='{range .items[*]}{.metadata.name}{"\n"}{end}'
+}
+new_event_notes() { # new_event_notes <reason> <file from event_names>: notes of newer Events about the cluster
+  "${kubectl[@]}" -n "$NS" get events.events.k8s.io \
+    -o jsonpath="{range .items[?(@.reason==\"$1\")]}{.metadata.name} {.regarding.name} {.note}{\"\\n\"}{end}" 2>/dev/null |
+    awk -v c="$CLUSTER" 'NR == FNR { skip[$1] = 1; next } !($1 in skip) && $2 == c { $1 = ""; $2 = ""; sub(/^ +/, ""); print }' "$2" -
+}
+since() { awk -v now="$EPOCHREALTIME" -v t="$1" 'BEGIN { printf "%.1f", now - t }'; }
+mkdir -p "$WORK"
+roll_dir=$WORK/e2e-roll
+rm -rf "$roll_dir" "$WORK/e2e-roll.json"
+mkdir -p "$roll_dir"
+
+# --- 5. a dynamic broker setting is applied live, without a restart -----------------------------
+dyn_key=message.max.bytes dyn_value=2000000
+state_before=$(pods_state)
+[ "$(grep -c . <<<"$state_before")" = 6 ] || fail "expected 6 node pods, found: $state_before"
+mapfile -t broker_ids < <("${kubectl[@]}" -n "$NS" get pods -l "kraftwerk.dev/cluster=$CLUSTER,kraftwerk.dev/role=broker" \
+  -o jsonpath='{range .items[*]}{.metadata.labels.kraftwerk\.dev/node-id}{"\n"}{end}' | sort -n)
+[ "${#broker_ids[@]}" = 3 ] || fail "expected 3 broker ids, found: ${broker_ids[*]}"
+event_names >"$roll_dir/events-before-dynamic.txt"
+t_dyn=$EPOCHREALTIME
+"${kubectl[@]}" -n "$NS" patch kafkacluster "$CLUSTER" --type merge \
+  -p "{\"spec\":{\"brokers\":{\"config\":{\"$dyn_key\":\"$dyn_value\"}}}}" >/dev/null || fail "patching spec.brokers.config"
+step "patched spec.brokers.config $dyn_key=$dyn_value (dynamic); waiting for the live update"
+deadline=$((SECONDS + 300))
+while :; do
+  notes=$(new_event_notes Reconfigured "$roll_dir/events-before-dynamic.txt")
+  restarts=$(new_event_notes Restarting "$roll_dir/events-before-dynamic.txt")
+  [ -z "$restarts" ] || fail "a dynamic change restarted nodes: $restarts"
+  missing=""
+  for id in "${broker_ids[@]}"; do
+    grep -q "to broker $id without a restart" <<<"$notes" || missing="$missing $id"
+  done
+  if [ -z "$missing" ] && rolled_out; then break; fi
+  [ "$SECONDS" -lt "$deadline" ] ||
+    fail "the dynamic change was not applied within 300s (no Reconfigured Event for broker(s)${missing:- none}; Reconfigured Events: [${notes}]; cluster: $(cr_state))"
+  sleep 1
+done
+dyn_secs=$(since "$t_dyn")
+# what Kafka runs: the value as a per-broker dynamic config (set live) on every broker
+dyn_described=$(client /opt/kafka/bin/kafka-configs.sh --bootstrap-server "$bootstrap" --describe \
+  --entity-type brokers 2>/dev/null) || fail "kafka-configs.sh --describe --entity-type brokers"
+for id in "${broker_ids[@]}"; do
+  awk -v id="$id" '/^Dynamic configs for broker / { on = ($5 == id) } on' <<<"$dyn_described" |
+    grep "DYNAMIC_BROKER_CONFIG:$dyn_key=$dyn_value" >/dev/null ||
+    fail "Kafka does not report $dyn_key=$dyn_value as a dynamic config of broker $id: $dyn_described"
+done
+state_after=$(pods_state)
+[ "$state_after" = "$state_before" ] ||
+  fail "pods restarted by a dynamic change (name uid restarts): before [$state_before] after [$state_after]"
+step "dynamic change applied live in ${dyn_secs}s: a Reconfigured Event per broker, Kafka reports $dyn_key=$dyn_value on brokers ${broker_ids[*]}, all 6 pods kept their uid and restart count"
+
+# --- 6. a full roll under an idempotent acks=all producer; the operator killed mid-roll --------
+ROLL_RATE=200
+static_key=socket.request.max.bytes static_value=52428800
+client /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$bootstrap" --create --if-not-exists --topic roll \
+  --partitions 3 --replication-factor 3 --config min.insync.replicas=2 >/dev/null || fail "creating topic roll"
+mapfile -t nodes < <(pods_state | awk '{print $1}')
+before=$(pods_state | awk '{printf "%s%s=%s", sep, $1, $2; sep = ","}')
+declare -A uid_before
+while read -r name uid _; do uid_before[$name]=$uid; done < <(pods_state)
+event_names >"$roll_dir/events-before-roll.txt"
+setsid "$here/e2e/watch-pods.sh" "$BIN/kubectl" "$KUBECONFIG_PATH" "$NS" "kraftwerk.dev/cluster=$CLUSTER" \
+  "$roll_dir/pods.log" </dev/null >/dev/null 2>&1 &
+watch_pid=$!
+for _ in $(seq 1 30); do
+  [ "$(grep -c '|ADDED|' "$roll_dir/pods.log" 2>/dev/null)" -ge 6 ] && break
+  sleep 1
+done
+[ "$(grep -c '|ADDED|' "$roll_dir/pods.log" 2>/dev/null)" -ge 6 ] || fail "the pod watch did not start"
+# Kafka's VerifiableProducer prints one JSON line per acknowledgement or error, with a timestamp.
+client sh -c 'cat >/tmp/roll-producer.properties' <<'PROPS'
+enable.idempotence=true
+acks=all
+retries=2147483647
+max.in.flight.requests.per.connection=5
+delivery.timeout.ms=300000
+request.timeout.ms=10000
+linger.ms=5
+PROPS
+client sh -c "nohup /opt/kafka/bin/kafka-run-class.sh org.apache.kafka.tools.VerifiableProducer \
+  --bootstrap-server $bootstrap --topic roll --acks -1 --throughput $ROLL_RATE \
+  --max-messages $((ROLL_RATE * (TIMEOUT + 600))) --command-config /tmp/roll-producer.properties \
+  >/tmp/roll-producer.out 2>/tmp/roll-producer.err </dev/null & echo \$! >/tmp/roll-producer.pid" ||
+  fail "starting the producer"
+# shellcheck disable=SC2016 # expanded in the client pod
+producer_alive() { client sh -c 'kill -0 "$(cat /tmp/roll-producer.pid)"' 2>/dev/null; }
+acks_so_far() { client sh -c 'grep -c producer_send_success /tmp/roll-producer.out || true' 2>/dev/null || echo 0; }
+for _ in $(seq 1 60); do
+  [ "$(acks_so_far)" -ge "$ROLL_RATE" ] && break
+  producer_alive || fail "the producer exited: $(client cat /tmp/roll-producer.err /tmp/roll-producer.out 2>&1 | tail -20)"
+  sleep 2
+done
+[ "$(acks_so_far)" -ge "$ROLL_RATE" ] || fail "the producer got fewer than $ROLL_RATE acks in 120s"
+op_uid_before=$("${kubectl[@]}" -n "$OP_NS" get pods -l app.kubernetes.io/name=kraftwerk -o jsonpath='{.items[*].metadata.uid}')
+
+t_patch=$EPOCHREALTIME
+"${kubectl[@]}" -n "$NS" patch kafkacluster "$CLUSTER" --type merge \
+  -p "{\"spec\":{\"config\":{\"$static_key\":\"$static_value\"}}}" >/dev/null || fail "patching spec.config"
+step "producing to topic roll at $ROLL_RATE msg/s (idempotent, acks=all); patched spec.config $static_key=$static_value (static: every node restarts)"
+t_kill="" restarted_seen="" deadline=$((SECONDS + TIMEOUT))
+while :; do
+  live=$(pods_live 2>/dev/null || true)
+  restarted="" new_ready=0 broker_phase=0
+  while IFS='|' read -r name uid deleting ready; do
+    [ -n "$name" ] || continue
+    old=${uid_before[$name]:-}
+    if [ "$uid" != "$old" ]; then
+      restarted="$restarted ${name#"$CLUSTER"-}"
+      [ -z "$deleting" ] && [ "$ready" = True ] && new_ready=$((new_ready + 1))
+    fi
+    case $name in *-broker-*) [ "$uid" != "$old" ] || [ -n "$deleting" ] && broker_phase=1 ;; esac
+  done <<<"$live"
+  # kill the operator once a broker is being restarted and its Restarting Event is out (an
+  # operator killed between the deletion and the Event would leave the node without one)
+  if [ "$broker_phase" = 1 ] && [ -z "$t_kill" ] &&
+    ! new_event_notes Restarting "$roll_dir/events-before-roll.txt" | grep -- "-broker-" >/dev/null; then
+    broker_phase=0
+  fi
+  if [ "$restarted" != "$restarted_seen" ]; then
+    step "roll: restarted so far:${restarted:- none} ($(cr_state 2>/dev/null | awk '{print $3}'))"
+    restarted_seen=$restarted
+  fi
+  if [ -z "$t_kill" ] && [ "$broker_phase" = 1 ]; then
+    t_kill=$EPOCHREALTIME
+    "${kubectl[@]}" -n "$OP_NS" delete pod -l app.kubernetes.io/name=kraftwerk --grace-period=0 --force >/dev/null 2>&1 ||
+      fail "killing the operator pod"
+    step "broker phase started: killed the operator pod (the Deployment recreates it)"
+  fi
+  if [ "$new_ready" = "${#nodes[@]}" ] && rolled_out; then break; fi
+  [ "$SECONDS" -lt "$deadline" ] || fail "the roll did not finish within ${TIMEOUT}s (restarted:${restarted:- none}; cluster: $(cr_state))"
+  producer_alive || fail "the producer exited during the roll: $(client tail -5 /tmp/roll-producer.err 2>&1)"
+  sleep 2
+done
+t_done=$EPOCHREALTIME
+roll_secs=$(since "$t_patch")
+[ -n "$t_kill" ] || fail "the broker phase was never observed, the operator was not killed"
+op_uid_after=$("${kubectl[@]}" -n "$OP_NS" get pods -l app.kubernetes.io/name=kraftwerk -o jsonpath='{.items[*].metadata.uid}')
+[ -n "$op_uid_after" ] && [ "$op_uid_after" != "$op_uid_before" ] ||
+  fail "the operator pod was not replaced (before $op_uid_before, after $op_uid_after)"
+step "roll complete in ${roll_secs}s: all ${#nodes[@]} nodes restarted, rollout COMPLETE, Ready"
+# what Kafka runs now: the new static value, from the file each node restarted with
+static_described=$(client /opt/kafka/bin/kafka-configs.sh --bootstrap-server "$bootstrap" --describe \
+  --entity-type brokers --entity-name "${broker_ids[0]}" --all 2>/dev/null) || fail "kafka-configs.sh --describe --all"
+grep "STATIC_BROKER_CONFIG:$static_key=$static_value" <<<"$static_described" >/dev/null ||
+  fail "broker ${broker_ids[0]} does not run $static_key=$static_value: $(grep "$static_key" <<<"$static_described")"
+
+# a few more seconds of acknowledgements after the roll, then stop the producer cleanly
+last_ack_ms() {
+  client sh -c 'tail -n 20 /tmp/roll-producer.out' 2>/dev/null | sed -n 's/^{"timestamp":\([0-9]*\),"name":"producer_send_success".*/\1/p' | tail -1
+}
+want_ms=$(awk -v t="$t_done" 'BEGIN { printf "%d", (t + 3) * 1000 }')
+for _ in $(seq 1 60); do
+  [ "$(last_ack_ms)" -ge "$want_ms" ] 2>/dev/null && break
+  sleep 1
+done
+[ "$(last_ack_ms)" -ge "$want_ms" ] 2>/dev/null || fail "the producer got no acknowledgement in the 60s after the roll"
+# shellcheck disable=SC2016
+client sh -c 'kill -TERM "$(cat /tmp/roll-producer.pid)"' || fail "stopping the producer"
+for _ in $(seq 1 60); do
+  client grep -q tool_data /tmp/roll-producer.out 2>/dev/null && break
+  sleep 1
+done
+client grep -q tool_data /tmp/roll-producer.out 2>/dev/null || fail "the producer did not stop within 60s"
+kill -TERM -- "-$watch_pid" 2>/dev/null || true
+watch_pid=""
+client cat /tmp/roll-producer.out >"$roll_dir/producer.jsonl" || fail "copying the producer's output"
+# read the whole topic back: as many records as the partitions' end offsets add up to
+records=$(client /opt/kafka/bin/kafka-get-offsets.sh --bootstrap-server "$bootstrap" --topic roll 2>/dev/null |
+  awk -F: '{n += $3} END {print n + 0}')
+[ "$records" -gt 0 ] || fail "topic roll has no records"
+client /opt/kafka/bin/kafka-console-consumer.sh --bootstrap-server "$bootstrap" --topic roll --from-beginning \
+  --max-messages "$records" --timeout-ms 60000 >"$roll_dir/consumed.txt" 2>"$roll_dir/consumer.err" || true
+"${kubectl[@]}" -n "$NS" get events.events.k8s.io -o json >"$roll_dir/events.json"
+node_list=$(printf '%s\n' "${nodes[@]}" | sort -t- -k2,2r -k3,3n | paste -sd,)
+if ! summary=$(python3 "$here/e2e/roll_report.py" --pods "$roll_dir/pods.log" --producer "$roll_dir/producer.jsonl" \
+  --consumed "$roll_dir/consumed.txt" --events "$roll_dir/events.json" --events-before "$roll_dir/events-before-roll.txt" \
+  --cluster "$CLUSTER" --nodes "$node_list" --before "$before" --t-patch "$t_patch" --t-done "$t_done" --t-kill "$t_kill" \
+  --extra "{\"dynamic_change_seconds\": $dyn_secs, \"producer_rate\": $ROLL_RATE, \"records_in_topic\": $records}" \
+  --out "$WORK/e2e-roll.json"); then
+  log "$summary"
+  fail "the full roll (figures in $WORK/e2e-roll.json, raw data in $roll_dir)"
+fi
+step "$summary"
+
+# --- 7. deleting the KafkaCluster cleans up ------------------------------------------------------
 "${kubectl[@]}" -n "$NS" delete pod kafka-client --wait=false >/dev/null
 t_del=$(date +%s)
 "${kubectl[@]}" -n "$NS" delete "kafkacluster/$CLUSTER" --wait=true --timeout=300s >/dev/null || fail "deleting the KafkaCluster"
@@ -221,4 +430,14 @@ done
 [ -z "$left" ] || fail "left behind after deleting the KafkaCluster: $left"
 [ -z "$pvs" ] || fail "volumes not reclaimed: $pvs"
 step "KafkaCluster deleted: no pods, services, config maps, PVCs, PDBs or volumes left ($(($(date +%s) - t_del))s)"
-log "e2e passed in $(($(date +%s) - t0))s"
+e2e_secs=$(($(date +%s) - t0))
+python3 - "$WORK/e2e-roll.json" "$e2e_secs" <<'PY' || true
+import json, sys
+with open(sys.argv[1]) as f:
+    d = json.load(f)
+d["e2e_seconds"] = int(sys.argv[2])
+with open(sys.argv[1], "w") as f:
+    json.dump(d, f, indent=2)
+    f.write("\n")
+PY
+log "e2e passed in ${e2e_secs}s"

@@ -173,6 +173,24 @@ async fn minimal_cluster_creates_every_object_and_becomes_ready() {
     ids.sort();
     assert_eq!(ids, vec![0, 1, 2, 9000, 9001, 9002]);
 
+    // One `Created` Event per pod, each naming its pod (Events about different pods must not
+    // be folded into one).
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let created: BTreeSet<String> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Created"))
+        .filter_map(|e| e.related.and_then(|r| r.name))
+        .collect();
+    assert_eq!(
+        created,
+        names.pods().into_iter().collect::<BTreeSet<String>>(),
+        "Created Events"
+    );
+
     // The cluster id stays the same on later reconciles.
     env.patch_kc_spec(&ns, c, json!({ "config": { "num.partitions": 6 } }))
         .await

@@ -443,7 +443,8 @@ async fn ensure_pod(
                 ("Created", format!("created pod {name}"))
             };
             info!(pod = %name, reason, "pod applied");
-            ctx.event(cr, EventType::Normal, reason, "CreatePod", &note).await;
+            ctx.pod_event(cr, &name, EventType::Normal, reason, "CreatePod", &note)
+                .await;
         }
         Some(pod) if pod.metadata.deletion_timestamp.is_none() && has_ended(pod) => {
             apply::delete::<Pod>(&ctx.client, ns, &name).await?;
@@ -452,8 +453,9 @@ async fn ensure_pod(
                 .as_ref()
                 .and_then(|s| s.reason.clone().or(s.phase.clone()))
                 .unwrap_or_default();
-            ctx.event(
+            ctx.pod_event(
                 cr,
+                &name,
                 EventType::Warning,
                 "Replacing",
                 "DeletePod",
@@ -513,8 +515,9 @@ async fn prune(
             continue;
         }
         apply::delete::<Pod>(client, ns, &name).await?;
-        ctx.event(
+        ctx.pod_event(
             cr,
+            &name,
             EventType::Normal,
             "Removed",
             "DeletePod",
@@ -593,14 +596,43 @@ async fn report_unreadable(guard: &DeserializeGuard<KafkaCluster>, error: &str, 
         "InvalidSpec",
         "Validate",
         &message,
+        None,
     )
     .await;
     Ok(())
 }
 
+/// A pod as the related object of an Event. kube's `Recorder` folds Events with the same
+/// regarding object, reason, action and related object into one (counting up, keeping the first
+/// note), so Events about different pods must name their pod to stay apart.
+fn pod_ref(ns: &str, name: &str) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        namespace: Some(ns.into()),
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
 impl Context {
     async fn event(&self, cr: &KafkaCluster, type_: EventType, reason: &str, action: &str, note: &str) {
-        self.event_ref(&cr.object_ref(&()), type_, reason, action, note)
+        self.event_ref(&cr.object_ref(&()), type_, reason, action, note, None)
+            .await;
+    }
+
+    /// An Event on the KafkaCluster about one of its pods.
+    async fn pod_event(
+        &self,
+        cr: &KafkaCluster,
+        pod: &str,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) {
+        let related = pod_ref(&cr.namespace().unwrap_or_default(), pod);
+        self.event_ref(&cr.object_ref(&()), type_, reason, action, note, Some(related))
             .await;
     }
 
@@ -611,13 +643,14 @@ impl Context {
         reason: &str,
         action: &str,
         note: &str,
+        related: Option<k8s_openapi::api::core::v1::ObjectReference>,
     ) {
         let event = Event {
             type_,
             reason: reason.into(),
             note: Some(note.chars().take(1000).collect()),
             action: action.into(),
-            secondary: None,
+            secondary: related,
         };
         // An event that cannot be published must not fail the reconcile.
         if let Err(e) = self.recorder.publish(&event, reference).await {

@@ -120,6 +120,9 @@ for h in /sys/fs/cgroup/*/"$CGROUP_PARENT"; do [ -d "$h" ] && rmdir "$h" 2>/dev/
 if [ "$have_api" = 1 ]; then
   "${kubectl[@]}" -n kube-system delete endpointslice kube-dns-host --ignore-not-found >/dev/null 2>&1 || true
   "${kubectl[@]}" -n kube-system delete service kube-dns --ignore-not-found >/dev/null 2>&1 || true
+  # the simulated nodes' class is the default again (node-up.sh made kraftwerk-local the default)
+  "${kubectl[@]}" annotate storageclass kraftwerk-local storageclass.kubernetes.io/is-default-class=false --overwrite >/dev/null 2>&1 || true
+  "${kubectl[@]}" annotate storageclass standard storageclass.kubernetes.io/is-default-class=true --overwrite >/dev/null 2>&1 || true
 fi
 sed -i '/^# >>> kraftwerk real nodes/,/^# <<< kraftwerk real nodes/d' /etc/hosts
 rm -rf "$NODE_RUN"

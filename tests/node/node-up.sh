@@ -87,7 +87,7 @@ EOF
 # No forward plugin: the nodes have no upstream resolver (and no network) to forward to.
 if ! pid_alive "$NODE_RUN/coredns.pid"; then
   log "starting CoreDNS v$COREDNS_VERSION on $HOST_IP:53"
-  nohup "$COREDNS_BIN" -conf "$NODE_WORK/coredns/Corefile" >"$NODE_WORK/coredns/coredns.log" 2>&1 &
+  setsid nohup "$COREDNS_BIN" -conf "$NODE_WORK/coredns/Corefile" >"$NODE_WORK/coredns/coredns.log" 2>&1 &
   echo $! >"$NODE_RUN/coredns.pid"
 fi
 "${kubectl[@]}" apply -f - >/dev/null <<EOF
@@ -128,10 +128,15 @@ provisioner: kraftwerk.dev/local-path
 reclaimPolicy: Delete
 volumeBindingMode: WaitForFirstConsumer
 EOF
+# While real nodes are up, their local volumes are the default class: the control plane's
+# `standard` class (the controller manager's hostPath provisioner) only suits simulated pods,
+# since real containers (uid 1000, fsGroup) cannot own what it creates. node-down.sh restores it.
+"${kubectl[@]}" annotate storageclass standard storageclass.kubernetes.io/is-default-class=false --overwrite >/dev/null 2>&1 || true
+"${kubectl[@]}" annotate storageclass kraftwerk-local storageclass.kubernetes.io/is-default-class=true --overwrite >/dev/null
 if ! pid_alive "$NODE_RUN/provisioner.pid"; then
   log "starting the local-path provisioner (volumes under $NODE_STATE/volumes)"
   KUBECTL="$BIN/kubectl" KUBECONFIG="$KUBECONFIG_PATH" VOLUME_ROOT="$NODE_STATE/volumes" \
-    nohup python3 "$_node_dir/local-provisioner.py" >"$NODE_WORK/provisioner.log" 2>&1 &
+    setsid nohup python3 "$_node_dir/local-provisioner.py" >"$NODE_WORK/provisioner.log" 2>&1 &
   echo $! >"$NODE_RUN/provisioner.pid"
 fi
 
@@ -248,7 +253,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 EOF
   if ! pid_alive "$run/containerd.pid"; then
     log "$name: starting containerd ($ip, pods $cidr)"
-    nohup nsenter --net="/run/netns/$ns" -- containerd --config "$work/containerd.toml" \
+    setsid nohup nsenter --net="/run/netns/$ns" -- containerd --config "$work/containerd.toml" \
       >"$work/containerd.log" 2>&1 &
     echo $! >"$run/containerd.pid"
   fi
@@ -305,7 +310,7 @@ EOF
   : >"$work/resolv.conf" # pods with dnsPolicy Default get no upstream resolver
   if ! pid_alive "$run/kubelet.pid"; then
     log "$name: starting kubelet"
-    nohup nsenter --net="/run/netns/$ns" -- unshare --mount --propagation unchanged -- /bin/sh -c \
+    setsid nohup nsenter --net="/run/netns/$ns" -- unshare --mount --propagation unchanged -- /bin/sh -c \
       "mount --make-rprivate /proc; $binds exec $BIN/kubelet --config=$work/kubelet.yaml \
        --kubeconfig=$node_kubeconfig --root-dir=$kubelet_dir --cert-dir=$state/pki \
        --hostname-override=$name --node-ip=$ip \
@@ -331,7 +336,7 @@ oomScoreAdj: 0 # no CAP_SYS_RESOURCE here (see containerd's restrict_oom_score_a
 EOF
   if ! pid_alive "$run/kube-proxy.pid"; then
     log "$name: starting kube-proxy"
-    nohup nsenter --net="/run/netns/$ns" -- "$BIN/kube-proxy" --config="$work/kube-proxy.yaml" \
+    setsid nohup nsenter --net="/run/netns/$ns" -- "$BIN/kube-proxy" --config="$work/kube-proxy.yaml" \
       --v=${KRAFTWERK_KUBE_PROXY_V:-1} >"$work/kube-proxy.log" 2>&1 &
     echo $! >"$run/kube-proxy.pid"
   fi

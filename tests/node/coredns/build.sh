@@ -7,6 +7,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../env.sh
 . "$here/../env.sh"
 out=$COREDNS_BIN
+mkdir -p "$(dirname "$out")"
+# One build at a time (CI starts one in the background; node-up.sh waits for it here).
+exec 9>"$(dirname "$out")/.build.lock"
+flock 9
 if [ ! -x "$out" ]; then
   work=$CACHE/build/coredns-v$COREDNS_VERSION
   mkdir -p "$work" "$(dirname "$out")"
