@@ -151,7 +151,10 @@ spec:
     image: docker.io/apache/kafka:4.3.1
     imagePullPolicy: IfNotPresent
     command: [sleep, infinity]
-    env: [{name: KAFKA_HEAP_OPTS, value: "-Xmx128m"}, {name: KAFKA_JVM_PERFORMANCE_OPTS, value: "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"}]
+    # A Java client on Kubernetes must not cache broker addresses for the JVM's default 30 s:
+    # a restarted broker comes back with a new IP (docs/operations.md).
+    env: [{name: KAFKA_HEAP_OPTS, value: "-Xmx128m"}, {name: KAFKA_JVM_PERFORMANCE_OPTS, value: "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"},
+          {name: KAFKA_OPTS, value: "-Dsun.net.inetaddr.ttl=5 -Dsun.net.inetaddr.negative.ttl=1"}]
 YAML
 "${kubectl[@]}" -n "$NS" wait pod/kafka-client --for=condition=Ready --timeout=120s >/dev/null || fail "client pod not Ready"
 client() { "${kubectl[@]}" -n "$NS" exec -i kafka-client -- "$@"; }

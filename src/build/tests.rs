@@ -173,6 +173,12 @@ fn pod_has_stable_identity_storage_and_safe_probes() {
         env.iter()
             .any(|e| e.name == "KAFKA_HEAP_OPTS" && e.value.as_deref() == Some("-Xms1024m -Xmx1024m"))
     );
+    // The JVM re-resolves restarted peers within seconds, not its default 30 s.
+    let opts = env
+        .iter()
+        .find(|e| e.name == "KAFKA_OPTS")
+        .and_then(|e| e.value.clone());
+    assert_eq!(opts.as_deref(), Some(super::pod::JVM_DNS_CACHE_OPTS));
     // Liveness can only act after the startup probe passed, and startup allows an hour.
     let startup = c.startup_probe.as_ref().unwrap();
     assert!(startup.period_seconds.unwrap() * startup.failure_threshold.unwrap() >= 3600);
