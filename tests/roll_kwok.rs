@@ -306,15 +306,20 @@ async fn canary_stops_after_the_first_node_of_each_change() {
         println!("canary: {}", serde_json::to_string(&plan).unwrap());
         plan.awaiting_approval.expect("status.rollout.awaitingApproval")
     };
-    // a broker-only change: the canary is the first broker
-    env.patch_kc_spec(
-        &env.ns,
-        c,
-        json!({"brokers": {"config": {"queued.max.requests": "600"}}}),
-    )
-    .await
-    .unwrap();
-    let first = canary_hold().await;
+    // a broker-only change, then its canary's hold: the canary is the first broker
+    let env = &env;
+    let canary_hold = &canary_hold;
+    let change_brokers = |value: &'static str| async move {
+        env.patch_kc_spec(
+            &env.ns,
+            c,
+            json!({"brokers": {"config": {"queued.max.requests": value}}}),
+        )
+        .await
+        .unwrap();
+        canary_hold().await
+    };
+    let first = change_brokers("600").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(rec.restarts(), pod_names(c, &["broker-0"]));
 
@@ -324,28 +329,21 @@ async fn canary_stops_after_the_first_node_of_each_change() {
         .output()
         .expect("kraftwerk plan --approve");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    roll_settles(&env, c, &rec, 3, 180).await;
+    roll_settles(env, c, &rec, 3, 180).await;
     assert_eq!(
         rec.restarts(),
         pod_names(c, &["broker-0", "broker-1", "broker-2"])
     );
 
     // the next change gets its own canary and its own approval
-    env.patch_kc_spec(
-        &env.ns,
-        c,
-        json!({"brokers": {"config": {"queued.max.requests": "700"}}}),
-    )
-    .await
-    .unwrap();
-    let second = canary_hold().await;
+    let second = change_brokers("700").await;
     assert_ne!(first, second, "a new change needs a new approval");
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(rec.restarts().len(), 4, "{:?}", rec.restarts());
     env.patch_kc_spec(&env.ns, c, json!({"rollout": {"canary": false}}))
         .await
         .unwrap();
-    roll_settles(&env, c, &rec, 6, 180).await;
+    roll_settles(env, c, &rec, 6, 180).await;
     let counts = rec.restart_counts();
     assert!(
         counts

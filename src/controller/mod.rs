@@ -79,6 +79,25 @@ impl Context {
     }
 }
 
+/// A pod as the related object of an Event. kube's `Recorder` folds Events with the same
+/// regarding object, reason, action and related object into one (counting up, keeping the first
+/// note), so Events about different pods must name their pod (and, when known, its uid) to stay
+/// apart.
+pub(crate) fn pod_ref(
+    ns: &str,
+    name: &str,
+    uid: Option<String>,
+) -> k8s_openapi::api::core::v1::ObjectReference {
+    k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        namespace: Some(ns.into()),
+        name: Some(name.into()),
+        uid,
+        ..Default::default()
+    }
+}
+
 /// Settings of `kraftwerk run`.
 #[derive(Clone, Debug)]
 pub struct RunConfig {

@@ -602,19 +602,6 @@ async fn report_unreadable(guard: &DeserializeGuard<KafkaCluster>, error: &str, 
     Ok(())
 }
 
-/// A pod as the related object of an Event. kube's `Recorder` folds Events with the same
-/// regarding object, reason, action and related object into one (counting up, keeping the first
-/// note), so Events about different pods must name their pod to stay apart.
-fn pod_ref(ns: &str, name: &str) -> k8s_openapi::api::core::v1::ObjectReference {
-    k8s_openapi::api::core::v1::ObjectReference {
-        api_version: Some("v1".into()),
-        kind: Some("Pod".into()),
-        namespace: Some(ns.into()),
-        name: Some(name.into()),
-        ..Default::default()
-    }
-}
-
 impl Context {
     async fn event(&self, cr: &KafkaCluster, type_: EventType, reason: &str, action: &str, note: &str) {
         self.event_ref(&cr.object_ref(&()), type_, reason, action, note, None)
@@ -631,7 +618,7 @@ impl Context {
         action: &str,
         note: &str,
     ) {
-        let related = pod_ref(&cr.namespace().unwrap_or_default(), pod);
+        let related = super::pod_ref(&cr.namespace().unwrap_or_default(), pod, None);
         self.event_ref(&cr.object_ref(&()), type_, reason, action, note, Some(related))
             .await;
     }

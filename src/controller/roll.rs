@@ -449,7 +449,7 @@ pub async fn advance(
                     EventType::Normal,
                     "Restarting",
                     &format!("restarting {} ({reason})", t.pod),
-                    pod_reference(&ns, t),
+                    super::pod_ref(&ns, &t.pod, t.uid.clone()),
                 )
                 .await;
             }
@@ -487,7 +487,7 @@ pub async fn advance(
                             EventType::Normal,
                             "Reconfigured",
                             &format!("applied {} to broker {id} without a restart", keys.join(", ")),
-                            pod_reference(&ns, t),
+                            super::pod_ref(&ns, &t.pod, t.uid.clone()),
                         )
                         .await;
                     }
@@ -501,7 +501,7 @@ pub async fn advance(
                             EventType::Warning,
                             "ReconfigureFailed",
                             &format!("live update of broker {id} failed ({e}); it will be restarted instead"),
-                            pod_reference(&ns, t),
+                            super::pod_ref(&ns, &t.pod, t.uid.clone()),
                         )
                         .await;
                     }
@@ -695,21 +695,6 @@ fn set_condition(
     }
     c.reason = reason.into();
     c.message = message.chars().take(1024).collect();
-}
-
-/// The pod a roll Event is about (the Event's `related` object), by uid. kube's `Recorder` folds
-/// an Event into an earlier one with the same regarding object, reason and related object
-/// (within minutes; the note is not part of its key), so without it every node's restart in a
-/// roll would only count up the first node's Event.
-fn pod_reference(ns: &str, t: &Target) -> ObjectReference {
-    ObjectReference {
-        api_version: Some("v1".into()),
-        kind: Some("Pod".into()),
-        namespace: Some(ns.into()),
-        name: Some(t.pod.clone()),
-        uid: t.uid.clone(),
-        ..Default::default()
-    }
 }
 
 impl Context {
