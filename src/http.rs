@@ -1,9 +1,9 @@
-//! The operator's small HTTP server: `/healthz` (the process serves), `/readyz` (the controller
-//! has started watching) and `/metrics` (Prometheus text format).
+//! The operator's small HTTP server: `/healthz` (the controller loop runs), `/readyz` (every
+//! cache has its first full list) and `/metrics` (Prometheus text format).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -13,25 +13,62 @@ use axum::routing::get;
 
 use crate::metrics::Metrics;
 
+/// What the probes report.
+#[derive(Debug)]
+pub struct Health {
+    /// The controller loop is running.
+    pub alive: AtomicBool,
+    /// Watch scopes (namespaces, or one for all) the operator runs.
+    pub scopes: AtomicUsize,
+    /// Scopes whose caches have all synced.
+    pub scopes_synced: AtomicUsize,
+}
+
+impl Health {
+    pub fn new(scopes: usize) -> Self {
+        Self {
+            alive: AtomicBool::new(false),
+            scopes: AtomicUsize::new(scopes.max(1)),
+            scopes_synced: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+            && self.scopes_synced.load(Ordering::Relaxed) >= self.scopes.load(Ordering::Relaxed)
+    }
+}
+
 #[derive(Clone)]
 pub struct HttpState {
     pub metrics: Arc<Metrics>,
-    pub ready: Arc<AtomicBool>,
+    pub health: Arc<Health>,
 }
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
 
+async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
+    if s.health.alive.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the controller loop is not running",
+        )
+    }
+}
+
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
-    if s.ready.load(Ordering::Relaxed) {
+    if s.health.is_ready() {
         (StatusCode::OK, "ready")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+        (StatusCode::SERVICE_UNAVAILABLE, "caches not synced yet")
     }
 }
 

@@ -1,4 +1,4 @@
-//! Labels and annotations. Every object carries the `app.kubernetes.io/*` recommended labels plus
+//! Labels (annotation keys are in [`crate::annotations`]). Every object carries the `app.kubernetes.io/*` recommended labels plus
 //! `kraftwerk.dev/cluster`, which is what pruning and isolation select on.
 
 use std::collections::BTreeMap;
@@ -13,13 +13,6 @@ pub const VERSION: &str = "app.kubernetes.io/version";
 pub const CLUSTER: &str = "kraftwerk.dev/cluster";
 pub const ROLE: &str = "kraftwerk.dev/role";
 pub const NODE_ID: &str = "kraftwerk.dev/node-id";
-
-/// Hash of everything that shapes a node's process; a difference means the pod must restart.
-pub const CONFIG_HASH: &str = "kraftwerk.dev/config-hash";
-/// Hash of the desired object as applied; lets a no-op reconcile skip the write.
-pub const DESIRED_HASH: &str = "kraftwerk.dev/desired-hash";
-/// Cluster id recorded on each PVC, so a recreated KafkaCluster can adopt retained data.
-pub const CLUSTER_ID: &str = "kraftwerk.dev/cluster-id";
 
 pub const MANAGER: &str = "kraftwerk";
 

@@ -4,6 +4,7 @@
 //! prune → status; see `docs/architecture.md`.
 
 pub mod admin;
+pub mod annotations;
 pub mod crd;
 pub mod placement;
 pub mod roll;
@@ -31,4 +32,5 @@ mod fixtures;
 pub mod http;
 pub mod metrics;
 pub mod render;
+pub mod status;
 pub mod telemetry;

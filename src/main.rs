@@ -4,14 +4,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 mod cli;
 
 use clap::{Parser, Subcommand};
 use kraftwerk::controller::{self, RunConfig};
 use kraftwerk::crd::KafkaCluster;
-use kraftwerk::http::{self, HttpState};
+use kraftwerk::http::{self, Health, HttpState};
 use kraftwerk::metrics::Metrics;
 use kraftwerk::render::{self, RenderOptions};
 use kraftwerk::validate::Options;
@@ -176,7 +175,7 @@ async fn plan_cmd(cluster: String, namespace: String, approve: bool) -> Result<(
         };
         // A merge patch of one annotation: the user's own manifests keep owning the rest.
         let patch = serde_json::json!({"metadata": {"annotations": {
-            controller::roll::CANARY_APPROVED: change,
+            kraftwerk::annotations::CANARY_APPROVED: change,
         }}});
         api.patch(
             &cluster,
@@ -189,7 +188,7 @@ async fn plan_cmd(cluster: String, namespace: String, approve: bool) -> Result<(
         return Ok(());
     }
     match kc.status.as_ref().and_then(|s| s.rollout.as_ref()) {
-        Some(plan) => print!("{}", controller::roll::format_plan(plan)),
+        Some(plan) => print!("{}", cli::plan::format_plan(plan)),
         None => println!("KafkaCluster {namespace}/{cluster} has no rollout plan in its status yet"),
     }
     Ok(())
@@ -210,16 +209,16 @@ fn run_operator(config: RunConfig, metrics_addr: SocketAddr) -> Result<(), Strin
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let metrics = Arc::new(Metrics::new());
-        let ready = Arc::new(AtomicBool::new(false));
+        let health = Arc::new(Health::new(config.namespaces.len()));
         let state = HttpState {
             metrics: metrics.clone(),
-            ready: ready.clone(),
+            health: health.clone(),
         };
         let server = tokio::spawn(http::serve(metrics_addr, state));
         let client = controller::counting_client(metrics.clone())
             .await
             .map_err(|e| e.to_string())?;
-        let result = controller::run(client, config, metrics, ready)
+        let result = controller::run(client, config, metrics, health)
             .await
             .map_err(|e| e.to_string());
         server.abort();

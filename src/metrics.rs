@@ -1,6 +1,7 @@
-//! Prometheus metrics: reconciles, failures by error kind, reconcile duration, every write
-//! request the operator sends to the API server (the no-churn guarantee is measured with it),
-//! and what rollouts did (restarts and live reconfigurations, by node role).
+//! Prometheus metrics: reconciles, failures by error kind, reconcile duration, every request the
+//! operator sends to the API server by Kubernetes verb (the "a no-op reconcile sends nothing"
+//! guarantee is measured with it), and what rollouts did (restarts and live reconfigurations,
+//! by node role).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -17,7 +18,8 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WriteLabels {
+pub struct RequestLabels {
+    /// get, list, watch, create, patch, update or delete.
     pub verb: String,
 }
 
@@ -33,10 +35,44 @@ pub struct Metrics {
     pub reconciles: Counter,
     pub failures: Family<ErrorLabels, Counter>,
     pub duration: Histogram,
-    pub writes: Family<WriteLabels, Counter>,
+    pub requests: Family<RequestLabels, Counter>,
     pub roll_actions: Family<RollLabels, Counter>,
-    writes_total: AtomicU64,
+    requests_total: AtomicU64,
     registry: Registry,
+}
+
+/// The Kubernetes verb of a request: a GET is a watch (`watch=true`), a list (its path ends in
+/// a resource collection) or a get.
+pub fn verb(method: &http::Method, uri: &http::Uri) -> &'static str {
+    match *method {
+        http::Method::GET => {
+            let query = uri.query().unwrap_or_default();
+            if query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1") {
+                "watch"
+            } else if is_collection(uri.path()) {
+                "list"
+            } else {
+                "get"
+            }
+        }
+        http::Method::POST => "create",
+        http::Method::PATCH => "patch",
+        http::Method::PUT => "update",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    }
+}
+
+/// `/api/v1/pods`, `/api/v1/namespaces/x/pods`, `/apis/g/v/namespaces/x/kafkaclusters` are
+/// collections; one more segment names an object (`namespaces/x` itself is an object).
+fn is_collection(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match segments.first() {
+        Some(&"api") => segments.get(2..),
+        Some(&"apis") => segments.get(3..),
+        _ => None,
+    };
+    matches!(rest.unwrap_or_default(), [_] | ["namespaces", _, _])
 }
 
 impl Default for Metrics {
@@ -51,7 +87,7 @@ impl Metrics {
         let reconciles = Counter::default();
         let failures = Family::<ErrorLabels, Counter>::default();
         let duration = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
-        let writes = Family::<WriteLabels, Counter>::default();
+        let requests = Family::<RequestLabels, Counter>::default();
         let roll_actions = Family::<RollLabels, Counter>::default();
         registry.register("reconcile", "Reconciliations run", reconciles.clone());
         registry.register(
@@ -65,9 +101,9 @@ impl Metrics {
             duration.clone(),
         );
         registry.register(
-            "kube_write_requests",
-            "Write requests sent to the API server, by HTTP verb",
-            writes.clone(),
+            "kube_requests",
+            "Requests sent to the API server, by Kubernetes verb",
+            requests.clone(),
         );
         registry.register(
             "roll_actions",
@@ -78,31 +114,26 @@ impl Metrics {
             reconciles,
             failures,
             duration,
-            writes,
+            requests,
             roll_actions,
-            writes_total: AtomicU64::new(0),
+            requests_total: AtomicU64::new(0),
             registry,
         }
     }
 
-    /// Counts one request the client is about to send, if it writes.
-    pub fn observe_request(&self, method: &http::Method) {
-        if !matches!(
-            *method,
-            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-        ) {
-            self.writes
-                .get_or_create(&WriteLabels {
-                    verb: method.as_str().to_string(),
-                })
-                .inc();
-            self.writes_total.fetch_add(1, Ordering::Relaxed);
-        }
+    /// Counts one request the client is about to send.
+    pub fn observe_request(&self, method: &http::Method, uri: &http::Uri) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                verb: verb(method, uri).to_string(),
+            })
+            .inc();
+        self.requests_total.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// All write requests so far.
-    pub fn writes_total(&self) -> u64 {
-        self.writes_total.load(Ordering::Relaxed)
+    /// All requests so far.
+    pub fn requests_total(&self) -> u64 {
+        self.requests_total.load(Ordering::Relaxed)
     }
 
     pub fn failure(&self, kind: &str) {
@@ -157,17 +188,40 @@ impl Drop for ReconcileTimer<'_> {
 mod tests {
     use super::*;
 
+    fn uri(s: &str) -> http::Uri {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn counts_only_writes() {
+    fn counts_every_request_by_kubernetes_verb() {
         let m = Metrics::new();
-        m.observe_request(&http::Method::GET);
-        m.observe_request(&http::Method::PATCH);
-        m.observe_request(&http::Method::DELETE);
-        assert_eq!(m.writes_total(), 2);
+        let get = http::Method::GET;
+        m.observe_request(&get, &uri("/api/v1/namespaces/a/pods?labelSelector=x"));
+        m.observe_request(&get, &uri("/api/v1/pods?watch=true&resourceVersion=1"));
+        m.observe_request(&get, &uri("/api/v1/namespaces/a/pods/p"));
+        m.observe_request(&get, &uri("/apis/kraftwerk.dev/v1alpha1/kafkaclusters?limit=1"));
+        m.observe_request(&http::Method::PATCH, &uri("/api/v1/namespaces/a/pods/p"));
+        m.observe_request(&http::Method::DELETE, &uri("/api/v1/namespaces/a/pods/p"));
+        assert_eq!(m.requests_total(), 6);
         let text = m.encode();
-        assert!(
-            text.contains("kraftwerk_kube_write_requests_total{verb=\"PATCH\"} 1"),
-            "{text}"
+        for line in [
+            "kraftwerk_kube_requests_total{verb=\"list\"} 2",
+            "kraftwerk_kube_requests_total{verb=\"watch\"} 1",
+            "kraftwerk_kube_requests_total{verb=\"get\"} 1",
+            "kraftwerk_kube_requests_total{verb=\"patch\"} 1",
+            "kraftwerk_kube_requests_total{verb=\"delete\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn a_namespace_object_is_not_a_collection() {
+        assert_eq!(verb(&http::Method::GET, &uri("/api/v1/namespaces/a")), "get");
+        assert_eq!(verb(&http::Method::GET, &uri("/api/v1/namespaces")), "list");
+        assert_eq!(
+            verb(&http::Method::POST, &uri("/api/v1/namespaces/a/pods")),
+            "create"
         );
     }
 

@@ -400,79 +400,93 @@ async fn orphaning_deletion_keeps_the_pods() {
     assert_eq!(after, before);
 }
 
-/// Once Ready, a reconcile that changes nothing sends zero write requests.
+/// Once Ready, a reconcile that changes nothing sends no request at all, reads included: it
+/// reads from the caches. Only the watches that fill them talk to the API server.
 #[tokio::test]
 #[ignore = "needs a cluster: make test-integration"]
-async fn noop_reconcile_makes_no_writes() {
+async fn noop_reconcile_makes_no_requests() {
     let env = TestEnv::new("no-churn").await;
     let ns = env.ns.clone();
     let c = "calm";
     env.create_kc(&ns, c, json!({})).await.unwrap();
     env.wait_ready(&ns, c).await;
 
-    // Let the cluster settle: wait until the write counter stops moving for 5 s.
+    // Requests other than watches, by verb.
+    let requests = || async {
+        let mut by_verb = env.operator.requests_by_verb().await;
+        by_verb.remove("watch");
+        by_verb
+    };
+    // Let the cluster settle: wait until the request counters stop moving for 5 s.
     let settle_start = std::time::Instant::now();
-    let mut writes = env.operator.metric("kraftwerk_kube_write_requests_total").await;
+    let mut before = requests().await;
     loop {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let now = env.operator.metric("kraftwerk_kube_write_requests_total").await;
-        if now == writes {
+        let now = requests().await;
+        if now == before {
             break;
         }
         assert!(
             settle_start.elapsed() < TIMEOUT,
-            "the operator kept writing: {writes} -> {now}"
+            "the operator kept sending requests: {before:?} -> {now:?}"
         );
-        writes = now;
+        before = now;
     }
-    assert!(
-        writes > 0.0,
-        "kraftwerk_kube_write_requests_total never counted the creation"
-    );
+    for verb in ["create", "patch", "list"] {
+        assert!(
+            before.get(verb).copied().unwrap_or(0.0) > 0.0,
+            "kraftwerk_kube_requests_total{{verb=\"{verb}\"}} never counted the creation: {before:?}"
+        );
+    }
     let kc_before = env.get_kc(&ns, c).await;
-    let reconciles = env.operator.metric("kraftwerk_reconcile_total").await;
 
     // An annotation changes neither spec nor generation, but triggers a reconcile.
     let kcs = env.dyn_kc(&ns);
-    kcs.patch(
-        c,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "metadata": { "annotations": { "test.kraftwerk.dev/poke": "1" } } })),
-    )
-    .await
-    .unwrap();
-    wait_for(
-        "a reconcile after the annotation",
-        Duration::from_secs(60),
-        || async { (env.operator.metric("kraftwerk_reconcile_total").await > reconciles).then_some(()) },
-    )
-    .await;
-    // A second poke, to be sure the first reconcile had finished before we read the counter.
-    let reconciles = env.operator.metric("kraftwerk_reconcile_total").await;
-    kcs.patch(
-        c,
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "metadata": { "annotations": { "test.kraftwerk.dev/poke": "2" } } })),
-    )
-    .await
-    .unwrap();
-    wait_for("a second reconcile", Duration::from_secs(60), || async {
-        (env.operator.metric("kraftwerk_reconcile_total").await > reconciles).then_some(())
-    })
-    .await;
+    for poke in 1..=3 {
+        let reconciles = env.operator.metric("kraftwerk_reconcile_total").await;
+        kcs.patch(
+            c,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({ "metadata": { "annotations": { "test.kraftwerk.dev/poke": poke.to_string() } } }),
+            ),
+        )
+        .await
+        .unwrap();
+        wait_for(
+            "a reconcile after the annotation",
+            Duration::from_secs(60),
+            || async { (env.operator.metric("kraftwerk_reconcile_total").await > reconciles).then_some(()) },
+        )
+        .await;
+    }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let after = env.operator.metric("kraftwerk_kube_write_requests_total").await;
-    assert_eq!(
-        after,
-        writes,
-        "a no-op reconcile made {} write request(s)",
-        after - writes
-    );
+    let after = requests().await;
+    assert_eq!(after, before, "no-op reconciles sent requests");
     let kc_after = env.get_kc(&ns, c).await;
     assert_eq!(
         kc_after.status, kc_before.status,
         "a no-op reconcile changed the status"
+    );
+}
+
+/// The operator reports ready only once its caches have synced, and healthy while its loop runs.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn health_endpoints_follow_the_controller() {
+    let env = TestEnv::new("health").await;
+    let (ready, _) = support::http_get(env.operator.metrics_addr, "/readyz")
+        .await
+        .unwrap();
+    let (alive, _) = support::http_get(env.operator.metrics_addr, "/healthz")
+        .await
+        .unwrap();
+    assert_eq!((ready, alive), (200, 200));
+    let text = env.operator.metrics_text().await;
+    assert!(
+        text.contains("kraftwerk_kube_requests_total{verb=\"watch\"}"),
+        "{text}"
     );
 }
 

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use support::{TIMEOUT, TestEnv, wait_for};
 
 const ZONE: &str = "topology.kubernetes.io/zone";
-const RACK_ANNOTATION: &str = "kraftwerk.dev/rack";
+use kraftwerk::annotations;
 /// The label only the simulated nodes carry (tests/cluster/cluster-up.sh).
 const KWOK_SELECTOR: (&str, &str) = ("type", "kwok");
 
@@ -635,7 +635,7 @@ async fn rack_annotation_is_the_zone_of_the_broker_node() {
             && brokers.clone().count() == 6
             && brokers
                 .clone()
-                .all(|p| p.annotations().contains_key(RACK_ANNOTATION)))
+                .all(|p| p.annotations().contains_key(annotations::RACK)))
         .then_some(items)
     })
     .await;
@@ -647,7 +647,7 @@ async fn rack_annotation_is_the_zone_of_the_broker_node() {
             .get(&node)
             .unwrap_or_else(|| panic!("{} on {node}, not a simulated node", p.name_any()))[ZONE]
             .clone();
-        let rack = p.annotations().get(RACK_ANNOTATION).cloned();
+        let rack = p.annotations().get(annotations::RACK).cloned();
         if role == "broker" {
             assert_eq!(rack.as_deref(), Some(zone.as_str()), "{} on {node}", p.name_any());
             *racks.entry(zone).or_insert(0) += 1;

@@ -1,7 +1,7 @@
 //! The roll's safety gates and dynamic updates against real Kafka processes (issue 6).
 //!
 //! The roll is driven by the same planner (`kraftwerk::roll::plan`) and the same Kafka
-//! snapshot (`kraftwerk::controller::roll::kafka_state`) the operator uses; a "restart" is a
+//! snapshot (`kraftwerk::controller::kafka::kafka_state`) the operator uses; a "restart" is a
 //! graceful stop (SIGTERM, controlled shutdown) and start of the node's process instead of a pod
 //! deletion, and a node is "Ready" when its listener accepts connections (the pods' readiness
 //! probe).
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use kafka_support::{NodeSpec, Role, TestCluster, java_console_consume, libs_dir};
 use kraftwerk::admin::{AdminClient, ConfigResource, NewTopic};
-use kraftwerk::controller::roll::kafka_state;
+use kraftwerk::controller::kafka::kafka_state;
 use kraftwerk::crd::KafkaCluster;
 use kraftwerk::render::{RenderOptions, render};
 use kraftwerk::roll::dynamic::{self, ConfigChange, Running};

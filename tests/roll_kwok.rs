@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
+use kraftwerk::crd::StepState;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -221,17 +222,17 @@ async fn config_change_rolls_controllers_first_one_at_a_time() {
     // the plan is computed before the pass recreates a pod: it settles one reconcile later
     let start = Instant::now();
     let mut plan = rollout_of(&env, c).await;
-    while plan.state != "COMPLETE" && start.elapsed() < Duration::from_secs(60) {
+    while plan.state != StepState::Complete && start.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         plan = rollout_of(&env, c).await;
     }
-    assert_eq!(plan.state, "COMPLETE", "{plan:?}");
+    assert_eq!(plan.state, StepState::Complete, "{plan:?}");
     assert_eq!(plan.phases.len(), 2);
     assert!(
         plan.phases
             .iter()
             .flat_map(|p| &p.steps)
-            .all(|s| s.state == "COMPLETE")
+            .all(|s| s.state == StepState::Complete)
     );
 }
 
@@ -251,7 +252,7 @@ async fn roll_waits_when_kafka_is_unreachable() {
         .await;
     let plan = kc.status.and_then(|s| s.rollout).expect("plan");
     println!("plan: {}", serde_json::to_string(&plan).unwrap());
-    assert_eq!(plan.state, "WAITING");
+    assert_eq!(plan.state, StepState::Waiting);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(rec.restarts().is_empty(), "{:?}", rec.restarts());
 }
@@ -274,7 +275,7 @@ async fn pause_holds_the_roll_and_resume_continues() {
         plan.phases
             .iter()
             .flat_map(|p| &p.steps)
-            .all(|s| s.state == "WAITING")
+            .all(|s| s.state == StepState::Waiting)
     );
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert!(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-use super::{meta, properties};
+use super::meta;
 use crate::labels;
 use crate::names::Role;
 use crate::validate::ValidatedCluster;
@@ -17,6 +17,7 @@ pub fn node_config(
     cluster: &ValidatedCluster,
     role: Role,
     id: i32,
+    text: &str,
     owner: Option<&OwnerReference>,
 ) -> ConfigMap {
     ConfigMap {
@@ -28,7 +29,7 @@ pub fn node_config(
         ),
         data: Some(BTreeMap::from([(
             SERVER_PROPERTIES.to_string(),
-            properties::render(cluster, role, id),
+            text.to_string(),
         )])),
         ..Default::default()
     }

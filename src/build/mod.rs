@@ -9,12 +9,17 @@ mod pvc;
 mod scheduling;
 mod service;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::ApiResource;
 use serde::Serialize;
 
+use crate::annotations;
 use crate::names::Role;
+use crate::roll::dynamic;
 use crate::validate::ValidatedCluster;
 
 pub use config_map::SERVER_PROPERTIES;
@@ -56,41 +61,138 @@ impl Object {
     pub fn name(&self) -> &str {
         self.metadata().name.as_deref().unwrap_or_default()
     }
+
+    /// The API of this object's kind.
+    pub fn api_resource(&self) -> ApiResource {
+        Self::api_resource_of(self.kind()).unwrap_or_else(|| ApiResource::erase::<Pod>(&()))
+    }
+
+    /// The API of a kind the operator builds.
+    pub fn api_resource_of(kind: &str) -> Option<ApiResource> {
+        Some(match kind {
+            "Service" => ApiResource::erase::<Service>(&()),
+            "ConfigMap" => ApiResource::erase::<ConfigMap>(&()),
+            "PersistentVolumeClaim" => ApiResource::erase::<PersistentVolumeClaim>(&()),
+            "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
+            "Pod" => ApiResource::erase::<Pod>(&()),
+            _ => return None,
+        })
+    }
 }
+
+/// One node's configuration, rendered once: the ConfigMap carries its text, the pod its digest
+/// (the config hash), and the roll its split into what needs a restart and what Kafka applies
+/// live.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeConfig {
+    pub role: Role,
+    pub id: i32,
+    /// The node's pod (and ConfigMap) name.
+    pub pod: String,
+    /// `server.properties` as written to the ConfigMap.
+    pub text: String,
+    /// The pod's `kraftwerk.dev/config-hash`: properties and pod spec.
+    pub config_hash: String,
+    /// What only a restart changes: properties except the dynamic keys, pod spec except
+    /// scheduling.
+    pub static_hash: String,
+    /// The dynamic broker keys and their (escaped) values; empty for controllers.
+    pub dynamic: BTreeMap<String, String>,
+}
+
+/// Everything a cluster needs: its objects in apply order, and each node's configuration.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    pub objects: Vec<Object>,
+    pub nodes: Vec<NodeConfig>,
+}
+
+impl Desired {
+    pub fn pods(&self) -> impl Iterator<Item = &Pod> {
+        self.objects.iter().filter_map(|o| match o {
+            Object::Pod(p) => Some(p),
+            _ => None,
+        })
+    }
+
+    pub fn node(&self, id: i32) -> Option<&NodeConfig> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+}
+
+/// A node's role, id, properties and their file text.
+type Rendered = (Role, i32, Vec<(String, String)>, String);
 
 /// Every object of a cluster, in the order they must be applied:
 /// Services first (DNS must exist before any broker starts), then per-node configuration and
 /// claims, disruption budgets, controller pods, and broker pods last.
-pub fn desired_objects(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Vec<Object> {
+pub fn desired(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Desired {
     let mut objects = vec![
         Object::Service(service::headless(cluster, owner)),
         Object::Service(service::bootstrap(cluster, owner)),
     ];
-    for pool in cluster.pools() {
-        for &id in &pool.ids {
-            objects.push(Object::ConfigMap(config_map::node_config(
-                cluster, pool.role, id, owner,
-            )));
-        }
+    let rendered: Vec<Rendered> = [Role::Controller, Role::Broker]
+        .into_iter()
+        .flat_map(|role| cluster.pool(role).ids.iter().map(move |&id| (role, id)))
+        .map(|(role, id)| {
+            let props = properties::node_properties(cluster, role, id);
+            let text = properties::render_text(cluster, role, id, &props);
+            (role, id, props, text)
+        })
+        .collect();
+    for (role, id, _, text) in &rendered {
+        objects.push(Object::ConfigMap(config_map::node_config(
+            cluster, *role, *id, text, owner,
+        )));
     }
-    for pool in cluster.pools() {
-        for &id in &pool.ids {
-            objects.push(Object::PersistentVolumeClaim(pvc::node_claim(
-                cluster, pool.role, id, owner,
-            )));
-        }
+    for (role, id, _, _) in &rendered {
+        objects.push(Object::PersistentVolumeClaim(pvc::node_claim(
+            cluster, *role, *id, owner,
+        )));
     }
     for pool in cluster.pools() {
         objects.push(Object::PodDisruptionBudget(pdb::pool_budget(
             cluster, pool.role, owner,
         )));
     }
-    for role in [Role::Controller, Role::Broker] {
-        for &id in &cluster.pool(role).ids {
-            objects.push(Object::Pod(pod::node_pod(cluster, role, id, owner)));
-        }
+    let mut nodes = Vec::new();
+    for (role, id, props, text) in rendered {
+        let pod = pod::node_pod(cluster, role, id, &text, owner);
+        nodes.push(node_config(role, id, &pod, props, text));
+        objects.push(Object::Pod(pod));
     }
-    objects
+    Desired { objects, nodes }
+}
+
+fn node_config(role: Role, id: i32, pod: &Pod, props: Vec<(String, String)>, text: String) -> NodeConfig {
+    let escaped: BTreeMap<String, String> = props
+        .into_iter()
+        .map(|(k, v)| (k, properties::escape(&v)))
+        .collect();
+    let dynamic = match role {
+        Role::Broker => dynamic::dynamic_part(&escaped),
+        Role::Controller => BTreeMap::new(),
+    };
+    NodeConfig {
+        role,
+        id,
+        pod: pod.metadata.name.clone().unwrap_or_default(),
+        config_hash: pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(annotations::CONFIG_HASH))
+            .cloned()
+            .unwrap_or_default(),
+        static_hash: dynamic::static_hash(&escaped, pod.spec.as_ref()),
+        dynamic,
+        text,
+    }
+}
+
+/// The objects of [`desired`] alone.
+pub fn desired_objects(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Vec<Object> {
+    desired(cluster, owner).objects
 }
 
 /// The common metadata of an object the operator owns.

@@ -11,11 +11,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use sha2::{Digest, Sha256};
 
-use super::properties::{DATA_MOUNT, render as render_properties};
+use super::properties::DATA_MOUNT;
 use super::{SERVER_PROPERTIES, meta};
+use crate::annotations;
 use crate::labels;
 use crate::names::Role;
-use crate::placement::rack::RACK_ANNOTATION;
 use crate::validate::ValidatedCluster;
 
 pub const CONTAINER_NAME: &str = "kafka";
@@ -69,7 +69,15 @@ fn tcp_probe(port: i32, period: i32, failures: i32) -> Probe {
     }
 }
 
-pub fn node_pod(cluster: &ValidatedCluster, role: Role, id: i32, owner: Option<&OwnerReference>) -> Pod {
+/// The pod of node `id`; `properties` is the node's rendered `server.properties`, whose digest
+/// (with the pod spec) becomes the pod's config hash.
+pub fn node_pod(
+    cluster: &ValidatedCluster,
+    role: Role,
+    id: i32,
+    properties: &str,
+    owner: Option<&OwnerReference>,
+) -> Pod {
     let names = &cluster.names;
     let pool = cluster.pool(role);
     let template = &pool.template;
@@ -181,7 +189,7 @@ pub fn node_pod(cluster: &ValidatedCluster, role: Role, id: i32, owner: Option<&
                 items: Some(vec![DownwardAPIVolumeFile {
                     path: "rack".into(),
                     field_ref: Some(ObjectFieldSelector {
-                        field_path: format!("metadata.annotations['{RACK_ANNOTATION}']"),
+                        field_path: format!("metadata.annotations['{}']", annotations::RACK),
                         api_version: None,
                     }),
                     ..Default::default()
@@ -241,11 +249,11 @@ pub fn node_pod(cluster: &ValidatedCluster, role: Role, id: i32, owner: Option<&
     };
     // The hash covers what needs a restart to take effect. Placement is left out: as in DC/OS,
     // a constraint change applies when a pod is next created (or replaced), not by a restart.
-    let hash = config_hash(&render_properties(cluster, role, id), &spec);
+    let hash = config_hash(properties, &spec);
     super::scheduling::apply(cluster, role, id, &mut spec);
 
     let mut annotations = template.annotations.clone();
-    annotations.insert(labels::CONFIG_HASH.into(), hash);
+    annotations.insert(annotations::CONFIG_HASH.into(), hash);
     let mut metadata = meta(pod_name, cluster, pod_labels, owner);
     metadata.annotations = Some(annotations);
     Pod {

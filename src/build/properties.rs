@@ -102,21 +102,31 @@ fn defaults(cluster: &ValidatedCluster, role: Role) -> BTreeMap<String, String> 
 
 /// Renders properties as file text with a header naming the node.
 pub fn render(cluster: &ValidatedCluster, role: Role, id: i32) -> String {
+    render_text(cluster, role, id, &node_properties(cluster, role, id))
+}
+
+/// The file text of already computed properties.
+pub fn render_text(
+    cluster: &ValidatedCluster,
+    role: Role,
+    id: i32,
+    properties: &[(String, String)],
+) -> String {
     let mut out = format!(
         "# {} node {id} of KafkaCluster {}/{}, rendered by kraftwerk. Edit the KafkaCluster, not this file.\n",
         role, cluster.names.namespace, cluster.names.cluster
     );
-    for (k, v) in node_properties(cluster, role, id) {
-        out.push_str(&k);
+    for (k, v) in properties {
+        out.push_str(k);
         out.push('=');
-        out.push_str(&escape(&v));
+        out.push_str(&escape(v));
         out.push('\n');
     }
     out
 }
 
 /// Java properties escaping for values: backslashes, and leading spaces which Java would strip.
-fn escape(value: &str) -> String {
+pub fn escape(value: &str) -> String {
     let mut out = value.replace('\\', "\\\\");
     if out.starts_with(' ') {
         out.insert(0, '\\');

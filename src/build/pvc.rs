@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use super::meta;
+use crate::annotations;
 use crate::labels;
 use crate::names::Role;
 use crate::validate::ValidatedCluster;
@@ -30,7 +31,7 @@ pub fn node_claim(
         owner,
     );
     metadata.annotations = Some(BTreeMap::from([(
-        labels::CLUSTER_ID.to_string(),
+        annotations::CLUSTER_ID.to_string(),
         cluster.cluster_id.clone(),
     )]));
     PersistentVolumeClaim {

@@ -2,6 +2,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use super::*;
+use crate::annotations;
 use crate::fixtures::validated;
 use crate::labels;
 
@@ -208,7 +209,7 @@ fn pod_has_stable_identity_storage_and_safe_probes() {
             .annotations
             .as_ref()
             .unwrap()
-            .contains_key(labels::CONFIG_HASH)
+            .contains_key(annotations::CONFIG_HASH)
     );
     assert_eq!(p.metadata.owner_references.as_ref().unwrap()[0].uid, owner().uid);
 }
@@ -224,7 +225,7 @@ fn config_hash_changes_with_configuration_only() {
     let b = desired_objects(&validated(""), None);
     let c = desired_objects(&validated("config:\n  num.partitions: 6\n"), None);
     let hash = |o: &[Object]| {
-        pod(o, "demo-broker-0").metadata.annotations.as_ref().unwrap()[labels::CONFIG_HASH].clone()
+        pod(o, "demo-broker-0").metadata.annotations.as_ref().unwrap()[annotations::CONFIG_HASH].clone()
     };
     assert_eq!(hash(&a), hash(&b));
     assert_ne!(hash(&a), hash(&c));

@@ -1,3 +1,4 @@
 //! Subcommands of the binary that are not the operator itself.
 
 pub mod admin;
+pub mod plan;

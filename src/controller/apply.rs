@@ -5,16 +5,15 @@
 //! the same value (quantities compared by amount, server defaults ignored), the apply would
 //! change nothing and is skipped.
 
-use std::fmt::Debug;
+use std::collections::BTreeSet;
 
-use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Client, Resource};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Client;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde_json::Value;
 
 use crate::FIELD_MANAGER;
+use crate::build::Object;
 use crate::error::Result;
 use crate::quantity;
 
@@ -40,61 +39,53 @@ fn looks_like_quantity(s: &str) -> bool {
 }
 
 /// Whether applying `desired` over `observed` would change anything.
-pub fn needs_apply<K: Serialize>(desired: &K, observed: Option<&K>) -> Result<bool> {
+pub fn needs_apply(desired: &Object, observed: Option<&Value>) -> Result<bool> {
     let Some(observed) = observed else { return Ok(true) };
-    Ok(!contained(
-        &serde_json::to_value(desired)?,
-        &serde_json::to_value(observed)?,
-    ))
+    Ok(!contained(&serde_json::to_value(desired)?, observed))
 }
 
-/// Applies `desired` with server-side apply, forced, under the operator's field manager.
-pub async fn apply<K>(client: &Client, namespace: &str, desired: &K) -> Result<K>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Serialize
-        + DeserializeOwned
-        + Clone
-        + Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let name = desired.meta().name.clone().unwrap_or_default();
+/// Applies a desired object with server-side apply, forced, under the operator's field
+/// manager. One function for every kind: the object's own kind names its API.
+pub async fn apply(client: &Client, namespace: &str, desired: &Object) -> Result<()> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &desired.api_resource());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    Ok(api.patch(&name, &params, &Patch::Apply(desired)).await?)
+    api.patch(desired.name(), &params, &Patch::Apply(desired)).await?;
+    Ok(())
 }
 
-/// Creates `desired`; an object that appeared meanwhile is not an error.
-pub async fn create<K>(client: &Client, namespace: &str, desired: &K) -> Result<()>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
-        + Serialize
-        + DeserializeOwned
-        + Clone
-        + Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    let params = PostParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
-    match api.create(&params, desired).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Deletes an object; one already gone is not an error.
-pub async fn delete<K>(client: &Client, namespace: &str, name: &str) -> Result<()>
-where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + DeserializeOwned + Clone + Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+/// Deletes an object of `kind` (as [`Object::api_resource_of`] knows it); one already gone is
+/// not an error.
+pub async fn delete(client: &Client, namespace: &str, resource: &ApiResource, name: &str) -> Result<()> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The observed objects no desired object accounts for, as (kind, name). Objects being deleted
+/// already, and objects this cluster does not control (no controller owner reference with its
+/// uid), are left alone; claims are never pruned here (data goes only with the cluster, or with
+/// a broker proven empty).
+pub fn orphans<'a>(
+    desired: &[Object],
+    observed: &'a [(&'static str, &'a ObjectMeta)],
+    owner_uid: Option<&str>,
+) -> Vec<(&'static str, &'a str)> {
+    let wanted: BTreeSet<(&str, &str)> = desired.iter().map(|o| (o.kind(), o.name())).collect();
+    observed
+        .iter()
+        .filter(|(_, meta)| {
+            meta.owner_references
+                .iter()
+                .flatten()
+                .any(|o| Some(o.uid.as_str()) == owner_uid && o.controller == Some(true))
+        })
+        .filter(|(_, meta)| meta.deletion_timestamp.is_none())
+        .filter_map(|(kind, meta)| Some((*kind, meta.name.as_deref()?)))
+        .filter(|key| !wanted.contains(key))
+        .collect()
 }
 
 #[cfg(test)]
@@ -134,7 +125,42 @@ mod tests {
 
     #[test]
     fn missing_observed_object_needs_apply() {
-        assert!(needs_apply(&json!({"a": 1}), None).unwrap());
-        assert!(!needs_apply(&json!({"a": 1}), Some(&json!({"a": 1, "b": 2}))).unwrap());
+        let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+        cm.metadata.name = Some("a".into());
+        let desired = Object::ConfigMap(cm);
+        assert!(needs_apply(&desired, None).unwrap());
+        let observed = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "uid": "u"}, "data": {"x": "1"}});
+        assert!(!needs_apply(&desired, Some(&observed)).unwrap());
+    }
+
+    fn meta(name: &str, owner: Option<&str>, deleting: bool) -> ObjectMeta {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+        ObjectMeta {
+            name: Some(name.into()),
+            owner_references: owner.map(|uid| {
+                vec![OwnerReference {
+                    uid: uid.into(),
+                    controller: Some(true),
+                    ..Default::default()
+                }]
+            }),
+            deletion_timestamp: deleting.then_some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn orphans_are_owned_undesired_and_not_deleting() {
+        let mut kept = k8s_openapi::api::core::v1::Service::default();
+        kept.metadata.name = Some("kept".into());
+        let desired = vec![Object::Service(kept)];
+        let (a, b, c, d) = (
+            meta("kept", Some("u"), false),
+            meta("gone", Some("u"), false),
+            meta("foreign", Some("other"), false),
+            meta("leaving", Some("u"), true),
+        );
+        let observed = vec![("Service", &a), ("Service", &b), ("Service", &c), ("Pod", &d)];
+        assert_eq!(orphans(&desired, &observed, Some("u")), vec![("Service", "gone")]);
     }
 }

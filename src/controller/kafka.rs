@@ -1,7 +1,7 @@
-//! What the operator asks Kafka itself. Only the scale-down decision needs Kafka today: a broker
-//! is removed only when Kafka reports no partition replica on it. Kafka that cannot be reached
-//! (not started yet, or the operator runs outside the cluster network) is reported as such and
-//! the decision falls back to the safe side.
+//! What the operator asks Kafka itself: which surplus brokers still hold replicas (scale-down),
+//! the state the roll's safety gates need, and broker unregistration. Kafka that cannot be
+//! reached (not started yet, or the operator runs outside the cluster network) is reported as
+//! such and every decision falls back to the safe side.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -9,10 +9,12 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::scale::BrokerUsage;
-use crate::admin::{AdminClient, AdminConfig};
+use crate::admin::{AdminClient, AdminConfig, AdminError};
+use crate::roll::KafkaView;
+use crate::roll::gates::{DEFAULT_FETCH_TIMEOUT_MS, KafkaState, Partition, Quorum, Voter};
 
 /// Short timeouts: a reconcile must not hang on an unreachable cluster.
-fn config() -> AdminConfig {
+pub fn admin_config() -> AdminConfig {
     AdminConfig {
         client_id: "kraftwerk-operator".into(),
         connect_timeout: Duration::from_secs(3),
@@ -29,42 +31,41 @@ pub async fn broker_usage(bootstrap: &str, brokers: &BTreeSet<i32>) -> BTreeMap<
             .map(|&id| (id, BrokerUsage::Unknown(why.clone())))
             .collect()
     };
-    let client = match AdminClient::new(bootstrap, config()) {
+    let client = match AdminClient::new(bootstrap, admin_config()) {
         Ok(c) => c,
         Err(e) => return unknown(format!("bad bootstrap address {bootstrap}: {e}")),
     };
-    match client.metadata(None).await {
-        Ok(metadata) => {
-            let mut counts: BTreeMap<i32, usize> = brokers.iter().map(|&id| (id, 0)).collect();
-            for partition in metadata.topics.iter().flat_map(|t| t.partitions.iter()) {
-                for replica in &partition.replicas {
-                    if let Some(n) = counts.get_mut(replica) {
-                        *n += 1;
-                    }
-                }
+    let metadata = match client.metadata(None).await {
+        Ok(m) => m,
+        Err(e) => return unknown(format!("Kafka at {bootstrap} did not answer: {e}")),
+    };
+    let mut counts: BTreeMap<i32, usize> = brokers.iter().map(|&id| (id, 0)).collect();
+    for partition in metadata.topics.iter().flat_map(|t| t.partitions.iter()) {
+        for replica in &partition.replicas {
+            if let Some(n) = counts.get_mut(replica) {
+                *n += 1;
             }
-            counts
-                .into_iter()
-                .map(|(id, n)| {
-                    (
-                        id,
-                        if n == 0 {
-                            BrokerUsage::Empty
-                        } else {
-                            BrokerUsage::Hosts(n)
-                        },
-                    )
-                })
-                .collect()
         }
-        Err(e) => unknown(format!("Kafka at {bootstrap} did not answer: {e}")),
     }
+    counts
+        .into_iter()
+        .map(|(id, n)| {
+            (
+                id,
+                if n == 0 {
+                    BrokerUsage::Empty
+                } else {
+                    BrokerUsage::Hosts(n)
+                },
+            )
+        })
+        .collect()
 }
 
 /// Removes the registration of brokers that were shut down for good. Best effort: a broker that
 /// is not registered any more is fine, and a failure is logged and retried on a later scale-down.
 pub async fn unregister(bootstrap: &str, brokers: &BTreeSet<i32>) {
-    let Ok(client) = AdminClient::new(bootstrap, config()) else {
+    let Ok(client) = AdminClient::new(bootstrap, admin_config()) else {
         return;
     };
     for &id in brokers {
@@ -72,4 +73,60 @@ pub async fn unregister(bootstrap: &str, brokers: &BTreeSet<i32>) {
             warn!(broker = id, error = %e, "could not unregister removed broker");
         }
     }
+}
+
+/// Kafka as the roll's gates see it, and the client that asked (for the actions that follow).
+pub async fn roll_view(bootstrap: &str) -> (KafkaView, Option<AdminClient>) {
+    match AdminClient::new(bootstrap, admin_config()) {
+        Err(e) => (
+            KafkaView::Unreachable(format!("bad bootstrap address {bootstrap}: {e}")),
+            None,
+        ),
+        Ok(client) => match kafka_state(&client).await {
+            Ok(s) => (KafkaView::Known(s), Some(client)),
+            Err(e) => (
+                KafkaView::Unreachable(format!("Kafka at {bootstrap}: {}", e.kind())),
+                Some(client),
+            ),
+        },
+    }
+}
+
+/// Snapshot of the Kafka state the gates need, through one admin client.
+pub async fn kafka_state(admin: &AdminClient) -> Result<KafkaState, AdminError> {
+    let cluster = admin.describe_cluster().await?;
+    let quorum = admin.describe_quorum().await?;
+    let metadata = admin.metadata(None).await?;
+    let names: Vec<String> = metadata.topics.iter().map(|t| t.name.clone()).collect();
+    let min_isrs = admin.topics_min_insync_replicas(&names).await?;
+    let mut partitions = Vec::new();
+    for topic in &metadata.topics {
+        // A topic missing from the answer was deleted meanwhile; 1 never blocks.
+        let min_isr = min_isrs.get(&topic.name).copied().unwrap_or(1).max(1) as usize;
+        for p in &topic.partitions {
+            partitions.push(Partition {
+                topic: topic.name.clone(),
+                partition: p.partition,
+                replicas: p.replicas.clone(),
+                isr: p.isr.clone(),
+                min_isr,
+            });
+        }
+    }
+    Ok(KafkaState {
+        brokers: cluster.brokers.iter().map(|b| (b.id, b.fenced)).collect(),
+        quorum: Some(Quorum {
+            leader: quorum.leader_id,
+            voters: quorum
+                .voters
+                .iter()
+                .map(|v| Voter {
+                    id: v.id,
+                    last_caught_up_ms: v.last_caught_up_timestamp.filter(|t| *t >= 0),
+                })
+                .collect(),
+        }),
+        partitions,
+        fetch_timeout_ms: DEFAULT_FETCH_TIMEOUT_MS,
+    })
 }

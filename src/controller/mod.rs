@@ -1,22 +1,24 @@
-//! The controller: wiring of watches, the shared context, and the run loop.
+//! The controller: caches, the shared context, and the run loop.
 
 pub mod apply;
-mod kafka;
+pub mod cache;
+pub mod events;
+pub mod kafka;
 pub mod observe;
+mod rack;
 mod reconcile;
 pub mod roll;
 pub mod scale;
 pub mod shutdown;
-pub mod status;
+mod status;
+mod sync;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use kube::client::ClientBuilder;
 use kube::core::DeserializeGuard;
@@ -26,11 +28,13 @@ use kube::runtime::watcher;
 use kube::{Client, Config};
 use tracing::{info, warn};
 
+pub use events::pod_ref;
 pub use reconcile::{error_policy, reconcile};
 
+use self::cache::Caches;
 use crate::crd::KafkaCluster;
 use crate::error::{Error, Result};
-use crate::labels;
+use crate::http::Health;
 use crate::metrics::Metrics;
 use crate::validate::Options;
 
@@ -40,12 +44,14 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub options: Options,
+    /// What the reconcile reads: the operator's own objects, from watches.
+    pub caches: Caches,
     /// Consecutive failures per object, for the retry delay only (never for decisions).
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    pub fn new(client: Client, metrics: Arc<Metrics>, options: Options) -> Self {
+    pub fn new(client: Client, metrics: Arc<Metrics>, options: Options, caches: Caches) -> Self {
         let reporter = Reporter {
             controller: "kraftwerk".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -55,6 +61,7 @@ impl Context {
             client,
             metrics,
             options,
+            caches,
             failures: Mutex::default(),
         }
     }
@@ -79,25 +86,6 @@ impl Context {
     }
 }
 
-/// A pod as the related object of an Event. kube's `Recorder` folds Events with the same
-/// regarding object, reason, action and related object into one (counting up, keeping the first
-/// note), so Events about different pods must name their pod (and, when known, its uid) to stay
-/// apart.
-pub(crate) fn pod_ref(
-    ns: &str,
-    name: &str,
-    uid: Option<String>,
-) -> k8s_openapi::api::core::v1::ObjectReference {
-    k8s_openapi::api::core::v1::ObjectReference {
-        api_version: Some("v1".into()),
-        kind: Some("Pod".into()),
-        namespace: Some(ns.into()),
-        name: Some(name.into()),
-        uid,
-        ..Default::default()
-    }
-}
-
 /// Settings of `kraftwerk run`.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -113,36 +101,47 @@ pub async fn counting_client(metrics: Arc<Metrics>) -> Result<Client> {
     let config = Config::infer().await.map_err(|e| Error::Config(e.to_string()))?;
     let builder = ClientBuilder::try_from(config)?;
     let layer = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
-        metrics.observe_request(req.method());
+        metrics.observe_request(req.method(), req.uri());
         req
     });
     Ok(builder.with_layer(&layer).build())
 }
 
-/// Runs the controllers until SIGTERM/SIGINT.
+/// Runs the controllers until SIGTERM/SIGINT. Waits for the CRD to be served first.
 pub async fn run(
     client: Client,
     config: RunConfig,
     metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    health: Arc<Health>,
 ) -> Result<()> {
-    // Fail fast with an install hint when the CRD is missing.
-    Api::<KafkaCluster>::all(client.clone())
-        .list(&ListParams::default().limit(1))
-        .await
-        .map_err(Error::CrdMissing)?;
-    let ctx = Arc::new(Context::new(client.clone(), metrics, config.options.clone()));
+    wait_for_crd(&client).await?;
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
     info!(namespaces = ?config.namespaces, "starting controllers");
-    ready.store(true, Ordering::Relaxed);
-    let controllers = scopes
-        .into_iter()
-        .map(|ns| run_scope(client.clone(), ns, config.concurrency, ctx.clone()));
+    let controllers = scopes.into_iter().map(|ns| {
+        run_scope(
+            client.clone(),
+            ns,
+            config.clone(),
+            metrics.clone(),
+            health.clone(),
+        )
+    });
+    health.alive.store(true, Ordering::Relaxed);
     futures::future::join_all(controllers).await;
+    health.alive.store(false, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Lists KafkaClusters once (limit 1) to check the CRD is installed, with an install hint.
+async fn wait_for_crd(client: &Client) -> Result<()> {
+    Api::<KafkaCluster>::all(client.clone())
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(Error::CrdMissing)?;
     Ok(())
 }
 
@@ -156,18 +155,43 @@ where
     }
 }
 
-async fn run_scope(client: Client, ns: Option<String>, concurrency: u16, ctx: Arc<Context>) {
+/// One watch scope: its caches, fed by one watch per kind, drive its controller.
+async fn run_scope(
+    client: Client,
+    ns: Option<String>,
+    config: RunConfig,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+) {
     let ns = ns.as_deref();
+    let (caches, triggers, watches) = cache::start(&client, ns);
+    let Some(triggers) = triggers else {
+        warn!("the caches offer no subscription; not starting the controller");
+        return;
+    };
+    let watch_tasks: Vec<_> = watches.into_iter().map(tokio::spawn).collect();
+    let synced = caches.clone();
+    let ready = health.clone();
+    tokio::spawn(async move {
+        if synced.synced().await {
+            ready.scopes_synced.fetch_add(1, Ordering::Relaxed);
+            info!("caches synced");
+        }
+    });
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        metrics,
+        config.options.clone(),
+        caches,
+    ));
     let clusters: Api<DeserializeGuard<KafkaCluster>> = api(&client, ns);
-    // Only the operator's own objects are watched: the label keeps memory flat in busy clusters.
-    let owned = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER));
     Controller::new(clusters, watcher::Config::default().any_semantic())
-        .owns(api::<Pod>(&client, ns), owned.clone())
-        .owns(api::<Service>(&client, ns), owned.clone())
-        .owns(api::<ConfigMap>(&client, ns), owned.clone())
-        .owns(api::<PersistentVolumeClaim>(&client, ns), owned.clone())
-        .owns(api::<PodDisruptionBudget>(&client, ns), owned)
-        .with_config(controller::Config::default().concurrency(concurrency))
+        .owns_shared_stream(triggers.pods)
+        .owns_shared_stream(triggers.services)
+        .owns_shared_stream(triggers.config_maps)
+        .owns_shared_stream(triggers.pvcs)
+        .owns_shared_stream(triggers.pdbs)
+        .with_config(controller::Config::default().concurrency(config.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -176,4 +200,7 @@ async fn run_scope(client: Client, ns: Option<String>, concurrency: u16, ctx: Ar
             }
         })
         .await;
+    for task in watch_tasks {
+        task.abort();
+    }
 }

@@ -1,12 +1,17 @@
-//! Resolve: the only I/O before the pure steps. Lists every object of one cluster by label.
+//! Resolve: everything that exists for one cluster, read from the caches (no API request).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::Client;
-use kube::api::{Api, ListParams};
+use kube::ResourceExt;
 
-use crate::error::Result;
-use crate::labels;
+use super::cache::{Caches, of_cluster};
+use crate::annotations;
+use crate::build::Object;
+use crate::cluster_id;
+use crate::names::Role;
+use crate::validate::{self, Existing};
 
 /// Everything that exists for one cluster.
 #[derive(Clone, Debug, Default)]
@@ -16,27 +21,88 @@ pub struct Observed {
     pub config_maps: Vec<ConfigMap>,
     pub services: Vec<Service>,
     pub pdbs: Vec<PodDisruptionBudget>,
+    /// Labels of every Kubernetes node, by name (placement and racks).
+    pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-pub async fn observe(client: &Client, namespace: &str, cluster: &str) -> Result<Observed> {
-    let lp = ListParams::default().labels(&labels::selector_string(&labels::cluster_selector(cluster)));
-    let pods = Api::<Pod>::namespaced(client.clone(), namespace);
-    let pvcs = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace);
-    let config_maps = Api::<ConfigMap>::namespaced(client.clone(), namespace);
-    let services = Api::<Service>::namespaced(client.clone(), namespace);
-    let pdbs = Api::<PodDisruptionBudget>::namespaced(client.clone(), namespace);
-    let (pods, pvcs, config_maps, services, pdbs) = tokio::try_join!(
-        pods.list(&lp),
-        pvcs.list(&lp),
-        config_maps.list(&lp),
-        services.list(&lp),
-        pdbs.list(&lp),
-    )?;
-    Ok(Observed {
-        pods: pods.items,
-        pvcs: pvcs.items,
-        config_maps: config_maps.items,
-        services: services.items,
-        pdbs: pdbs.items,
-    })
+pub fn resolve(caches: &Caches, namespace: &str, cluster: &str) -> Observed {
+    Observed {
+        pods: of_cluster(&caches.pods, namespace, cluster),
+        pvcs: of_cluster(&caches.pvcs, namespace, cluster),
+        config_maps: of_cluster(&caches.config_maps, namespace, cluster),
+        services: of_cluster(&caches.services, namespace, cluster),
+        pdbs: of_cluster(&caches.pdbs, namespace, cluster),
+        node_labels: caches.node_labels(),
+    }
+}
+
+impl Observed {
+    /// The observed object of the same kind and name as `desired`, as JSON.
+    pub fn counterpart(&self, desired: &Object) -> Option<serde_json::Value> {
+        let name = desired.name();
+        let value = |o: Option<serde_json::Result<serde_json::Value>>| o.and_then(Result::ok);
+        match desired {
+            Object::Service(_) => value(find(&self.services, name).map(serde_json::to_value)),
+            Object::ConfigMap(_) => value(find(&self.config_maps, name).map(serde_json::to_value)),
+            Object::PersistentVolumeClaim(_) => value(find(&self.pvcs, name).map(serde_json::to_value)),
+            Object::PodDisruptionBudget(_) => value(find(&self.pdbs, name).map(serde_json::to_value)),
+            Object::Pod(_) => value(find(&self.pods, name).map(serde_json::to_value)),
+        }
+    }
+
+    pub fn pod(&self, name: &str) -> Option<&Pod> {
+        find(&self.pods, name)
+    }
+
+    pub fn pvc(&self, name: &str) -> Option<&PersistentVolumeClaim> {
+        find(&self.pvcs, name)
+    }
+
+    /// Every observed object except claims, as (kind, metadata): what pruning looks at.
+    pub fn prunable(
+        &self,
+    ) -> Vec<(
+        &'static str,
+        &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    )> {
+        let mut out = Vec::new();
+        out.extend(self.services.iter().map(|o| ("Service", &o.metadata)));
+        out.extend(self.config_maps.iter().map(|o| ("ConfigMap", &o.metadata)));
+        out.extend(self.pdbs.iter().map(|o| ("PodDisruptionBudget", &o.metadata)));
+        out.extend(self.pods.iter().map(|o| ("Pod", &o.metadata)));
+        out
+    }
+
+    /// Node ids of `role` that have a pod or a claim.
+    pub fn existing_ids(&self, role: Role) -> BTreeSet<i32> {
+        validate::existing_ids(&self.existing(BTreeSet::new(), false), role)
+    }
+
+    /// What validation needs to know of the cluster as it is; node labels only when a pool's
+    /// placement uses them.
+    pub fn existing(&self, retained_broker_ids: BTreeSet<i32>, with_nodes: bool) -> Existing {
+        Existing {
+            pods: self.pods.clone(),
+            pvcs: self.pvcs.clone(),
+            retained_broker_ids,
+            nodes: if with_nodes {
+                self.node_labels.values().cloned().collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// The cluster id recorded on retained claims of an earlier cluster of the same name.
+    pub fn adopted_cluster_id(&self) -> Option<String> {
+        self.pvcs
+            .iter()
+            .filter_map(|p| p.annotations().get(annotations::CLUSTER_ID))
+            .find(|id| cluster_id::is_valid(id))
+            .cloned()
+    }
+}
+
+fn find<'a, K: kube::Resource>(items: &'a [K], name: &str) -> Option<&'a K> {
+    items.iter().find(|o| o.meta().name.as_deref() == Some(name))
 }

@@ -2,10 +2,8 @@
 //! removed only when it is known to hold no partition replicas; otherwise it is kept running and
 //! the status says why. An unsafe scale-down is refused, never executed.
 
+use crate::annotations;
 use std::collections::BTreeSet;
-
-/// Annotation that lets a user remove surplus brokers without the emptiness check (data loss).
-pub const ALLOW_UNSAFE_SCALE_DOWN: &str = "kraftwerk.dev/allow-unsafe-scale-down";
 
 /// What is known about a surplus broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,8 +71,9 @@ pub fn plan(
     if !plan.retained.is_empty() {
         plan.blocked_reason = Some(format!(
             "scale-down refused: {}. Reassign the partitions off these brokers; they are removed once empty \
-             (or set the annotation {ALLOW_UNSAFE_SCALE_DOWN}=true to remove them anyway, losing their data)",
-            reasons.join("; ")
+             (or set the annotation {}=true to remove them anyway, losing their data)",
+            reasons.join("; "),
+            annotations::ALLOW_UNSAFE_SCALE_DOWN
         ));
     }
     plan

@@ -14,7 +14,8 @@
 //! docs/operations.md gives the one-line patch that removes it.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 use serde_json::json;
 use tracing::info;
 
@@ -22,8 +23,7 @@ use crate::error::Result;
 use crate::labels;
 use crate::names::Role;
 
-/// On every KafkaCluster the operator reconciles.
-pub const FINALIZER: &str = "kraftwerk.dev/ordered-shutdown";
+use crate::annotations::FINALIZER;
 
 /// The garbage collector's marker of `--cascade=orphan`.
 const ORPHAN_FINALIZER: &str = "orphan";
@@ -98,12 +98,18 @@ where
     Ok(())
 }
 
-/// Advances the shutdown of a deleted KafkaCluster. Returns true once the finalizer is gone.
-pub async fn advance<K>(clusters: &Api<K>, pods: &Api<Pod>, name: &str, meta: &ObjectMeta) -> Result<bool>
+/// Advances the shutdown of a deleted KafkaCluster, given its pods as cached. Returns true once
+/// the finalizer is gone.
+pub async fn advance<K>(
+    clusters: &Api<K>,
+    pods: &Api<Pod>,
+    cached: &[Pod],
+    name: &str,
+    meta: &ObjectMeta,
+) -> Result<bool>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    let selector = labels::selector_string(&labels::pool_selector(name, Role::Broker));
     // Only pods the deleted object still owns: orphaning (`--cascade=orphan`) removes the
     // owner references, whether or not its `orphan` finalizer is still there when we look.
     let owned = |p: &Pod| {
@@ -113,12 +119,13 @@ where
             .flatten()
             .any(|o| Some(&o.uid) == meta.uid.as_ref())
     };
-    let brokers: Vec<(String, bool)> = pods
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items
-        .into_iter()
-        .filter(owned)
+    let is_broker =
+        |p: &&Pod| p.labels().get(labels::ROLE).map(String::as_str) == Some(Role::Broker.as_str());
+    let brokers: Vec<(String, bool)> = cached
+        .iter()
+        .filter(is_broker)
+        .filter(|p| owned(p))
+        .cloned()
         .filter_map(|p| Some((p.metadata.name?, p.metadata.deletion_timestamp.is_some())))
         .collect();
     match next_step(meta, &brokers) {

@@ -2,6 +2,92 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::names::Role;
+
+/// Declares a vocabulary enum whose wire form is the variant's name.
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => stringify!($variant)),* }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// The condition types of a KafkaCluster.
+    ConditionType { Ready, Progressing, Degraded }
+}
+
+vocabulary! {
+    /// Every reason a KafkaCluster condition can carry.
+    Reason {
+        // Ready
+        AllNodesReady,
+        NodesNotReady,
+        // Progressing
+        NodesStarting,
+        ScaleDownBlocked,
+        RestartPending,
+        Stable,
+        Idle,
+        RolloutPaused,
+        CanaryWaiting,
+        Restarting,
+        Reconfiguring,
+        WaitingForGate,
+        WaitingForNode,
+        WaitingForKafka,
+        // Degraded
+        NodesStuck,
+        AsExpected,
+        RollTimeout,
+        // any
+        InvalidSpec,
+    }
+}
+
+/// The state of a rollout, of one of its phases, or of one node's step.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StepState {
+    Pending,
+    InProgress,
+    Waiting,
+    #[default]
+    Complete,
+    Error,
+}
+
+impl StepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "PENDING",
+            StepState::InProgress => "IN_PROGRESS",
+            StepState::Waiting => "WAITING",
+            StepState::Complete => "COMPLETE",
+            StepState::Error => "ERROR",
+        }
+    }
+}
+
+impl std::fmt::Display for StepState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Observed state of a KafkaCluster. Carries no timestamps other than the conditions'
 /// `lastTransitionTime`, which changes only when a condition's status does.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -26,9 +112,13 @@ pub struct KafkaClusterStatus {
     /// Bootstrap address of every listener.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listeners: Vec<ListenerStatus>,
-    /// One entry per node, controllers first.
+    /// One entry per node, controllers first. Clusters of more than 100 nodes list only the
+    /// nodes that need attention (not ready, not up to date, misplaced), at most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeStatus>,
+    /// Nodes left out of `nodes` (large clusters only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nodes_omitted: i32,
     /// Broker pods that exist (scale subresource).
     #[serde(default)]
     pub replicas: i32,
@@ -48,7 +138,7 @@ pub struct KafkaClusterStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
     /// COMPLETE, IN_PROGRESS, WAITING (held, gated or paused) or ERROR.
-    pub state: String,
+    pub state: StepState,
     /// Why the rollout is in this state.
     pub message: String,
     /// Set while a canary holds the roll: the change to approve, as the value of the
@@ -64,7 +154,10 @@ pub struct RolloutStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutPhase {
     pub name: String,
-    pub state: String,
+    pub state: StepState,
+    /// Complete steps left out of `steps` (phases of more than 100 nodes only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub steps_omitted: i32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<RolloutStep>,
 }
@@ -75,7 +168,7 @@ pub struct RolloutPhase {
 pub struct RolloutStep {
     pub id: i32,
     pub pod: String,
-    pub state: String,
+    pub state: StepState,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
 }
@@ -89,13 +182,13 @@ pub struct ListenerStatus {
 }
 
 /// The observed state of one Kafka node.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeStatus {
     /// Kafka node id.
     pub id: i32,
     /// `broker` or `controller`.
-    pub role: String,
+    pub role: Role,
     /// Pod name.
     pub pod: String,
     /// Kubernetes node the pod is bound to.
@@ -113,6 +206,10 @@ pub struct NodeStatus {
     /// Why the node is not ready, when known (e.g. the scheduler's message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
 }
 
 fn default_true() -> bool {

@@ -38,7 +38,7 @@ pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 /// Well-known node label of the node's region.
 pub const REGION_LABEL: &str = "topology.kubernetes.io/region";
 /// Pod label holding the Kafka node id; `MAX_PER n` with n > 1 selects pods by it.
-pub const NODE_ID_LABEL: &str = "kraftwerk.dev/node-id";
+pub const NODE_ID_LABEL: &str = crate::labels::NODE_ID;
 
 /// The attribute a constraint is about.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,16 +2,13 @@
 //!
 //! Design (see `docs/placement.md`, "Rack awareness"): the operator, which already watches nodes,
 //! sees a pool pod bound to a node, reads the node's `rack.topologyKey` label and writes it to the
-//! pod annotation [`RACK_ANNOTATION`]. The pod exposes that annotation through a downward API
+//! pod annotation [`annotations::RACK`]. The pod exposes that annotation through a downward API
 //! volume; its init container waits for the file to be non-empty and adds `broker.rack` to
 //! `server.properties`. Kafka pods need no API access and no RBAC.
 
 use std::collections::BTreeMap;
 
 use super::{Constraint, Field, ZONE_LABEL};
-
-/// Pod annotation the operator sets to the rack of the node the pod is bound to.
-pub const RACK_ANNOTATION: &str = "kraftwerk.dev/rack";
 
 /// The rack of a node: the value of its `topology_key` label, when present and non-empty.
 pub fn rack_of_node<'a>(node_labels: &'a BTreeMap<String, String>, topology_key: &str) -> Option<&'a str> {

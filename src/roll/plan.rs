@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::gates::{self, KafkaState};
+use crate::crd::Reason;
 use crate::names::Role;
 
 /// What Kubernetes says about a node's pod.
@@ -107,26 +108,7 @@ pub enum Action {
 }
 
 /// State of one step of the plan (DC/OS plan vocabulary).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepState {
-    Pending,
-    InProgress,
-    Waiting,
-    Complete,
-    Error,
-}
-
-impl StepState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepState::Pending => "PENDING",
-            StepState::InProgress => "IN_PROGRESS",
-            StepState::Waiting => "WAITING",
-            StepState::Complete => "COMPLETE",
-            StepState::Error => "ERROR",
-        }
-    }
-}
+pub use crate::crd::StepState;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
@@ -142,7 +124,7 @@ pub struct Step {
 pub struct Decision {
     pub action: Action,
     /// Short machine-readable reason for the Progressing condition.
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     /// Set when a restarted node did not recover within the timeout (Degraded).
     pub timed_out: Option<String>,
@@ -206,7 +188,7 @@ fn wait_for(
         .unwrap_or_default();
     let mut d = Decision {
         action: Action::Wait,
-        reason: "WaitingForNode",
+        reason: Reason::WaitingForNode,
         message: format!("waiting for {} to recover before the next step: {why}", n.pod),
         timed_out: None,
         overdue_seconds: 0,
@@ -224,7 +206,7 @@ fn wait_for(
             s.state = StepState::Error;
             s.reason = msg.clone();
         }
-        d.reason = "RollTimeout";
+        d.reason = Reason::RollTimeout;
         d.message = format!("{msg}; the roll waits for it and will not skip ahead");
         d.timed_out = Some(msg);
         d.overdue_seconds = n.age_seconds - controls.restart_timeout_seconds;
@@ -320,7 +302,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         }
         return decision(
             Action::Idle,
-            "Idle",
+            Reason::Idle,
             "all nodes run the desired configuration".into(),
             steps,
         );
@@ -336,7 +318,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         }
         return decision(
             Action::Hold,
-            "RolloutPaused",
+            Reason::RolloutPaused,
             format!(
                 "rollout paused (spec.rollout.paused) with {} node(s) to update",
                 pending.len()
@@ -359,7 +341,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
         }
         let mut d = decision(
             Action::Hold,
-            "CanaryWaiting",
+            Reason::CanaryWaiting,
             format!(
                 "canary node {} runs the new configuration; to roll the other {} node(s), approve this change \
                  (`kraftwerk plan --approve`, or annotation kraftwerk.dev/canary-approved={change}) or set \
@@ -393,7 +375,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
                 ids: vec![n.id],
                 canary: controls.canary,
             },
-            "Restarting",
+            Reason::Restarting,
             format!(
                 "restarting {} first: it is down ({why}) and runs an old configuration",
                 n.pod
@@ -407,7 +389,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
 
     // Everyone is healthy: the next node in order, if the gates allow.
     let Some(next) = pending.first().copied() else {
-        return decision(Action::Idle, "Idle", String::new(), steps);
+        return decision(Action::Idle, Reason::Idle, String::new(), steps);
     };
     let state = match kafka {
         KafkaView::Unreachable(e) => {
@@ -416,7 +398,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
                 next.pod
             );
             set_step(&mut steps, next.id, StepState::Waiting, msg.clone());
-            return decision(Action::Wait, "WaitingForKafka", msg, steps);
+            return decision(Action::Wait, Reason::WaitingForKafka, msg, steps);
         }
         KafkaView::Skipped => None,
         KafkaView::Known(s) => Some(s),
@@ -434,7 +416,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
                 set: set.clone(),
                 canary: controls.canary,
             },
-            "Reconfiguring",
+            Reason::Reconfiguring,
             format!(
                 "applying dynamic configuration to broker {} without a restart",
                 next.id
@@ -453,7 +435,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
             set_step(&mut steps, next.id, StepState::Waiting, why.clone());
             return decision(
                 Action::Wait,
-                "WaitingForGate",
+                Reason::WaitingForGate,
                 format!("{} waits: {why}", next.pod),
                 steps,
             );
@@ -510,7 +492,7 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
             ids: batch,
             canary: controls.canary,
         },
-        reason: "Restarting",
+        reason: Reason::Restarting,
         message: format!("restarting {}", pods.join(", ")),
         timed_out: None,
         overdue_seconds: 0,
@@ -760,7 +742,7 @@ mod tests {
         k.partitions[0].replicas = vec![0, 1, 7];
         let d = plan(&cluster(&[1]), &KafkaView::Known(k), &Controls::default());
         assert_eq!(d.action, Action::Wait);
-        assert_eq!(d.reason, "WaitingForGate");
+        assert_eq!(d.reason, Reason::WaitingForGate);
         assert_eq!(step(&d, 1), StepState::Waiting);
     }
 
@@ -819,7 +801,7 @@ mod tests {
             &Controls::default(),
         );
         assert_eq!(d.action, Action::Wait);
-        assert_eq!(d.reason, "WaitingForKafka");
+        assert_eq!(d.reason, Reason::WaitingForKafka);
         assert_eq!(step(&d, 0), StepState::Waiting);
     }
 
@@ -839,7 +821,7 @@ mod tests {
         nodes[4].state = PodState::Stuck("CrashLoopBackOff".into());
         let d = plan(&nodes, &known(), &controls);
         assert_eq!(d.action, Action::Hold);
-        assert_eq!(d.reason, "RolloutPaused");
+        assert_eq!(d.reason, Reason::RolloutPaused);
         assert_eq!(step(&d, 0), StepState::Waiting);
     }
 
@@ -862,7 +844,7 @@ mod tests {
         nodes[3].canary_of = Some("h1".into());
         let d = plan(&nodes, &known(), &controls);
         assert_eq!(d.action, Action::Hold);
-        assert_eq!(d.reason, "CanaryWaiting");
+        assert_eq!(d.reason, Reason::CanaryWaiting);
         // resumed: canary off
         let d = plan(&nodes, &known(), &Controls::default());
         assert_eq!(restarts(&d), vec![1]);
@@ -901,13 +883,13 @@ mod tests {
         k.partitions[0].isr.retain(|r| *r != 2);
         let d = plan(&nodes, &KafkaView::Known(k.clone()), &Controls::default());
         assert_eq!(d.action, Action::Wait);
-        assert_eq!(d.reason, "WaitingForNode");
+        assert_eq!(d.reason, Reason::WaitingForNode);
         assert_eq!(step(&d, 2), StepState::InProgress);
         assert!(d.timed_out.is_none());
         // too long: Degraded, still waiting
         nodes[5].age_seconds = 601;
         let d = plan(&nodes, &KafkaView::Known(k), &Controls::default());
-        assert_eq!(d.reason, "RollTimeout");
+        assert_eq!(d.reason, Reason::RollTimeout);
         assert!(d.timed_out.is_some());
         assert_eq!(step(&d, 2), StepState::Error);
         // back in the ISR: done
@@ -970,7 +952,7 @@ mod tests {
         nodes[3].age_seconds = 601;
         let d = plan(&nodes, &known(), &Controls::default());
         assert_eq!(d.action, Action::Wait);
-        assert_eq!(d.reason, "RollTimeout");
+        assert_eq!(d.reason, Reason::RollTimeout);
         assert!(d.timed_out.is_some());
         assert_eq!(step(&d, 0), StepState::Error);
         assert_eq!(step(&d, 1), StepState::Pending);

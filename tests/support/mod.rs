@@ -200,6 +200,18 @@ impl Operator {
         metric_sum(&self.metrics_text().await, name)
     }
 
+    /// The operator's API requests by verb (`kraftwerk_kube_requests_total{verb}`).
+    pub async fn requests_by_verb(&self) -> std::collections::BTreeMap<String, f64> {
+        let text = self.metrics_text().await;
+        text.lines()
+            .filter_map(|l| l.strip_prefix("kraftwerk_kube_requests_total{verb=\""))
+            .filter_map(|l| {
+                let (verb, rest) = l.split_once('"')?;
+                Some((verb.to_string(), rest.rsplit_once(' ')?.1.parse().ok()?))
+            })
+            .collect()
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();

@@ -1,0 +1,49 @@
+//! Every annotation key (and the finalizer) the operator reads or writes, in one place.
+//! Labels, which select objects, live in [`crate::labels`].
+
+// --- On the KafkaCluster, set by users (or `kraftwerk plan --approve`) --------------------------
+
+/// Restart every node once per distinct value.
+pub const RESTART: &str = "kraftwerk.dev/restart";
+/// Restart the listed node ids (`"1,2"`, optionally `"1,2@token"`) once per distinct value.
+pub const RESTART_NODES: &str = "kraftwerk.dev/restart-nodes";
+/// `"true"`: roll on pod readiness only, without Kafka's safety gates. For simulated clusters
+/// (kwok) where no Kafka runs; never on a real cluster.
+pub const SKIP_KAFKA_GATES: &str = "kraftwerk.dev/skip-kafka-gates";
+/// The change (as `status.rollout.awaitingApproval` names it) whose canary the user approved,
+/// so the rest of that change rolls while `spec.rollout.canary` stays on.
+pub const CANARY_APPROVED: &str = "kraftwerk.dev/canary-approved";
+/// `"true"`: remove surplus brokers without asking Kafka whether they still hold data.
+pub const ALLOW_UNSAFE_SCALE_DOWN: &str = "kraftwerk.dev/allow-unsafe-scale-down";
+
+// --- On pods, written by the operator ----------------------------------------------------------
+
+/// Hash of everything that shapes a node's process; a difference means the pod must restart
+/// (or, for dynamic broker keys only, be reconfigured live).
+pub const CONFIG_HASH: &str = "kraftwerk.dev/config-hash";
+/// Digest of what only a restart changes, as the pod runs it.
+pub const STATIC_HASH: &str = "kraftwerk.dev/static-hash";
+/// The dynamic broker keys the node runs with (JSON object).
+pub const DYNAMIC_CONFIG: &str = "kraftwerk.dev/dynamic-config";
+/// The config hash whose live update failed (falls back to a restart).
+pub const LIVE_UPDATE_FAILED: &str = "kraftwerk.dev/live-update-failed";
+/// The broker's rack, read by its start script through a downward API volume.
+pub const RACK: &str = "kraftwerk.dev/rack";
+
+// --- On node ConfigMaps (they outlive pods) ------------------------------------------------------
+
+/// The manual restart request served, and the uid of the pod restarted for it
+/// (`<request>@<uid>`).
+pub const RESTARTED_FOR: &str = "kraftwerk.dev/restarted-for";
+/// The change (config hash, and manual request if any) this node was the canary of.
+pub const CANARY: &str = "kraftwerk.dev/canary";
+
+// --- On PVCs ----------------------------------------------------------------------------------
+
+/// Cluster id recorded on each claim, so a recreated KafkaCluster can adopt retained data.
+pub const CLUSTER_ID: &str = "kraftwerk.dev/cluster-id";
+
+// --- Finalizer ------------------------------------------------------------------------------
+
+/// Held on each KafkaCluster so its brokers stop before its controllers on deletion.
+pub const FINALIZER: &str = "kraftwerk.dev/ordered-shutdown";

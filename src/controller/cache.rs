@@ -1,0 +1,265 @@
+//! Reflector caches of everything the operator reads from the API server. One watch per kind,
+//! label-selected to the operator's own objects (Nodes: metadata only), shared with the
+//! `Controller` so the same watch both fills the cache and triggers reconciles. A reconcile
+//! reads only from here, so a pass that changes nothing sends no request at all.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::reflector::{self, ReflectHandle, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+use crate::labels;
+
+/// Events a slow subscriber (the controller's trigger) may lag behind a reflector.
+const SUBSCRIBE_BUFFER: usize = 1024;
+
+/// The read caches of one watch scope (a namespace, or all of them).
+#[derive(Clone)]
+pub struct Caches {
+    pub pods: Store<Pod>,
+    pub services: Store<Service>,
+    pub config_maps: Store<ConfigMap>,
+    pub pvcs: Store<PersistentVolumeClaim>,
+    pub pdbs: Store<PodDisruptionBudget>,
+    /// Node labels (rack awareness, LIKE/UNLIKE constraints); metadata only.
+    pub nodes: Store<PartialObjectMeta<Node>>,
+}
+
+/// Trigger streams of the owned kinds, for `Controller::owns_shared_stream`.
+pub struct Triggers {
+    pub pods: ReflectHandle<Pod>,
+    pub services: ReflectHandle<Service>,
+    pub config_maps: ReflectHandle<ConfigMap>,
+    pub pvcs: ReflectHandle<PersistentVolumeClaim>,
+    pub pdbs: ReflectHandle<PodDisruptionBudget>,
+}
+
+/// A watch task that fills a cache; it must be polled (spawned) for the cache to fill.
+pub type Watch = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+pub type Watches = Vec<Watch>;
+
+fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Only the operator's own objects are watched: the label keeps memory flat in busy clusters.
+fn owned_config() -> watcher::Config {
+    watcher::Config::default()
+        .labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER))
+        .streaming_lists()
+}
+
+/// One shared reflector: the store, its subscriber, and the task that fills both.
+fn shared<K, F>(api: Api<K>, slim: F) -> (Store<K>, Option<ReflectHandle<K>>, Watch)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    F: FnMut(&mut K) + Send + 'static,
+{
+    let (reader, writer) = reflector::store_shared(SUBSCRIBE_BUFFER);
+    let subscriber = writer.subscribe();
+    let stream = watcher(api, owned_config())
+        .default_backoff()
+        .modify(slim)
+        .reflect_shared(writer);
+    (
+        reader,
+        subscriber,
+        Box::pin(drain(stream, K::kind(&()).to_string())),
+    )
+}
+
+async fn drain<S, T>(stream: S, kind: String)
+where
+    S: Stream<Item = Result<T, watcher::Error>>,
+{
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        if let Err(e) = event {
+            warn!(%kind, error = %e, "watch failed; retrying with backoff");
+        }
+    }
+}
+
+/// Fields no decision reads are dropped before an object is cached: managed fields always,
+/// and a pod's spec down to its node (the desired pod is built, never read back).
+fn slim_meta<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+fn slim_pod(pod: &mut Pod) {
+    slim_meta(pod);
+    let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    pod.spec = Some(PodSpec {
+        node_name,
+        containers: Vec::new(),
+        ..Default::default()
+    });
+}
+
+/// Builds every cache of a scope. The returned watches must be spawned.
+pub fn start(client: &Client, ns: Option<&str>) -> (Caches, Option<Triggers>, Watches) {
+    let (pods, pod_sub, pod_watch) = shared(api::<Pod>(client, ns), slim_pod);
+    let (services, svc_sub, svc_watch) = shared(api::<Service>(client, ns), slim_meta);
+    let (config_maps, cm_sub, cm_watch) = shared(api::<ConfigMap>(client, ns), slim_meta);
+    let (pvcs, pvc_sub, pvc_watch) = shared(api::<PersistentVolumeClaim>(client, ns), slim_meta);
+    let (pdbs, pdb_sub, pdb_watch) = shared(api::<PodDisruptionBudget>(client, ns), slim_meta);
+    let (nodes, node_writer) = reflector::store();
+    let node_stream = watcher(
+        Api::<PartialObjectMeta<Node>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|n: &mut PartialObjectMeta<Node>| {
+        n.metadata.managed_fields = None;
+        n.metadata.annotations = None;
+    })
+    .reflect(node_writer);
+    let node_watch: Watch = Box::pin(drain(node_stream, "Node".to_string()));
+    let triggers = match (pod_sub, svc_sub, cm_sub, pvc_sub, pdb_sub) {
+        (Some(pods), Some(services), Some(config_maps), Some(pvcs), Some(pdbs)) => Some(Triggers {
+            pods,
+            services,
+            config_maps,
+            pvcs,
+            pdbs,
+        }),
+        _ => None,
+    };
+    let caches = Caches {
+        pods,
+        services,
+        config_maps,
+        pvcs,
+        pdbs,
+        nodes,
+    };
+    let watches: Watches = vec![pod_watch, svc_watch, cm_watch, pvc_watch, pdb_watch, node_watch];
+    (caches, triggers, watches)
+}
+
+impl Caches {
+    /// Resolves once every cache has its first complete list.
+    pub async fn synced(&self) -> bool {
+        let results = tokio::join!(
+            self.pods.wait_until_ready(),
+            self.services.wait_until_ready(),
+            self.config_maps.wait_until_ready(),
+            self.pvcs.wait_until_ready(),
+            self.pdbs.wait_until_ready(),
+            self.nodes.wait_until_ready(),
+        );
+        results.0.is_ok()
+            && results.1.is_ok()
+            && results.2.is_ok()
+            && results.3.is_ok()
+            && results.4.is_ok()
+            && results.5.is_ok()
+    }
+
+    /// Labels of every node, by node name.
+    pub fn node_labels(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+        self.nodes
+            .state()
+            .iter()
+            .map(|n| (n.name_any(), n.labels().clone()))
+            .collect()
+    }
+
+    /// Waits (briefly) until the pod cache shows `done` for the pod `name`, so the next pass
+    /// never acts again on a pod this pass already changed.
+    pub async fn await_pod(&self, ns: &str, name: &str, done: impl Fn(Option<&Pod>) -> bool) {
+        await_store(&self.pods, ns, name, done).await;
+    }
+
+    pub async fn await_config_map(&self, ns: &str, name: &str, done: impl Fn(Option<&ConfigMap>) -> bool) {
+        await_store(&self.config_maps, ns, name, done).await;
+    }
+}
+
+/// Objects of one cluster (by its label) in one namespace, from a cache.
+pub fn of_cluster<K>(store: &Store<K>, ns: &str, cluster: &str) -> Vec<K>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(ns))
+        .filter(|o| {
+            let l = o.labels();
+            l.get(labels::CLUSTER).map(String::as_str) == Some(cluster)
+                && l.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGER)
+        })
+        .map(|o| K::clone(o))
+        .collect()
+}
+
+/// How long a pass waits for its own write to show in a cache before it returns anyway.
+const REFLECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn await_store<K>(store: &Store<K>, ns: &str, name: &str, done: impl Fn(Option<&K>) -> bool)
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    let key = reflector::ObjectRef::<K>::new(name).within(ns);
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < REFLECT_TIMEOUT {
+        let current = store.get(&key);
+        if done(current.as_deref()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    warn!(kind = %K::kind(&()), %name, "the cache did not show this pass's write in time");
+}
+
+/// Keeps `Arc` out of the signatures of callers that need owned objects.
+pub fn cloned<K: Clone>(items: &[Arc<K>]) -> Vec<K> {
+    items.iter().map(|o| K::clone(o)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Container;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    #[test]
+    fn slim_pod_keeps_what_decisions_read() {
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("c-broker-0".into());
+        pod.metadata.annotations = Some([("a".to_string(), "b".to_string())].into());
+        pod.metadata.managed_fields = Some(vec![ManagedFieldsEntry::default()]);
+        pod.spec = Some(PodSpec {
+            node_name: Some("node-1".into()),
+            containers: vec![Container {
+                name: "kafka".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        slim_pod(&mut pod);
+        assert_eq!(pod.metadata.managed_fields, None);
+        assert_eq!(pod.annotations().get("a").map(String::as_str), Some("b"));
+        let spec = pod.spec.expect("spec");
+        assert_eq!(spec.node_name.as_deref(), Some("node-1"));
+        assert!(spec.containers.is_empty());
+    }
+}

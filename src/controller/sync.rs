@@ -1,0 +1,175 @@
+//! The apply and prune stages: desired objects are applied in order, writing only what differs;
+//! objects no longer desired are deleted. Pods are the exception to "apply what differs": a
+//! running pod is never touched here, because a restart is a rollout decision.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::ResourceExt;
+use kube::runtime::events::EventType;
+use tracing::info;
+
+use super::Context;
+use super::apply::{self, needs_apply, orphans};
+use super::events::{EventReason, pod_ref};
+use super::observe::Observed;
+use crate::build::Object;
+use crate::crd::KafkaCluster;
+use crate::error::Result;
+
+/// Applies the desired objects in order, writing only what differs.
+pub async fn apply_all(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    ns: &str,
+    desired: &[Object],
+    observed: &Observed,
+) -> Result<()> {
+    for object in desired {
+        match object {
+            Object::Pod(p) => ensure_pod(ctx, cr, ns, object, p, observed).await?,
+            _ => {
+                let current = observed.counterpart(object);
+                if stale_claim_owner(cr, object, observed) || needs_apply(object, current.as_ref())? {
+                    apply::apply(&ctx.client, ns, object).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A claim must lose its owner reference as soon as deleteClaim is switched off, or deleting the
+/// cluster would still delete the data. Containment cannot see a field that is wanted absent, so
+/// this one is checked explicitly.
+fn stale_claim_owner(cr: &KafkaCluster, object: &Object, observed: &Observed) -> bool {
+    let Object::PersistentVolumeClaim(p) = object else {
+        return false;
+    };
+    p.metadata.owner_references.is_none()
+        && observed.pvc(object.name()).is_some_and(|c| {
+            c.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == cr.uid().as_ref())
+        })
+}
+
+/// Pods are created when missing and replaced when they ended (evicted, or failed on a lost
+/// node).
+async fn ensure_pod(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    ns: &str,
+    object: &Object,
+    desired: &Pod,
+    observed: &Observed,
+) -> Result<()> {
+    let name = desired.name_any();
+    match observed.pod(&name) {
+        None => {
+            apply::apply(&ctx.client, ns, object).await?;
+            ctx.caches.await_pod(ns, &name, |p| p.is_some()).await;
+            let (reason, note) = if claim_existed(cr, desired, observed) {
+                (
+                    EventReason::Recreated,
+                    format!("recreated pod {name} with its existing volume"),
+                )
+            } else {
+                (EventReason::Created, format!("created pod {name}"))
+            };
+            info!(pod = %name, reason = reason.as_str(), "pod applied");
+            ctx.pod_event(cr, pod_ref(ns, &name, None), EventType::Normal, reason, &note)
+                .await;
+        }
+        Some(pod) if pod.metadata.deletion_timestamp.is_none() && has_ended(pod) => {
+            let resource = object.api_resource();
+            apply::delete(&ctx.client, ns, &resource, &name).await?;
+            let uid = pod.metadata.uid.clone();
+            ctx.caches
+                .await_pod(ns, &name, |p| {
+                    p.is_none_or(|p| p.metadata.uid != uid || p.metadata.deletion_timestamp.is_some())
+                })
+                .await;
+            let phase = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.reason.clone().or(s.phase.clone()))
+                .unwrap_or_default();
+            let note = format!("pod {name} ended ({phase}); replacing it");
+            ctx.pod_event(
+                cr,
+                pod_ref(ns, &name, uid),
+                EventType::Warning,
+                EventReason::Replacing,
+                &note,
+            )
+            .await;
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// Whether the pod being created finds a claim of an earlier pod of the same node.
+fn claim_existed(cr: &KafkaCluster, desired: &Pod, observed: &Observed) -> bool {
+    let claim = desired
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .and_then(|vs| vs.iter().find_map(|v| v.persistent_volume_claim.as_ref()));
+    let name = desired.name_any();
+    claim.is_some_and(|c| {
+        observed
+            .pvc(&c.claim_name)
+            .is_some_and(|p| p.metadata.creation_timestamp.is_some())
+    }) && cr
+        .status
+        .as_ref()
+        .is_some_and(|s| s.nodes.iter().any(|n| n.pod == name))
+}
+
+fn has_ended(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Failed") | Some("Succeeded")
+    )
+}
+
+/// Deletes objects of this cluster that are no longer desired, and the claims of brokers proven
+/// empty and removed.
+pub async fn prune(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    ns: &str,
+    desired: &[Object],
+    observed: &Observed,
+    removable_brokers: &BTreeSet<i32>,
+) -> Result<()> {
+    let uid = cr.uid();
+    let candidates = observed.prunable();
+    for (kind, name) in orphans(desired, &candidates, uid.as_deref()) {
+        let Some(resource) = Object::api_resource_of(kind) else {
+            continue;
+        };
+        apply::delete(&ctx.client, ns, &resource, name).await?;
+        if kind == "Pod" {
+            let note = format!("removed pod {name}");
+            ctx.pod_event(
+                cr,
+                pod_ref(ns, name, None),
+                EventType::Normal,
+                EventReason::Removed,
+                &note,
+            )
+            .await;
+        }
+    }
+    let claims = kube::api::ApiResource::erase::<PersistentVolumeClaim>(&());
+    for id in removable_brokers {
+        let claim = format!("data-{}-broker-{id}", cr.name_any());
+        if observed.pvc(&claim).is_some() {
+            apply::delete(&ctx.client, ns, &claims, &claim).await?;
+        }
+    }
+    Ok(())
+}
