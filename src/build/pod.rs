@@ -79,16 +79,31 @@ pub fn node_pod(
     owner: Option<&OwnerReference>,
 ) -> Pod {
     let names = &cluster.names;
-    let pool = cluster.pool(role);
-    let template = &pool.template;
+    let template = &cluster.pool(role).template;
     let pod_name = names.pod(role, id);
-    let rack_aware = role == Role::Broker && cluster.rack_topology_key.is_some();
-
     let mut pod_labels = template.labels.clone();
     pod_labels.extend(labels::node_labels(&names.cluster, role, id));
     pod_labels.insert(labels::VERSION.into(), cluster.version.clone());
+    let mut spec = pod_spec(cluster, role, id);
+    // The hash covers what needs a restart to take effect. Placement is left out: as in DC/OS,
+    // a constraint change applies when a pod is next created (or replaced), not by a restart.
+    let hash = config_hash(properties, &spec);
+    super::scheduling::apply(cluster, role, id, &mut spec);
 
-    let (ports, probe_port) = match role {
+    let mut pod_annotations = template.annotations.clone();
+    pod_annotations.insert(annotations::CONFIG_HASH.into(), hash);
+    let mut metadata = meta(pod_name, cluster, pod_labels, owner);
+    metadata.annotations = Some(pod_annotations);
+    Pod {
+        metadata,
+        spec: Some(spec),
+        status: None,
+    }
+}
+
+/// The container and ports of a node's role: the controller port, or every listener.
+fn ports(cluster: &ValidatedCluster, role: Role) -> (Vec<ContainerPort>, i32) {
+    match role {
         Role::Controller => (
             vec![ContainerPort {
                 name: Some("controller".into()),
@@ -111,8 +126,13 @@ pub fn node_pod(
                 .collect(),
             cluster.inter_broker().port,
         ),
-    };
+    }
+}
 
+/// The Kafka process's environment: cluster id, heap, and JVM options (ours first, the user's
+/// last so they win).
+fn env(cluster: &ValidatedCluster, role: Role) -> Vec<EnvVar> {
+    let pool = cluster.pool(role);
     let mut env = vec![
         EnvVar {
             name: "KRAFTWERK_CLUSTER_ID".into(),
@@ -135,6 +155,19 @@ pub fn node_pod(
         ..Default::default()
     });
 
+    env
+}
+
+/// Data, rendered configuration, a writable runtime directory, and (rack-aware brokers) the
+/// pod's own rack annotation.
+fn volumes(
+    cluster: &ValidatedCluster,
+    role: Role,
+    id: i32,
+    rack_aware: bool,
+) -> (Vec<VolumeMount>, Vec<Volume>) {
+    let names = &cluster.names;
+    let pod_name = names.pod(role, id);
     let mut mounts = vec![
         VolumeMount {
             name: "data".into(),
@@ -200,6 +233,19 @@ pub fn node_pod(
         });
     }
 
+    (mounts, volumes)
+}
+
+/// The pod spec before scheduling.
+fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
+    let names = &cluster.names;
+    let pool = cluster.pool(role);
+    let template = &pool.template;
+    let pod_name = names.pod(role, id);
+    let rack_aware = role == Role::Broker && cluster.rack_topology_key.is_some();
+    let (ports, probe_port) = ports(cluster, role);
+    let (mounts, volumes) = volumes(cluster, role, id, rack_aware);
+    let env = env(cluster, role);
     let container = Container {
         name: CONTAINER_NAME.into(),
         image: Some(cluster.image.clone()),
@@ -223,7 +269,7 @@ pub fn node_pod(
         ..Default::default()
     };
 
-    let mut spec = PodSpec {
+    PodSpec {
         hostname: Some(pod_name.clone()),
         subdomain: Some(names.headless_service()),
         containers: vec![container],
@@ -246,20 +292,6 @@ pub fn node_pod(
         image_pull_secrets: (!cluster.image_pull_secrets.is_empty())
             .then(|| cluster.image_pull_secrets.clone()),
         ..Default::default()
-    };
-    // The hash covers what needs a restart to take effect. Placement is left out: as in DC/OS,
-    // a constraint change applies when a pod is next created (or replaced), not by a restart.
-    let hash = config_hash(properties, &spec);
-    super::scheduling::apply(cluster, role, id, &mut spec);
-
-    let mut annotations = template.annotations.clone();
-    annotations.insert(annotations::CONFIG_HASH.into(), hash);
-    let mut metadata = meta(pod_name, cluster, pod_labels, owner);
-    metadata.annotations = Some(annotations);
-    Pod {
-        metadata,
-        spec: Some(spec),
-        status: None,
     }
 }
 

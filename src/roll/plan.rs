@@ -238,267 +238,311 @@ pub fn requeue_after(d: &Decision) -> Option<std::time::Duration> {
     }
 }
 
-/// Plans the next step of the rollout.
+/// Plans the next step of the rollout. The rules, in order: nothing pending → idle once Kafka
+/// has every node back; paused → hold; a canary of this change runs it → hold for approval; a
+/// node is down → restart it first if it is stale, else wait for it; otherwise the next node in
+/// roll order (controllers first, the quorum leader last), if Kafka's gates allow, with rack
+/// batching for brokers.
 pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decision {
-    let leader = match kafka {
-        KafkaView::Known(s) => s.quorum.as_ref().map(|q| q.leader),
-        _ => None,
-    };
-    // Roll order: controllers before brokers, the quorum leader last among the controllers.
-    let mut order: Vec<&NodeView> = nodes.iter().collect();
-    order.sort_by_key(|n| (role_rank(n.role), Some(n.id) == leader, n.id));
-
-    let healths: BTreeMap<i32, Result<(), String>> = order.iter().map(|n| (n.id, health(n, kafka))).collect();
-    let is_healthy = |id: i32| healths.get(&id).is_some_and(Result::is_ok);
-    let mut steps: Vec<Step> = order
-        .iter()
-        .map(|n| {
-            let (state, reason) = match (&n.update, &healths[&n.id]) {
-                (Update::None, Ok(())) => (StepState::Complete, "runs the desired configuration".into()),
-                (Update::None, Err(e)) => (StepState::InProgress, e.clone()),
-                (u, _) => (StepState::Pending, update_reason(u)),
-            };
-            Step {
-                id: n.id,
-                role: n.role,
-                pod: n.pod.clone(),
-                state,
-                reason,
-            }
-        })
-        .collect();
-    let set_step = |steps: &mut Vec<Step>, id: i32, state: StepState, reason: String| {
-        if let Some(s) = steps.iter_mut().find(|s| s.id == id) {
-            s.state = state;
-            s.reason = reason;
-        }
-    };
-    let decision = |action, reason, message: String, steps: Vec<Step>| Decision {
-        action,
-        reason,
-        message,
-        timed_out: None,
-        overdue_seconds: 0,
-        notes: Vec::new(),
-        awaiting_approval: None,
-        steps,
-    };
-
-    let pending: Vec<&NodeView> = order
+    let mut p = Planner::new(nodes, kafka, controls);
+    let pending: Vec<&NodeView> = p
+        .order
         .iter()
         .copied()
         .filter(|n| n.update != Update::None)
         .collect();
     if pending.is_empty() {
-        // The last restarted node counts as done only once Kafka has it back (unfenced, in
-        // every ISR, caught up with the quorum): a pod that is merely Ready is not yet safe to
-        // call the roll finished. Pods that are not Ready are the status' business, not the
-        // roll's (a cluster being created is not a roll).
-        let catching_up = order.iter().find(|n| {
-            n.state == PodState::Ready && matches!(kafka, KafkaView::Known(_)) && !is_healthy(n.id)
-        });
-        if let Some(n) = catching_up {
-            return wait_for(n, &healths, controls, steps);
+        return p.settle();
+    }
+    if controls.paused {
+        return p.pause(&pending);
+    }
+    if let Some(d) = p.canary_hold(&pending) {
+        return d;
+    }
+    if let Some(d) = p.handle_down() {
+        return d;
+    }
+    p.next(&pending)
+}
+
+/// The planner's working state: nodes in roll order, their health, and the steps reported.
+struct Planner<'a> {
+    nodes: &'a [NodeView],
+    kafka: &'a KafkaView,
+    controls: &'a Controls,
+    order: Vec<&'a NodeView>,
+    healths: BTreeMap<i32, Result<(), String>>,
+    steps: Vec<Step>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(nodes: &'a [NodeView], kafka: &'a KafkaView, controls: &'a Controls) -> Self {
+        let leader = match kafka {
+            KafkaView::Known(s) => s.quorum.as_ref().map(|q| q.leader),
+            _ => None,
+        };
+        // Roll order: controllers before brokers, the quorum leader last among the controllers.
+        let mut order: Vec<&NodeView> = nodes.iter().collect();
+        order.sort_by_key(|n| (role_rank(n.role), Some(n.id) == leader, n.id));
+        let healths: BTreeMap<i32, Result<(), String>> =
+            order.iter().map(|n| (n.id, health(n, kafka))).collect();
+        let steps = order
+            .iter()
+            .map(|n| {
+                let (state, reason) = match (&n.update, &healths[&n.id]) {
+                    (Update::None, Ok(())) => (StepState::Complete, "runs the desired configuration".into()),
+                    (Update::None, Err(e)) => (StepState::InProgress, e.clone()),
+                    (u, _) => (StepState::Pending, update_reason(u)),
+                };
+                Step {
+                    id: n.id,
+                    role: n.role,
+                    pod: n.pod.clone(),
+                    state,
+                    reason,
+                }
+            })
+            .collect();
+        Self {
+            nodes,
+            kafka,
+            controls,
+            order,
+            healths,
+            steps,
         }
-        return decision(
+    }
+
+    fn is_healthy(&self, id: i32) -> bool {
+        self.healths.get(&id).is_some_and(Result::is_ok)
+    }
+
+    fn set_step(&mut self, id: i32, state: StepState, reason: String) {
+        if let Some(s) = self.steps.iter_mut().find(|s| s.id == id) {
+            s.state = state;
+            s.reason = reason;
+        }
+    }
+
+    fn decide(&mut self, action: Action, reason: Reason, message: String) -> Decision {
+        Decision {
+            action,
+            reason,
+            message,
+            timed_out: None,
+            overdue_seconds: 0,
+            notes: Vec::new(),
+            awaiting_approval: None,
+            steps: std::mem::take(&mut self.steps),
+        }
+    }
+
+    /// Nothing pending. The last restarted node counts as done only once Kafka has it back
+    /// (unfenced, in every ISR, caught up with the quorum): a pod that is merely Ready is not
+    /// yet safe to call the roll finished. Pods that are not Ready are the status' business,
+    /// not the roll's (a cluster being created is not a roll).
+    fn settle(mut self) -> Decision {
+        let known = matches!(self.kafka, KafkaView::Known(_));
+        let catching_up = self
+            .order
+            .iter()
+            .copied()
+            .find(|n| n.state == PodState::Ready && known && !self.is_healthy(n.id));
+        if let Some(n) = catching_up {
+            return wait_for(n, &self.healths, self.controls, std::mem::take(&mut self.steps));
+        }
+        self.decide(
             Action::Idle,
             Reason::Idle,
             "all nodes run the desired configuration".into(),
-            steps,
-        );
+        )
     }
-    if controls.paused {
-        for n in &pending {
-            set_step(
-                &mut steps,
+
+    fn pause(mut self, pending: &[&NodeView]) -> Decision {
+        for n in pending {
+            self.set_step(
                 n.id,
                 StepState::Waiting,
                 format!("paused; {}", update_reason(&n.update)),
             );
         }
-        return decision(
-            Action::Hold,
-            Reason::RolloutPaused,
-            format!(
-                "rollout paused (spec.rollout.paused) with {} node(s) to update",
-                pending.len()
-            ),
-            steps,
+        let msg = format!(
+            "rollout paused (spec.rollout.paused) with {} node(s) to update",
+            pending.len()
         );
+        self.decide(Action::Hold, Reason::RolloutPaused, msg)
     }
-    // Canary: once the first node of this change runs it, hold until the user approves this
-    // change (or turns the canary off).
-    if controls.canary
-        && let Some((c, change)) = order
+
+    /// Once the first node of this change runs it, hold until the user approves this change
+    /// (or turns the canary off).
+    fn canary_hold(&mut self, pending: &[&NodeView]) -> Option<Decision> {
+        if !self.controls.canary {
+            return None;
+        }
+        let (c, change) = self
+            .order
             .iter()
             .filter(|n| n.update == Update::None)
-            .find_map(|n| n.canary_of.as_ref().map(|m| (n, m)))
-        && controls.canary_approved.as_ref() != Some(change)
-        && is_healthy(c.id)
-    {
-        for n in &pending {
-            set_step(&mut steps, n.id, StepState::Waiting, "canary hold".into());
+            .find_map(|n| n.canary_of.as_ref().map(|m| (*n, m)))?;
+        if self.controls.canary_approved.as_ref() == Some(change) || !self.is_healthy(c.id) {
+            return None;
         }
-        let mut d = decision(
-            Action::Hold,
-            Reason::CanaryWaiting,
-            format!(
-                "canary node {} runs the new configuration; to roll the other {} node(s), approve this change \
-                 (`kraftwerk plan --approve`, or annotation kraftwerk.dev/canary-approved={change}) or set \
-                 spec.rollout.canary to false",
-                c.id,
-                pending.len()
-            ),
-            steps,
+        for n in pending {
+            self.set_step(n.id, StepState::Waiting, "canary hold".into());
+        }
+        let msg = format!(
+            "canary node {} runs the new configuration; to roll the other {} node(s), approve this change \
+             (`kraftwerk plan --approve`, or annotation kraftwerk.dev/canary-approved={change}) or set \
+             spec.rollout.canary to false",
+            c.id,
+            pending.len()
         );
+        let mut d = self.decide(Action::Hold, Reason::CanaryWaiting, msg);
         d.awaiting_approval = Some(change.clone());
-        return d;
+        Some(d)
     }
 
-    // Nodes that are down. A stale one is restarted first (it is down anyway, and a restart is
-    // what it needs); an up-to-date one (just restarted, or starting) is waited for: never take
-    // a healthy node down while another is down.
-    let down: Vec<&NodeView> = order.iter().copied().filter(|n| !is_healthy(n.id)).collect();
-    let stale_down = down
-        .iter()
-        .find(|n| n.update != Update::None && matches!(n.state, PodState::Stuck(_) | PodState::NotReady(_)));
-    if let Some(n) = stale_down {
-        let why = healths[&n.id].clone().err().unwrap_or_default();
-        set_step(
-            &mut steps,
-            n.id,
-            StepState::InProgress,
-            format!("restarting first ({why})"),
-        );
-        return decision(
-            Action::Restart {
+    /// Nodes that are down. A stale one is restarted first (it is down anyway, and a restart is
+    /// what it needs); an up-to-date one (just restarted, or starting) is waited for: never take
+    /// a healthy node down while another is down.
+    fn handle_down(&mut self) -> Option<Decision> {
+        let down: Vec<&NodeView> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|n| !self.is_healthy(n.id))
+            .collect();
+        let stale_down = down.iter().find(|n| {
+            n.update != Update::None && matches!(n.state, PodState::Stuck(_) | PodState::NotReady(_))
+        });
+        if let Some(n) = stale_down {
+            let why = self.healths[&n.id].clone().err().unwrap_or_default();
+            self.set_step(n.id, StepState::InProgress, format!("restarting first ({why})"));
+            let action = Action::Restart {
                 ids: vec![n.id],
-                canary: controls.canary,
-            },
-            Reason::Restarting,
-            format!(
+                canary: self.controls.canary,
+            };
+            let msg = format!(
                 "restarting {} first: it is down ({why}) and runs an old configuration",
                 n.pod
-            ),
-            steps,
-        );
-    }
-    if let Some(n) = down.first() {
-        return wait_for(n, &healths, controls, steps);
+            );
+            return Some(self.decide(action, Reason::Restarting, msg));
+        }
+        let n = down.first()?;
+        Some(wait_for(
+            n,
+            &self.healths,
+            self.controls,
+            std::mem::take(&mut self.steps),
+        ))
     }
 
-    // Everyone is healthy: the next node in order, if the gates allow.
-    let Some(next) = pending.first().copied() else {
-        return decision(Action::Idle, Reason::Idle, String::new(), steps);
-    };
-    let state = match kafka {
-        KafkaView::Unreachable(e) => {
-            let msg = format!(
-                "{} waits: the safety gates cannot be evaluated because Kafka is unreachable ({e})",
-                next.pod
-            );
-            set_step(&mut steps, next.id, StepState::Waiting, msg.clone());
-            return decision(Action::Wait, Reason::WaitingForKafka, msg, steps);
-        }
-        KafkaView::Skipped => None,
-        KafkaView::Known(s) => Some(s),
-    };
-    if let (Update::Live(set), Some(_)) = (&next.update, state) {
-        set_step(
-            &mut steps,
-            next.id,
-            StepState::InProgress,
-            update_reason(&next.update),
-        );
-        return decision(
-            Action::Reconfigure {
+    /// Everyone is healthy: the next node in order, if the gates allow.
+    fn next(mut self, pending: &[&NodeView]) -> Decision {
+        let Some(next) = pending.first().copied() else {
+            return self.decide(Action::Idle, Reason::Idle, String::new());
+        };
+        let state = match self.kafka {
+            KafkaView::Unreachable(e) => {
+                let msg = format!(
+                    "{} waits: the safety gates cannot be evaluated because Kafka is unreachable ({e})",
+                    next.pod
+                );
+                self.set_step(next.id, StepState::Waiting, msg.clone());
+                return self.decide(Action::Wait, Reason::WaitingForKafka, msg);
+            }
+            KafkaView::Skipped => None,
+            KafkaView::Known(s) => Some(s),
+        };
+        if let (Update::Live(set), Some(_)) = (&next.update, state) {
+            self.set_step(next.id, StepState::InProgress, update_reason(&next.update));
+            let action = Action::Reconfigure {
                 id: next.id,
                 set: set.clone(),
-                canary: controls.canary,
-            },
-            Reason::Reconfiguring,
-            format!(
+                canary: self.controls.canary,
+            };
+            let msg = format!(
                 "applying dynamic configuration to broker {} without a restart",
                 next.id
-            ),
-            steps,
-        );
-    }
-    let gate = match (state, next.role) {
-        (None, _) => Ok(Vec::new()),
-        (Some(s), Role::Controller) => gates::controller_can_roll(s, next.id),
-        (Some(s), Role::Broker) => gates::brokers_can_roll(s, &[next.id]),
-    };
-    let mut notes = match gate {
-        Ok(notes) => notes,
-        Err(why) => {
-            set_step(&mut steps, next.id, StepState::Waiting, why.clone());
-            return decision(
-                Action::Wait,
-                Reason::WaitingForGate,
-                format!("{} waits: {why}", next.pod),
-                steps,
             );
+            return self.decide(action, Reason::Reconfiguring, msg);
         }
-    };
-    let mut batch = vec![next.id];
-    if next.role == Role::Broker
-        && controls.max_batch_per_rack > 1
-        && let Some(rack) = &next.rack
-    {
-        for other in pending.iter().skip(1) {
-            if batch.len() >= controls.max_batch_per_rack {
-                break;
-            }
-            if other.role != Role::Broker
-                || other.rack.as_ref() != Some(rack)
-                || !matches!(other.update, Update::Restart(_))
-            {
-                continue;
-            }
-            let mut candidate = batch.clone();
-            candidate.push(other.id);
-            let ok = match state {
-                None => Ok(Vec::new()),
-                Some(s) => gates::brokers_can_roll(s, &candidate),
-            };
-            if let Ok(more) = ok {
-                batch = candidate;
-                notes.extend(more);
+        let gate = match (state, next.role) {
+            (None, _) => Ok(Vec::new()),
+            (Some(s), Role::Controller) => gates::controller_can_roll(s, next.id),
+            (Some(s), Role::Broker) => gates::brokers_can_roll(s, &[next.id]),
+        };
+        match gate {
+            Ok(notes) => self.restart_batch(next, pending, state, notes),
+            Err(why) => {
+                self.set_step(next.id, StepState::Waiting, why.clone());
+                let msg = format!("{} waits: {why}", next.pod);
+                self.decide(Action::Wait, Reason::WaitingForGate, msg)
             }
         }
     }
-    for id in &batch {
-        let reason = pending
+
+    /// Restarts `next`, plus (brokers with `maxBatchPerRack` > 1) further stale brokers of its
+    /// rack that the gates allow to go down together.
+    fn restart_batch(
+        mut self,
+        next: &NodeView,
+        pending: &[&NodeView],
+        state: Option<&KafkaState>,
+        mut notes: Vec<String>,
+    ) -> Decision {
+        let mut batch = vec![next.id];
+        if next.role == Role::Broker
+            && self.controls.max_batch_per_rack > 1
+            && let Some(rack) = &next.rack
+        {
+            let same_rack = pending.iter().skip(1).filter(|o| {
+                o.role == Role::Broker
+                    && o.rack.as_ref() == Some(rack)
+                    && matches!(o.update, Update::Restart(_))
+            });
+            for other in same_rack {
+                if batch.len() >= self.controls.max_batch_per_rack {
+                    break;
+                }
+                let mut candidate = batch.clone();
+                candidate.push(other.id);
+                let ok = match state {
+                    None => Ok(Vec::new()),
+                    Some(s) => gates::brokers_can_roll(s, &candidate),
+                };
+                if let Ok(more) = ok {
+                    batch = candidate;
+                    notes.extend(more);
+                }
+            }
+        }
+        for id in &batch {
+            let reason = pending
+                .iter()
+                .find(|n| n.id == *id)
+                .map(|n| update_reason(&n.update))
+                .unwrap_or_default();
+            self.set_step(*id, StepState::InProgress, format!("restarting: {reason}"));
+        }
+        notes.sort();
+        notes.dedup();
+        let pods: Vec<&str> = batch
             .iter()
-            .find(|n| n.id == *id)
-            .map(|n| update_reason(&n.update))
-            .unwrap_or_default();
-        set_step(
-            &mut steps,
-            *id,
-            StepState::InProgress,
-            format!("restarting: {reason}"),
+            .filter_map(|id| self.nodes.iter().find(|n| n.id == *id).map(|n| n.pod.as_str()))
+            .collect();
+        let action = Action::Restart {
+            ids: batch.clone(),
+            canary: self.controls.canary,
+        };
+        let mut d = self.decide(
+            action,
+            Reason::Restarting,
+            format!("restarting {}", pods.join(", ")),
         );
-    }
-    notes.sort();
-    notes.dedup();
-    let pods: Vec<&str> = batch
-        .iter()
-        .filter_map(|id| nodes.iter().find(|n| n.id == *id).map(|n| n.pod.as_str()))
-        .collect();
-    Decision {
-        action: Action::Restart {
-            ids: batch,
-            canary: controls.canary,
-        },
-        reason: Reason::Restarting,
-        message: format!("restarting {}", pods.join(", ")),
-        timed_out: None,
-        overdue_seconds: 0,
-        notes,
-        awaiting_approval: None,
-        steps,
+        d.notes = notes;
+        d
     }
 }
 
