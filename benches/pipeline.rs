@@ -5,8 +5,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use kraftwerk::build::desired_objects;
 use kraftwerk::crd::KafkaCluster;
+use kraftwerk::desired::desired_objects;
 use kraftwerk::validate::{Existing, Options, validate};
 
 fn cluster(brokers: i32) -> KafkaCluster {

@@ -18,7 +18,7 @@ pub const FIELD_MANAGER: &str = "kraftwerk";
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&crd::KafkaCluster::crd())
 }
-pub mod build;
+pub mod desired;
 pub mod labels;
 pub mod names;
 pub mod quantity;

@@ -4,9 +4,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
 
-use crate::build::{self, Object};
 use crate::cluster_id;
 use crate::crd::KafkaCluster;
+use crate::desired::{self, Object};
 use crate::names::Role;
 use crate::validate::{self, Existing, InvalidSpec, Options};
 
@@ -47,23 +47,22 @@ pub fn render(cr: &KafkaCluster, options: &RenderOptions) -> Result<Rendered, In
     let cluster = validate::validate(cr, &Existing::default(), &id, &options.validate)?;
     // Owner references need the object's uid, which only exists once it was created.
     let owner: Option<OwnerReference> = cr.meta().uid.as_ref().and_then(|_| cr.controller_owner_ref(&()));
-    let objects = build::desired_objects(&cluster, owner.as_ref());
-    let nodes = cluster
-        .pools()
+    let built = desired::build(&cluster, owner.as_ref());
+    let nodes = built
+        .nodes
         .into_iter()
-        .flat_map(|pool| pool.ids.iter().map(move |&id| (pool.role, id)))
-        .map(|(role, id)| RenderedNode {
-            pod_name: cluster.names.pod(role, id),
-            node_id: id,
-            role,
-            fqdn: cluster.names.node_fqdn(role, id),
-            server_properties: build::properties::render(&cluster, role, id),
+        .map(|n| RenderedNode {
+            fqdn: cluster.names.node_fqdn(n.role, n.id),
+            pod_name: n.pod,
+            node_id: n.id,
+            role: n.role,
+            server_properties: n.text,
         })
         .collect();
     Ok(Rendered {
         cluster_id: id,
         nodes,
-        objects,
+        objects: built.objects,
     })
 }
 

@@ -666,4 +666,65 @@ mod tests {
         assert!(ready.message.starts_with("spec.brokers.storage.size"));
         assert_eq!(s.observed_generation, Some(2));
     }
+
+    /// A 1,000-node cluster keeps its status far below etcd's 1.5 MiB object limit: healthy
+    /// nodes are counted, not listed; troubled ones are listed up to the cap, each message
+    /// bounded; the rollout lists only unfinished steps.
+    #[test]
+    fn status_of_a_thousand_nodes_stays_small() {
+        let c = validated("brokers:\n  replicas: 997\n");
+        let long = "x".repeat(5000);
+        let mut pods: Vec<Pod> = (0..997)
+            .map(|i| pod(&format!("demo-broker-{i}"), Role::Broker, i, i % 2 == 0))
+            .collect();
+        for p in pods.iter_mut() {
+            if let Some(st) = p.status.as_mut() {
+                st.message = Some(long.clone());
+            }
+        }
+        let s = compute(&c, &pods, &Facts::default(), None, Timestamp::UNIX_EPOCH);
+        assert_eq!(s.nodes.len(), MAX_LISTED_NODES);
+        assert_eq!(s.nodes_omitted, 1000 - MAX_LISTED_NODES as i32);
+        assert!(s.nodes.iter().all(|n| !n.ready));
+        let nodes: Vec<crate::roll::NodeView> = (0..997)
+            .map(|i| crate::roll::NodeView {
+                id: i,
+                role: Role::Broker,
+                pod: format!("demo-broker-{i}"),
+                state: crate::roll::PodState::Ready,
+                age_seconds: 10_000,
+                update: crate::roll::Update::Restart(long.clone()),
+                rack: None,
+                canary_of: None,
+            })
+            .collect();
+        let decision = crate::roll::plan(&nodes, &crate::roll::KafkaView::Skipped, &Default::default());
+        let mut with_roll = s.clone();
+        with_roll_status(&decision, &mut with_roll);
+        let bytes = serde_json::to_vec(&with_roll).unwrap().len();
+        assert!(bytes < 200 * 1024, "{bytes} bytes");
+
+        let healthy: Vec<Pod> = (0..997)
+            .map(|i| pod(&format!("demo-broker-{i}"), Role::Broker, i, true))
+            .chain((0..3).map(|i| {
+                pod(
+                    &format!("demo-controller-{}", 9000 + i),
+                    Role::Controller,
+                    9000 + i,
+                    true,
+                )
+            }))
+            .collect();
+        let s = compute(&c, &healthy, &Facts::default(), None, Timestamp::UNIX_EPOCH);
+        assert!(s.nodes.is_empty());
+        assert_eq!((s.nodes_omitted, s.ready_brokers), (1000, 997));
+    }
+
+    fn with_roll_status(decision: &crate::roll::Decision, status: &mut KafkaClusterStatus) {
+        let previous = status.clone();
+        with_rollout(Some(decision), status, Some(&previous), Timestamp::UNIX_EPOCH);
+        let rollout = status.rollout.as_ref().unwrap();
+        assert_eq!(rollout.phases[1].steps.len(), MAX_LISTED_NODES);
+        assert_eq!(rollout.phases[1].steps_omitted, 997 - MAX_LISTED_NODES as i32);
+    }
 }

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kafka_support::{NodeSpec, Role, TestCluster};
 use kraftwerk::admin::{AdminClient, NewTopic};
-use kraftwerk::build::Object;
 use kraftwerk::crd::KafkaCluster;
+use kraftwerk::desired::Object;
 use kraftwerk::render::{RenderOptions, render};
 
 const CR: &str = r#"

@@ -13,7 +13,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParam
 use serde_json::Value;
 
 use crate::FIELD_MANAGER;
-use crate::build::Object;
+use crate::desired::Object;
 use crate::error::Result;
 use crate::quantity;
 

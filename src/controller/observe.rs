@@ -8,8 +8,8 @@ use kube::ResourceExt;
 
 use super::cache::{Caches, of_cluster};
 use crate::annotations;
-use crate::build::Object;
 use crate::cluster_id;
+use crate::desired::Object;
 use crate::names::Role;
 use crate::validate::{self, Existing};
 

@@ -18,8 +18,8 @@ use super::events::EventReason;
 use super::observe::{self, Observed};
 use super::scale::{self, BrokerUsage, ScaleDownPlan};
 use super::{Context, kafka, rack, roll, shutdown, status as writer, sync};
-use crate::build::{self, Desired};
 use crate::crd::{ConditionType, KafkaCluster, Reason};
+use crate::desired::{self, Desired};
 use crate::error::{Error, Result};
 use crate::names::{ClusterNames, Role};
 use crate::roll::Decision;
@@ -105,7 +105,7 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     let owner = cr
         .controller_owner_ref(&())
         .ok_or(Error::MissingObjectKey("metadata.uid"))?;
-    let desired = build::desired(&cluster, Some(&owner));
+    let desired = desired::build(&cluster, Some(&owner));
     sync::apply_all(ctx, cr, &ns, &desired.objects, &observed).await?;
     sync::prune(ctx, cr, &ns, &desired.objects, &observed, &scale.removable).await?;
     finish_scale_down(ctx, cr, &cluster, &scale).await;

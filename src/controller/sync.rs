@@ -13,8 +13,8 @@ use super::Context;
 use super::apply::{self, needs_apply, orphans};
 use super::events::{EventReason, pod_ref};
 use super::observe::Observed;
-use crate::build::Object;
 use crate::crd::KafkaCluster;
+use crate::desired::Object;
 use crate::error::Result;
 
 /// Applies the desired objects in order, writing only what differs.

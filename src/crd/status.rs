@@ -155,7 +155,8 @@ pub struct RolloutStatus {
 pub struct RolloutPhase {
     pub name: String,
     pub state: StepState,
-    /// Complete steps left out of `steps` (phases of more than 100 nodes only).
+    /// Steps left out of `steps`: phases of more than 100 nodes list only unfinished steps, at
+    /// most 100.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub steps_omitted: i32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

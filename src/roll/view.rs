@@ -21,8 +21,8 @@ use super::plan::DEFAULT_RESTART_TIMEOUT_SECONDS;
 use super::{Controls, NodeView, PodState, Update};
 use crate::admin::AlterConfigOp;
 use crate::annotations;
-use crate::build::NodeConfig;
 use crate::crd::KafkaClusterSpec;
+use crate::desired::NodeConfig;
 use crate::names::Role;
 use crate::status;
 

@@ -126,7 +126,7 @@ type Rendered = (Role, i32, Vec<(String, String)>, String);
 /// Every object of a cluster, in the order they must be applied:
 /// Services first (DNS must exist before any broker starts), then per-node configuration and
 /// claims, disruption budgets, controller pods, and broker pods last.
-pub fn desired(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Desired {
+pub fn build(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Desired {
     let mut objects = vec![
         Object::Service(service::headless(cluster, owner)),
         Object::Service(service::bootstrap(cluster, owner)),
@@ -192,7 +192,7 @@ fn node_config(role: Role, id: i32, pod: &Pod, props: Vec<(String, String)>, tex
 
 /// The objects of [`desired`] alone.
 pub fn desired_objects(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Vec<Object> {
-    desired(cluster, owner).objects
+    build(cluster, owner).objects
 }
 
 /// The common metadata of an object the operator owns.
