@@ -508,8 +508,22 @@ impl KafkaNode {
     }
 
     /// SIGSTOP / SIGCONT (freeze a node to provoke timeouts).
+    /// SIGSTOP, and waits until the kernel reports the JVM stopped: delivery is asynchronous,
+    /// and on a loaded machine a request sent right after `kill` could still be answered.
     pub fn pause(&self) -> Res<()> {
-        signal(self.pid().ok_or("not running")?, "STOP")
+        let pid = self.pid().ok_or("not running")?;
+        signal(pid, "STOP")?;
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The state follows the parenthesised command name: `pid (comm) T ...`.
+            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+            if state == Some("T") {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("pid {pid} did not stop within 10 s of SIGSTOP"))
     }
     pub fn resume(&self) -> Res<()> {
         signal(self.pid().ok_or("not running")?, "CONT")
