@@ -1,10 +1,11 @@
 //! Rack awareness: `broker.rack` from a label of the node a broker runs on.
 //!
-//! Design (see `docs/placement.md`, "Rack awareness"): the operator, which already watches nodes,
-//! sees a pool pod bound to a node, reads the node's `rack.topologyKey` label and writes it to the
-//! pod annotation [`annotations::RACK`]. The pod exposes that annotation through a downward API
-//! volume; its init container waits for the file to be non-empty and adds `broker.rack` to
-//! `server.properties`. Kafka pods need no API access and no RBAC.
+//! How it works (see `docs/placement.md`, "Rack awareness"): the operator caches node labels (a
+//! metadata-only watch), sees a broker pod bound to a node, reads the node's `rack.topologyKey`
+//! label and writes it to the pod annotation `kraftwerk.dev/rack` (`controller/rack.rs`). The pod
+//! exposes that annotation through a downward API volume; its start script waits for the file to
+//! be non-empty and appends `broker.rack` to `server.properties`. Kafka pods need no API access
+//! and no RBAC.
 
 use std::collections::BTreeMap;
 
