@@ -1,6 +1,7 @@
 //! Prometheus metrics: reconciles, failures by error kind, reconcile duration, every write
 //! request the operator sends to the API server (the no-churn guarantee is measured with it),
-//! and what rollouts did (restarts and live reconfigurations, by node role).
+//! what rollouts did (restarts and live reconfigurations, by node role), and leader election
+//! (whether this replica leads, and its Lease requests, kept out of the request counters).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -8,6 +9,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -35,6 +37,9 @@ pub struct Metrics {
     pub duration: Histogram,
     pub writes: Family<WriteLabels, Counter>,
     pub roll_actions: Family<RollLabels, Counter>,
+    /// 1 while this replica holds the leader Lease (or runs without leader election).
+    pub is_leader: Gauge,
+    pub lease_requests: Family<WriteLabels, Counter>,
     writes_total: AtomicU64,
     registry: Registry,
 }
@@ -74,12 +79,26 @@ impl Metrics {
             "Nodes restarted and brokers reconfigured live by rollouts, by action and role",
             roll_actions.clone(),
         );
+        let is_leader = Gauge::default();
+        let lease_requests = Family::<WriteLabels, Counter>::default();
+        registry.register(
+            "is_leader",
+            "1 while this replica holds the leader Lease and acts, 0 while it stands by",
+            is_leader.clone(),
+        );
+        registry.register(
+            "lease_requests",
+            "Requests about the leader Lease sent to the API server, by HTTP verb",
+            lease_requests.clone(),
+        );
         Self {
             reconciles,
             failures,
             duration,
             writes,
             roll_actions,
+            is_leader,
+            lease_requests,
             writes_total: AtomicU64::new(0),
             registry,
         }
@@ -98,6 +117,15 @@ impl Metrics {
                 .inc();
             self.writes_total.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts one request about the leader Lease (any verb); not a write of the controllers.
+    pub fn observe_lease_request(&self, method: &http::Method) {
+        self.lease_requests
+            .get_or_create(&WriteLabels {
+                verb: method.as_str().to_string(),
+            })
+            .inc();
     }
 
     /// All write requests so far.
@@ -169,6 +197,22 @@ mod tests {
             text.contains("kraftwerk_kube_write_requests_total{verb=\"PATCH\"} 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn lease_requests_are_counted_apart_from_the_controllers_writes() {
+        let m = Metrics::new();
+        m.observe_lease_request(&http::Method::GET);
+        m.observe_lease_request(&http::Method::PUT);
+        m.is_leader.set(1);
+        assert_eq!(m.writes_total(), 0);
+        let text = m.encode();
+        assert!(
+            text.contains("kraftwerk_lease_requests_total{verb=\"PUT\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("kraftwerk_is_leader 1"), "{text}");
+        assert!(!text.contains("kraftwerk_kube_write_requests_total{"), "{text}");
     }
 
     #[test]
