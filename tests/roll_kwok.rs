@@ -1,5 +1,6 @@
 //! Rolling restarts on the local (kwok) cluster: ordering, one node at a time, pause, canary,
-//! manual restarts, and an operator killed mid-roll (issue 6). Pods are simulated, so no Kafka
+//! manual restarts, an operator killed mid-roll (issue 6), and a leader killed mid-roll with a
+//! standby taking over (issue 12). Pods are simulated, so no Kafka
 //! answers: the clusters here carry `kraftwerk.dev/skip-kafka-gates: "true"`, the documented
 //! escape that rolls on pod readiness alone; one test checks that without it the roll waits.
 //! Run with `make test-integration` (ignored by a plain `cargo test`).
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -554,4 +556,79 @@ async fn rack_batches_restart_brokers_of_one_rack_together() {
         rec.restart_counts()
     );
     assert!(rec.max_down() <= 2, "at most one batch down");
+}
+
+/// Two operators with leader election (the Lease in the test's namespace). The standby makes no
+/// write and runs no reconcile while the leader lives. The leader is killed (SIGKILL) mid-roll:
+/// the standby takes over within 15 s and finishes the roll; every node restarted exactly once,
+/// never two down at once.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn standby_takes_over_when_the_leader_is_killed_mid_roll() {
+    let mut env = TestEnv::elected("roll-leader").await;
+    let c = "le";
+    let mut standby = Operator::start_elected(
+        &format!("roll-leader-b-{}", env.ns),
+        &env.namespaces,
+        &env.ns,
+        "operator-b",
+    )
+    .await;
+    let rec = ready_cluster(&env, c, json!({}), true).await;
+    env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "600"}}))
+        .await
+        .unwrap();
+    wait_until("two restarts", Duration::from_secs(180), &env, || {
+        rec.restarts().len() >= 2
+    })
+    .await;
+    // the whole life of the leader: the standby only read the Lease
+    let standby_metrics = standby.metrics_text().await;
+    for (metric, want) in [
+        ("kraftwerk_is_leader", 0.0),
+        ("kraftwerk_kube_write_requests", 0.0),
+        ("kraftwerk_reconcile", 0.0),
+    ] {
+        assert_eq!(support::metric_sum(&standby_metrics, metric), want, "{metric}");
+    }
+    let lease_reads = support::metric_sum(&standby_metrics, "kraftwerk_lease_requests");
+    assert!(
+        standby_metrics.contains("kraftwerk_lease_requests_total{verb=\"GET\"}") && lease_reads > 0.0,
+        "{standby_metrics}"
+    );
+    assert!(!standby_metrics.contains("kraftwerk_lease_requests_total{verb=\"PUT\"}"));
+
+    env.operator.kill();
+    let killed = Instant::now();
+    let restarts_at_kill = rec.restarts().len();
+    let takeover = standby.wait_leader(Duration::from_secs(60)).await;
+    std::mem::swap(&mut env.operator, &mut standby);
+    wait_until("the roll to resume", Duration::from_secs(120), &env, || {
+        rec.restarts().len() > restarts_at_kill
+    })
+    .await;
+    let resumed = killed.elapsed();
+    roll_settles(&env, c, &rec, 6, 240).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let counts = rec.restart_counts();
+    println!(
+        "killed the leader after {restarts_at_kill} restarts; the standby led {:.1} s after the kill, \
+         the next restart came {:.1} s after it; restarts per pod {counts:?}; max nodes down at once {}",
+        takeover.as_secs_f64(),
+        resumed.as_secs_f64(),
+        rec.max_down()
+    );
+    assert!(restarts_at_kill < 6, "the leader must be killed mid-roll");
+    assert!(takeover < Duration::from_secs(15), "takeover took {takeover:?}");
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    assert_eq!(rec.restarts().len(), 6, "{:?}", rec.restarts());
+    assert!(rec.max_down() <= 1, "two nodes down at once");
+    let lease: Lease = Api::namespaced(env.client.clone(), &env.ns)
+        .get("kraftwerk-operator")
+        .await
+        .expect("the Lease");
+    let spec = lease.spec.expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("operator-b"));
+    assert_eq!(spec.lease_transitions, Some(1));
 }
