@@ -33,7 +33,7 @@ pub async fn acquire<S: LeaseStore>(store: &S, me: &str, timing: &Timing) -> Res
         let current = match store.get().await {
             Ok(current) => current,
             Err(e) => {
-                fatal(&e)?;
+                fatal(&e, false)?;
                 warn!(error = %e, "reading the lease; retrying");
                 sleep(timing.retry_period).await;
                 continue;
@@ -63,7 +63,7 @@ pub async fn acquire<S: LeaseStore>(store: &S, me: &str, timing: &Timing) -> Res
             // another replica wrote first: look again at once
             Err(e) if store::is_conflict(&e) => debug!("another replica wrote the lease first"),
             Err(e) => {
-                fatal(&e)?;
+                fatal(&e, current.is_none())?;
                 warn!(error = %e, "taking the lease; retrying");
                 sleep(timing.retry_period).await;
             }
@@ -71,10 +71,11 @@ pub async fn acquire<S: LeaseStore>(store: &S, me: &str, timing: &Timing) -> Res
     }
 }
 
-/// Errors that retrying cannot fix: a missing namespace (404 on create), missing RBAC (403).
-fn fatal(e: &Error) -> Result<()> {
+/// Errors that retrying cannot fix: a missing namespace (404 when `creating`; on a replace it only
+/// means the Lease was deleted meanwhile), missing RBAC (403).
+pub(super) fn fatal(e: &Error, creating: bool) -> Result<()> {
     match store::status_code(e) {
-        Some(404) => Err(Error::Lease(format!(
+        Some(404) if creating => Err(Error::Lease(format!(
             "the lease's namespace does not exist (create it, pass --lease-namespace, or \
              --leader-election=false): {e}"
         ))),

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::decide::{Lost, Timing};
-use super::elector::{Held, acquire, release, renew};
+use super::elector::{Held, acquire, fatal, release, renew};
 use super::store::{self, LeaseStore};
 use super::watchdog::Watchdog;
 use crate::error::{Error, Result};
@@ -95,6 +95,7 @@ async fn lead(store: Fake, held: Held, me: &'static str) -> (Lost, Instant) {
     let dog = Watchdog::start(held.renewed_at + Duration::from_secs(3600), || {}).expect("watchdog");
     let (tx, _rx) = watch::channel(held.lease.clone());
     let why = renew(&store, held, me, &timing(), &dog, &tx).await;
+    dog.stop();
     (why, Instant::now())
 }
 
@@ -225,4 +226,20 @@ async fn of_two_standbys_racing_for_a_free_lease_one_wins() {
     let winner = if a.is_finished() { a } else { b };
     let (me, _) = winner.await.expect("task").expect("acquired");
     assert_eq!(fake.holder().as_deref(), Some(me));
+}
+
+#[test]
+fn only_a_missing_namespace_or_rbac_stops_the_wait() {
+    assert!(
+        fatal(&api_error(404), true).is_err(),
+        "create: the namespace does not exist"
+    );
+    assert!(
+        fatal(&api_error(404), false).is_ok(),
+        "replace: the Lease was deleted meanwhile"
+    );
+    assert!(fatal(&api_error(403), false).is_err(), "RBAC");
+    for code in [409, 429, 500, 503] {
+        assert!(fatal(&api_error(code), true).is_ok(), "{code} is worth a retry");
+    }
 }

@@ -123,12 +123,13 @@ where
     ready.store(false, Ordering::Relaxed);
     metrics.is_leader.set(1);
     info!(identity = %me, %lease, waited_ms = waited.elapsed().as_millis(), "acquired the lease: leading");
-    let watchdog = watchdog::Watchdog::start(held.renewed_at + timing.renew_deadline, || {
-        stop_acting(&Lost::DeadlinePassed);
-    })?;
+    let watchdog = Arc::new(watchdog::Watchdog::start(
+        held.renewed_at + timing.renew_deadline,
+        || stop_acting(&Lost::DeadlinePassed),
+    )?);
     let (latest_tx, latest) = watch::channel(held.lease.clone());
     let renewer = {
-        let (store, me) = (store.clone(), me.clone());
+        let (store, me, watchdog) = (store.clone(), me.clone(), watchdog.clone());
         tokio::spawn(async move {
             let why = elector::renew(&store, held, &me, &timing, &watchdog, &latest_tx).await;
             stop_acting(&why);
@@ -139,6 +140,8 @@ where
         Some(_) => Ok(()),
         None => work.await,
     };
+    // Stopped acting: the deadline no longer matters, the renewals stop, the Lease is given up.
+    watchdog.stop();
     renewer.abort();
     let _ = renewer.await;
     metrics.is_leader.set(0);

@@ -43,11 +43,11 @@ impl Watchdog {
         let nanos = u64::try_from(nanos).unwrap_or(STOPPED - 1).min(STOPPED - 1);
         self.deadline.store(nanos, Ordering::SeqCst);
     }
-}
 
-/// Dropped with the renew task, once this replica has stopped acting: the thread ends.
-impl Drop for Watchdog {
-    fn drop(&mut self) {
+    /// Ends the thread without firing: this replica has stopped acting. Dropping the watchdog
+    /// does not stop it, so a renew task that ends by surprise (a panic) still ends the process
+    /// at the deadline.
+    pub fn stop(&self) {
         self.deadline.store(STOPPED, Ordering::SeqCst);
     }
 }
@@ -100,9 +100,12 @@ mod tests {
     }
 
     #[test]
-    fn dropping_it_stops_it() {
+    fn stopping_it_ends_it_without_firing_but_dropping_it_does_not() {
+        let (dog, fired, _) = started(Duration::from_millis(100));
+        dog.stop();
+        assert!(fired.recv_timeout(Duration::from_millis(500)).is_err());
         let (dog, fired, _) = started(Duration::from_millis(100));
         drop(dog);
-        assert!(fired.recv_timeout(Duration::from_millis(500)).is_err());
+        assert!(fired.recv_timeout(Duration::from_secs(2)).is_ok());
     }
 }
