@@ -12,10 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use support::{Operator, TestEnv};
 
@@ -29,13 +31,45 @@ const PODS: [&str; 6] = [
     "broker-2",
 ];
 
-/// Polls the cluster's pods every 100 ms and records, per pod, the uids seen (a new uid is a
-/// restart), the order of restarts, and the largest number of nodes down at once.
+/// Watches the cluster's pods and records, per pod, the uids seen (a new uid is a restart), the
+/// order of restarts, and the largest number of nodes down at once, over every state the watch
+/// reports (each pod change, in the API server's order), so no overlap is too short to be seen.
 #[derive(Default)]
 struct History {
     uids: BTreeMap<String, Vec<String>>,
     order: Vec<String>,
     max_down: usize,
+}
+
+impl History {
+    /// One state of the cluster's pods (by name).
+    fn record(&mut self, names: &[String], pods: &BTreeMap<String, Pod>) {
+        let mut down = 0;
+        for name in names {
+            let pod = pods.get(name);
+            let up = pod.is_some_and(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            });
+            if !up {
+                down += 1;
+            }
+            if let Some(uid) = pod.and_then(|p| p.uid()) {
+                let seen = self.uids.entry(name.clone()).or_default();
+                if seen.last() != Some(&uid) {
+                    let restarted = !seen.is_empty();
+                    seen.push(uid);
+                    if restarted {
+                        self.order.push(name.clone());
+                    }
+                }
+            }
+        }
+        self.max_down = self.max_down.max(down);
+    }
 }
 
 struct Recorder {
@@ -52,38 +86,31 @@ impl Recorder {
     fn start_with(api: Api<Pod>, cluster: &str, names: Vec<String>) -> Recorder {
         let history: Arc<Mutex<History>> = Arc::default();
         let h = history.clone();
-        let lp = ListParams::default().labels(&format!("kraftwerk.dev/cluster={cluster}"));
+        let config = watcher::Config::default().labels(&format!("kraftwerk.dev/cluster={cluster}"));
         let task = tokio::spawn(async move {
-            loop {
-                if let Ok(list) = api.list(&lp).await {
-                    let mut h = h.lock().unwrap();
-                    let mut down = 0;
-                    for name in &names {
-                        let pod = list.items.iter().find(|p| &p.name_any() == name);
-                        let up =
-                            pod.is_some_and(|p| {
-                                p.metadata.deletion_timestamp.is_none()
-                                    && p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(
-                                        |cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
-                                    )
-                            });
-                        if !up {
-                            down += 1;
-                        }
-                        if let Some(uid) = pod.and_then(|p| p.uid()) {
-                            let seen = h.uids.entry(name.clone()).or_default();
-                            if seen.last() != Some(&uid) {
-                                let restarted = !seen.is_empty();
-                                seen.push(uid);
-                                if restarted {
-                                    h.order.push(name.clone());
-                                }
-                            }
-                        }
+            let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+            let mut relist: BTreeMap<String, Pod> = BTreeMap::new();
+            let mut events = watcher(api, config).default_backoff().boxed();
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(watcher::Event::Apply(p)) => {
+                        pods.insert(p.name_any(), p);
                     }
-                    h.max_down = h.max_down.max(down);
+                    Ok(watcher::Event::Delete(p)) => {
+                        pods.remove(&p.name_any());
+                    }
+                    Ok(watcher::Event::Init) => {
+                        relist.clear();
+                        continue;
+                    }
+                    Ok(watcher::Event::InitApply(p)) => {
+                        relist.insert(p.name_any(), p);
+                        continue;
+                    }
+                    Ok(watcher::Event::InitDone) => pods = std::mem::take(&mut relist),
+                    Err(_) => continue,
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                h.lock().unwrap().record(&names, &pods);
             }
         });
         Recorder { history, task }
