@@ -245,13 +245,18 @@ fn run_operator(
         let client = controller::counting_client(metrics.clone())
             .await
             .map_err(|e| e.to_string())?;
-        let work = controller::run(client, config, metrics.clone(), ready.clone());
         // With leader election, the controllers run only while this replica holds the Lease.
         let result = match lease {
-            Some(lease) => lease::lead(lease, metrics, ready, work).await,
+            Some(lease) => {
+                let (m, r) = (metrics.clone(), ready.clone());
+                lease::lead(lease, m, r, client, |client| {
+                    controller::run(client, config, metrics, ready)
+                })
+                .await
+            }
             None => {
                 metrics.is_leader.set(1);
-                work.await
+                controller::run(client, config, metrics, ready).await
             }
         }
         .map_err(|e| e.to_string());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
-use support::{Operator, TestEnv};
+use support::TestEnv;
 
 async fn lease_spec(env: &TestEnv) -> k8s_openapi::api::coordination::v1::LeaseSpec {
     let api: Api<Lease> = Api::namespaced(env.client.clone(), &env.ns);
@@ -28,13 +28,7 @@ async fn lease_spec(env: &TestEnv) -> k8s_openapi::api::coordination::v1::LeaseS
 #[ignore = "needs a cluster: make test-integration"]
 async fn sigterm_hands_the_lease_to_the_standby_at_once() {
     let mut env = TestEnv::elected("leader-handover").await;
-    let mut standby = Operator::start_elected(
-        &format!("leader-handover-b-{}", env.ns),
-        &env.namespaces,
-        &env.ns,
-        "operator-b",
-    )
-    .await;
+    let mut standby = env.start_replica("operator-b").await;
     let renewed = lease_spec(&env).await.renew_time.expect("renewTime");
     tokio::time::sleep(Duration::from_secs(13)).await;
     let spec = lease_spec(&env).await;
@@ -100,4 +94,43 @@ async fn a_missing_lease_namespace_stops_the_operator_with_a_hint() {
         stderr.contains("does not exist") && stderr.contains("--lease-namespace"),
         "{stderr}"
     );
+}
+
+/// A leader frozen as a whole (SIGSTOP: a paused VM, a stalled node) past its deadline: the
+/// standby takes over, and when the old leader resumes it sees its deadline passed and exits with
+/// status 3 at once, its requests refused meanwhile (the fence on its client).
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn a_frozen_leader_exits_when_it_resumes_after_a_takeover() {
+    let mut env = TestEnv::elected("leader-frozen").await;
+    let mut standby = env.start_replica("operator-b").await;
+    env.operator.signal("STOP");
+    let frozen = Instant::now();
+    let took_over = standby.wait_leader(Duration::from_secs(30)).await;
+    env.operator.signal("CONT");
+    let resumed = Instant::now();
+    let status = env.operator.wait_exit(Duration::from_secs(10)).await;
+    let exited = resumed.elapsed();
+    println!(
+        "froze the leader; the standby led {:.1} s later; the old leader exited {:.3} s after resuming ({status})",
+        took_over.as_secs_f64(),
+        exited.as_secs_f64()
+    );
+    assert!(took_over < Duration::from_secs(15), "{took_over:?}");
+    assert!(
+        frozen.elapsed() > Duration::from_secs(8),
+        "frozen past its deadline"
+    );
+    assert_eq!(status.code(), Some(3), "{}", env.operator.log_tail(10));
+    assert!(exited < Duration::from_secs(2), "{exited:?}");
+    assert!(
+        env.operator.log_tail(20).contains("lost the lease"),
+        "{}",
+        env.operator.log_tail(20)
+    );
+    assert_eq!(
+        lease_spec(&env).await.holder_identity.as_deref(),
+        Some("operator-b")
+    );
+    std::mem::swap(&mut env.operator, &mut standby);
 }

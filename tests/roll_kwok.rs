@@ -594,13 +594,7 @@ async fn rack_batches_restart_brokers_of_one_rack_together() {
 async fn standby_takes_over_when_the_leader_is_killed_mid_roll() {
     let mut env = TestEnv::elected("roll-leader").await;
     let c = "le";
-    let mut standby = Operator::start_elected(
-        &format!("roll-leader-b-{}", env.ns),
-        &env.namespaces,
-        &env.ns,
-        "operator-b",
-    )
-    .await;
+    let mut standby = env.start_replica("operator-b").await;
     let rec = ready_cluster(&env, c, json!({}), true).await;
     env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "600"}}))
         .await

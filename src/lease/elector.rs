@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 
 use super::decide::{Decision, Lost, Observed, Timing, Tracker, decide};
 use super::store::{self, LeaseStore};
-use super::watchdog::Watchdog;
+use super::watchdog::Deadline;
 use crate::error::{Error, Result};
 
 /// Tokio's clock (so the tests can pause it), as the `std` instant [`decide`] takes.
@@ -88,7 +88,7 @@ pub(super) fn fatal(e: &Error, creating: bool) -> Result<()> {
 }
 
 /// Renews the lease every retry period until it is lost, and says why. Each successful renewal
-/// re-arms `watchdog` and is published on `latest` (for [`release`]). A renewal refused with 409
+/// moves `deadline` on and is published on `latest` (for [`release`]). A renewal refused with 409
 /// means another replica wrote: the lease is read again and [`decide`] says whether it is still
 /// ours. Returns [`Lost::DeadlinePassed`] as soon as the renew deadline passes without success.
 pub async fn renew<S: LeaseStore>(
@@ -96,7 +96,7 @@ pub async fn renew<S: LeaseStore>(
     held: Held,
     me: &str,
     timing: &Timing,
-    watchdog: &Watchdog,
+    deadline: &Deadline,
     latest: &watch::Sender<Lease>,
 ) -> Lost {
     let Held {
@@ -120,19 +120,19 @@ pub async fn renew<S: LeaseStore>(
             // decide answers nothing else to a leader; stopping is the safe reading
             _ => return Lost::Deleted,
         };
-        let deadline = (renewed_at + timing.renew_deadline).into();
+        let give_up = (renewed_at + timing.renew_deadline).into();
         next = sent + timing.retry_period / 4;
-        match timeout_at(deadline, store.replace(&store::renewed(lease))).await {
+        match timeout_at(give_up, store.replace(&store::renewed(lease))).await {
             Ok(Ok(lease)) => {
                 renewed_at = sent;
-                watchdog.arm(sent + timing.renew_deadline);
+                deadline.arm(sent + timing.renew_deadline);
                 latest.send_replace(lease.clone());
                 current = Some(lease);
                 next = sent + timing.retry_period;
             }
             Ok(Err(e)) if store::is_conflict(&e) => {
                 debug!("the lease changed under us; reading it");
-                match timeout_at(deadline, store.get()).await {
+                match timeout_at(give_up, store.get()).await {
                     Ok(Ok(fresh)) => {
                         current = fresh;
                         next = now();

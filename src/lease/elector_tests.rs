@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::decide::{Lost, Timing};
 use super::elector::{Held, acquire, fatal, release, renew};
 use super::store::{self, LeaseStore};
-use super::watchdog::Watchdog;
+use super::watchdog::Deadline;
 use crate::error::{Error, Result};
 
 /// One Lease shared by every replica's client; a client can be cut off (its requests hang).
@@ -92,10 +92,9 @@ fn timing() -> Timing {
 
 /// Renews `held` for `me` until the lease is lost; returns why and when.
 async fn lead(store: Fake, held: Held, me: &'static str) -> (Lost, Instant) {
-    let dog = Watchdog::start(held.renewed_at + Duration::from_secs(3600), || {}).expect("watchdog");
+    let deadline = Deadline::closed();
     let (tx, _rx) = watch::channel(held.lease.clone());
-    let why = renew(&store, held, me, &timing(), &dog, &tx).await;
-    dog.stop();
+    let why = renew(&store, held, me, &timing(), &deadline, &tx).await;
     (why, Instant::now())
 }
 

@@ -5,7 +5,9 @@
 //!
 //! - [`decide`]: the pure rules (acquire, renew, wait, lost), on this replica's own clock.
 //! - `elector`: the loops that read and write the Lease, with `resourceVersion` preconditions.
-//! - `watchdog`: ends the process when the renew deadline passes, whatever the runtime is doing.
+//! - `watchdog`: the renew deadline, and a thread that ends the process when it passes, whatever
+//!   the runtime is doing.
+//! - `fence`: the controllers' client refuses every request unless the deadline is in force.
 //!
 //! A leader that cannot renew within the renew deadline (8 s) exits with status
 //! [`EXIT_LEASE_LOST`] before any standby may take over (10 s after it last saw a renewal); the
@@ -14,6 +16,7 @@
 
 pub mod decide;
 mod elector;
+mod fence;
 mod store;
 mod watchdog;
 
@@ -27,6 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::FutureExt;
+use kube::Client;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -35,6 +39,7 @@ pub use decide::{Lost, Timing};
 
 use crate::error::Result;
 use crate::metrics::Metrics;
+use watchdog::Deadline;
 
 /// The Lease's name.
 pub const LEASE_NAME: &str = "kraftwerk-operator";
@@ -88,17 +93,20 @@ fn fallback_identity(host: &str) -> String {
     format!("{host}-{}", &suffix[..8])
 }
 
-/// Runs `work` (the controllers) once this replica holds the lease, renewing it meanwhile, then
-/// releases it. Until then this replica stands by: ready, making no request but reading the
-/// Lease; SIGTERM or SIGINT while standing by returns `Ok` at once. A leader that loses the lease
-/// ends the process (status [`EXIT_LEASE_LOST`]) without waiting for `work`.
-pub async fn lead<F>(
+/// Runs `work` (the controllers) on `client` once this replica holds the lease, renewing it
+/// meanwhile, then releases it. Until then this replica stands by: ready, sending no request but
+/// reads of the Lease; SIGTERM or SIGINT while standing by returns `Ok` at once. The client
+/// `work` gets refuses every request unless the renew deadline is in force, and a leader that
+/// loses the lease ends the process (status [`EXIT_LEASE_LOST`]) without waiting for `work`.
+pub async fn lead<W, F>(
     config: LeaseConfig,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
-    work: F,
+    client: Client,
+    work: W,
 ) -> Result<()>
 where
+    W: FnOnce(Client) -> F,
     F: Future<Output = Result<()>>,
 {
     let store = store::KubeLease::new(
@@ -108,6 +116,8 @@ where
     );
     let (me, timing) = (config.identity.clone(), config.timing);
     let lease = format!("{}/{}", config.namespace, config.name);
+    let deadline = Deadline::closed();
+    let work = work(fence::fenced(client, deadline.clone()));
     metrics.is_leader.set(0);
     // A standby is ready: it is healthy, and a rolling update must be able to count on it.
     ready.store(true, Ordering::Relaxed);
@@ -119,19 +129,17 @@ where
         _ = terminate.recv() => return Ok(()),
         _ = tokio::signal::ctrl_c() => return Ok(()),
     };
+    deadline.arm(held.renewed_at + timing.renew_deadline);
+    watchdog::spawn(deadline.clone(), || stop_acting(&Lost::DeadlinePassed))?;
     // The controllers say when they are ready (their watches started).
     ready.store(false, Ordering::Relaxed);
     metrics.is_leader.set(1);
     info!(identity = %me, %lease, waited_ms = waited.elapsed().as_millis(), "acquired the lease: leading");
-    let watchdog = Arc::new(watchdog::Watchdog::start(
-        held.renewed_at + timing.renew_deadline,
-        || stop_acting(&Lost::DeadlinePassed),
-    )?);
     let (latest_tx, latest) = watch::channel(held.lease.clone());
     let renewer = {
-        let (store, me, watchdog) = (store.clone(), me.clone(), watchdog.clone());
+        let (store, me, deadline) = (store.clone(), me.clone(), deadline.clone());
         tokio::spawn(async move {
-            let why = elector::renew(&store, held, &me, &timing, &watchdog, &latest_tx).await;
+            let why = elector::renew(&store, held, &me, &timing, &deadline, &latest_tx).await;
             stop_acting(&why);
         })
     };
@@ -141,7 +149,7 @@ where
         None => work.await,
     };
     // Stopped acting: the deadline no longer matters, the renewals stop, the Lease is given up.
-    watchdog.stop();
+    deadline.close();
     renewer.abort();
     let _ = renewer.await;
     metrics.is_leader.set(0);
@@ -155,7 +163,14 @@ where
 }
 
 /// Ends the process: a replica that is not sure to hold the lease must not act a moment longer.
+/// The watchdog thread and the renew loop may both get here; the first one exits.
 fn stop_acting(why: &Lost) -> ! {
+    static STOPPING: AtomicBool = AtomicBool::new(false);
+    if STOPPING.swap(true, Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
     error!(reason = %why, status = EXIT_LEASE_LOST, "lost the lease: stopping");
     std::process::exit(EXIT_LEASE_LOST)
 }

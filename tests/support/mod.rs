@@ -216,14 +216,24 @@ impl Operator {
         let _ = self.child.wait();
     }
 
-    /// kill -TERM (what the kubelet sends first) and wait up to `timeout` for the exit status.
-    pub async fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+    /// Sends the signal `name` (`TERM`, `STOP`, `CONT` …) to the operator.
+    pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{name}"), &pid])
             .status()
             .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid}");
+        assert!(sent.success(), "kill -{name} {pid}");
+    }
+
+    /// kill -TERM (what the kubelet sends first) and wait up to `timeout` for the exit status.
+    pub async fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.wait_exit(timeout).await
+    }
+
+    /// Waits up to `timeout` for the operator to exit; its exit status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -231,10 +241,10 @@ impl Operator {
             }
             assert!(
                 start.elapsed() < timeout,
-                "the operator did not exit within {timeout:?} of SIGTERM:\n{}",
+                "the operator did not exit within {timeout:?}:\n{}",
                 self.log_tail(30)
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -348,6 +358,12 @@ impl TestEnv {
         let env = Self::setup(test, 1, true).await;
         env.operator.wait_leader(Duration::from_secs(60)).await;
         env
+    }
+
+    /// Another replica of an [`elected`](Self::elected) operator, named `identity`.
+    pub async fn start_replica(&self, identity: &str) -> Operator {
+        let name = format!("{}-{identity}", self.ns);
+        Operator::start_elected(&name, &self.namespaces, &self.ns, identity).await
     }
 
     async fn setup(test: &str, count: usize, elected: bool) -> TestEnv {
