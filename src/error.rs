@@ -22,6 +22,9 @@ pub enum Error {
 
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+
+    #[error("leader election: {0}")]
+    Lease(String),
 }
 
 impl Error {
@@ -35,6 +38,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::CrdMissing(_) => "crd_missing",
             Error::Io(_) => "io",
+            Error::Lease(_) => "lease",
         }
     }
 }

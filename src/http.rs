@@ -16,6 +16,8 @@ use crate::metrics::Metrics;
 /// What the probes report.
 #[derive(Debug)]
 pub struct Health {
+    /// This replica stands by for the leader Lease: healthy and ready, with no controller loop.
+    pub standby: AtomicBool,
     /// The controller loop is running.
     pub alive: AtomicBool,
     /// Watch scopes (namespaces, or one for all) the operator runs.
@@ -27,6 +29,7 @@ pub struct Health {
 impl Health {
     pub fn new(scopes: usize) -> Self {
         Self {
+            standby: AtomicBool::new(false),
             alive: AtomicBool::new(false),
             scopes: AtomicUsize::new(scopes.max(1)),
             scopes_synced: AtomicUsize::new(0),
@@ -34,8 +37,13 @@ impl Health {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.alive.load(Ordering::Relaxed)
-            && self.scopes_synced.load(Ordering::Relaxed) >= self.scopes.load(Ordering::Relaxed)
+        self.standby.load(Ordering::Relaxed)
+            || (self.alive.load(Ordering::Relaxed)
+                && self.scopes_synced.load(Ordering::Relaxed) >= self.scopes.load(Ordering::Relaxed))
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.standby.load(Ordering::Relaxed) || self.alive.load(Ordering::Relaxed)
     }
 }
 
@@ -54,7 +62,7 @@ pub fn router(state: HttpState) -> Router {
 }
 
 async fn healthz(State(s): State<HttpState>) -> impl IntoResponse {
-    if s.health.alive.load(Ordering::Relaxed) {
+    if s.health.is_alive() {
         (StatusCode::OK, "ok")
     } else {
         (

@@ -30,6 +30,7 @@ pub mod error;
 #[cfg(test)]
 mod fixtures;
 pub mod http;
+pub mod lease;
 pub mod metrics;
 pub mod render;
 pub mod status;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use kraftwerk::controller::{self, RunConfig};
 use kraftwerk::crd::KafkaCluster;
 use kraftwerk::http::{self, Health, HttpState};
+use kraftwerk::lease::{self, LeaseConfig};
 use kraftwerk::metrics::Metrics;
 use kraftwerk::render::{self, RenderOptions};
 use kraftwerk::validate::Options;
@@ -45,6 +46,21 @@ enum Command {
         /// KafkaClusters reconciled at once.
         #[arg(long, env = "KRAFTWERK_CONCURRENCY", default_value_t = 4)]
         concurrency: u16,
+        /// Leader election: only the replica holding the Lease acts, the others stand by
+        /// (`--leader-election=false`: act at once, for a lone process).
+        #[arg(long, env = "KRAFTWERK_LEADER_ELECTION", default_value_t = true,
+              action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        leader_election: bool,
+        /// Namespace of the Lease [default: POD_NAMESPACE, else the pod's service account
+        /// namespace, else kraftwerk-system].
+        #[arg(long, env = "KRAFTWERK_LEASE_NAMESPACE")]
+        lease_namespace: Option<String>,
+        /// Name of the Lease.
+        #[arg(long, env = "KRAFTWERK_LEASE_NAME", default_value = lease::LEASE_NAME)]
+        lease_name: String,
+        /// This replica's name in the Lease [default: host name and a random suffix].
+        #[arg(long, env = "POD_NAME")]
+        lease_identity: Option<String>,
     },
     /// Print the KafkaCluster CRD as YAML.
     Crd,
@@ -109,6 +125,10 @@ fn main() -> ExitCode {
             metrics_addr,
             cluster_domain,
             concurrency,
+            leader_election,
+            lease_namespace,
+            lease_name,
+            lease_identity,
         } => {
             telemetry::init(&log_level, log_json);
             let config = RunConfig {
@@ -116,7 +136,9 @@ fn main() -> ExitCode {
                 options: Options { cluster_domain },
                 concurrency: concurrency.max(1),
             };
-            run_operator(config, metrics_addr)
+            let lease =
+                leader_election.then(|| LeaseConfig::new(lease_namespace, lease_name, lease_identity));
+            run_operator(config, metrics_addr, lease)
         }
     };
     match result {
@@ -202,7 +224,11 @@ fn block_on<F: std::future::Future<Output = Result<(), String>>>(f: F) -> Result
     runtime.block_on(f)
 }
 
-fn run_operator(config: RunConfig, metrics_addr: SocketAddr) -> Result<(), String> {
+fn run_operator(
+    config: RunConfig,
+    metrics_addr: SocketAddr,
+    lease: Option<LeaseConfig>,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -218,9 +244,21 @@ fn run_operator(config: RunConfig, metrics_addr: SocketAddr) -> Result<(), Strin
         let client = controller::counting_client(metrics.clone())
             .await
             .map_err(|e| e.to_string())?;
-        let result = controller::run(client, config, metrics, health)
-            .await
-            .map_err(|e| e.to_string());
+        // With leader election, the controllers run only while this replica holds the Lease.
+        let result = match lease {
+            Some(lease) => {
+                let (m, h) = (metrics.clone(), health.clone());
+                lease::lead(lease, m, h, client, |client| {
+                    controller::run(client, config, metrics, health)
+                })
+                .await
+            }
+            None => {
+                metrics.is_leader.set(1);
+                controller::run(client, config, metrics, health).await
+            }
+        }
+        .map_err(|e| e.to_string());
         server.abort();
         result
     })

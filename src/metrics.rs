@@ -1,7 +1,8 @@
 //! Prometheus metrics: reconciles, failures by error kind, reconcile duration, every request the
 //! operator sends to the API server by Kubernetes verb (the "a no-op reconcile sends nothing"
-//! guarantee is measured with it), and what rollouts did (restarts and live reconfigurations,
-//! by node role).
+//! guarantee is measured with it), what rollouts did (restarts and live reconfigurations, by node
+//! role), and leader election (whether this replica leads, and its Lease requests, kept out of
+//! the request counters).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -9,6 +10,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -37,6 +39,9 @@ pub struct Metrics {
     pub duration: Histogram,
     pub requests: Family<RequestLabels, Counter>,
     pub roll_actions: Family<RollLabels, Counter>,
+    /// 1 while this replica holds the leader Lease (or runs without leader election).
+    pub is_leader: Gauge,
+    pub lease_requests: Family<RequestLabels, Counter>,
     requests_total: AtomicU64,
     registry: Registry,
 }
@@ -110,12 +115,26 @@ impl Metrics {
             "Nodes restarted and brokers reconfigured live by rollouts, by action and role",
             roll_actions.clone(),
         );
+        let is_leader = Gauge::default();
+        let lease_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "is_leader",
+            "1 while this replica holds the leader Lease and acts, 0 while it stands by",
+            is_leader.clone(),
+        );
+        registry.register(
+            "lease_requests",
+            "Requests about the leader Lease sent to the API server, by HTTP verb",
+            lease_requests.clone(),
+        );
         Self {
             reconciles,
             failures,
             duration,
             requests,
             roll_actions,
+            is_leader,
+            lease_requests,
             requests_total: AtomicU64::new(0),
             registry,
         }
@@ -134,6 +153,15 @@ impl Metrics {
     /// All requests so far.
     pub fn requests_total(&self) -> u64 {
         self.requests_total.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request about the leader Lease; not a request of the controllers.
+    pub fn observe_lease_request(&self, method: &http::Method, uri: &http::Uri) {
+        self.lease_requests
+            .get_or_create(&RequestLabels {
+                verb: verb(method, uri).to_string(),
+            })
+            .inc();
     }
 
     pub fn failure(&self, kind: &str) {
@@ -223,6 +251,23 @@ mod tests {
             verb(&http::Method::POST, &uri("/api/v1/namespaces/a/pods")),
             "create"
         );
+    }
+
+    #[test]
+    fn lease_requests_are_counted_apart_from_the_controllers_writes() {
+        let m = Metrics::new();
+        let lease = uri("/apis/coordination.k8s.io/v1/namespaces/k/leases/kraftwerk-operator");
+        m.observe_lease_request(&http::Method::GET, &lease);
+        m.observe_lease_request(&http::Method::PUT, &lease);
+        m.is_leader.set(1);
+        assert_eq!(m.requests_total(), 0);
+        let text = m.encode();
+        assert!(
+            text.contains("kraftwerk_lease_requests_total{verb=\"update\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("kraftwerk_is_leader 1"), "{text}");
+        assert!(!text.contains("kraftwerk_kube_requests_total{"), "{text}");
     }
 
     #[test]

@@ -112,6 +112,9 @@ if [ "$mode" != real ]; then
 
   step "starting the operator in the background (log: $oplog)"
   stop_operator >/dev/null
+  # It elects itself leader over a Lease in kraftwerk-system, as in-cluster (deploy/operator.yaml
+  # creates that namespace there).
+  k create namespace kraftwerk-system --dry-run=client -o yaml | k apply -f - >/dev/null
   setsid nohup "$operator" run --metrics-addr "$metrics" >"$oplog" 2>&1 </dev/null &
   echo $! >"$pidfile"
   for _ in $(seq 1 100); do
@@ -135,7 +138,7 @@ t1=$(date +%s)
 if ! wait_until "$timeout" -n "$ns" "$ref" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'; then
   echo "the KafkaCluster did not become Ready; its status and the operator log:" >&2
   k -n "$ns" get "$ref" -o yaml >&2 || true
-  if [ "$mode" = real ]; then k -n kraftwerk-system logs deploy/kraftwerk --tail=40 >&2 || true; else tail -n 40 "$oplog" >&2; fi
+  if [ "$mode" = real ]; then k -n kraftwerk-system logs -l app.kubernetes.io/name=kraftwerk --prefix --tail=40 >&2 || true; else tail -n 40 "$oplog" >&2; fi
   exit 1
 fi
 ready_s=$(($(date +%s) - t1))
@@ -180,7 +183,7 @@ else
   echo "Every pod above runs a real Kafka $(k -n "$ns" get "$ref" -o jsonpath='{.status.kafkaVersion}') process in a container on a real kubelet node."
 fi
 if [ "$mode" = real ]; then
-  oplogs="kubectl -n kraftwerk-system logs deploy/kraftwerk"
+  oplogs="kubectl -n kraftwerk-system logs -l app.kubernetes.io/name=kraftwerk --prefix --tail=-1   (leader and standby)"
 else
   oplogs="tail -f $oplog"
 fi

@@ -38,7 +38,7 @@ fail() {
   log "FAILED: $*"
   "${kubectl[@]}" get nodes -o wide >&2 2>/dev/null || true
   "${kubectl[@]}" -n "$NS" get kafkacluster,pods,svc,pvc -o wide >&2 2>/dev/null || true
-  "${kubectl[@]}" -n "$OP_NS" logs deploy/kraftwerk --tail=40 >&2 2>/dev/null || true
+  "${kubectl[@]}" -n "$OP_NS" logs -l app.kubernetes.io/name=kraftwerk --prefix --tail=40 >&2 2>/dev/null || true
   exit 1
 }
 kubectl=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH")

@@ -1,5 +1,6 @@
 //! Rolling restarts on the local (kwok) cluster: ordering, one node at a time, pause, canary,
-//! manual restarts, and an operator killed mid-roll (issue 6). Pods are simulated, so no Kafka
+//! manual restarts, an operator killed mid-roll (issue 6), and a leader killed mid-roll with a
+//! standby taking over (issue 12). Pods are simulated, so no Kafka
 //! answers: the clusters here carry `kraftwerk.dev/skip-kafka-gates: "true"`, the documented
 //! escape that rolls on pod readiness alone; one test checks that without it the roll waits.
 //! Run with `make test-integration` (ignored by a plain `cargo test`).
@@ -11,10 +12,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kraftwerk::crd::StepState;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use support::{Operator, TestEnv};
 
@@ -28,13 +32,45 @@ const PODS: [&str; 6] = [
     "broker-2",
 ];
 
-/// Polls the cluster's pods every 100 ms and records, per pod, the uids seen (a new uid is a
-/// restart), the order of restarts, and the largest number of nodes down at once.
+/// Watches the cluster's pods and records, per pod, the uids seen (a new uid is a restart), the
+/// order of restarts, and the largest number of nodes down at once, over every state the watch
+/// reports (each pod change, in the API server's order), so no overlap is too short to be seen.
 #[derive(Default)]
 struct History {
     uids: BTreeMap<String, Vec<String>>,
     order: Vec<String>,
     max_down: usize,
+}
+
+impl History {
+    /// One state of the cluster's pods (by name).
+    fn record(&mut self, names: &[String], pods: &BTreeMap<String, Pod>) {
+        let mut down = 0;
+        for name in names {
+            let pod = pods.get(name);
+            let up = pod.is_some_and(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            });
+            if !up {
+                down += 1;
+            }
+            if let Some(uid) = pod.and_then(|p| p.uid()) {
+                let seen = self.uids.entry(name.clone()).or_default();
+                if seen.last() != Some(&uid) {
+                    let restarted = !seen.is_empty();
+                    seen.push(uid);
+                    if restarted {
+                        self.order.push(name.clone());
+                    }
+                }
+            }
+        }
+        self.max_down = self.max_down.max(down);
+    }
 }
 
 struct Recorder {
@@ -51,38 +87,31 @@ impl Recorder {
     fn start_with(api: Api<Pod>, cluster: &str, names: Vec<String>) -> Recorder {
         let history: Arc<Mutex<History>> = Arc::default();
         let h = history.clone();
-        let lp = ListParams::default().labels(&format!("kraftwerk.dev/cluster={cluster}"));
+        let config = watcher::Config::default().labels(&format!("kraftwerk.dev/cluster={cluster}"));
         let task = tokio::spawn(async move {
-            loop {
-                if let Ok(list) = api.list(&lp).await {
-                    let mut h = h.lock().unwrap();
-                    let mut down = 0;
-                    for name in &names {
-                        let pod = list.items.iter().find(|p| &p.name_any() == name);
-                        let up =
-                            pod.is_some_and(|p| {
-                                p.metadata.deletion_timestamp.is_none()
-                                    && p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(
-                                        |cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
-                                    )
-                            });
-                        if !up {
-                            down += 1;
-                        }
-                        if let Some(uid) = pod.and_then(|p| p.uid()) {
-                            let seen = h.uids.entry(name.clone()).or_default();
-                            if seen.last() != Some(&uid) {
-                                let restarted = !seen.is_empty();
-                                seen.push(uid);
-                                if restarted {
-                                    h.order.push(name.clone());
-                                }
-                            }
-                        }
+            let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
+            let mut relist: BTreeMap<String, Pod> = BTreeMap::new();
+            let mut events = watcher(api, config).default_backoff().boxed();
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(watcher::Event::Apply(p)) => {
+                        pods.insert(p.name_any(), p);
                     }
-                    h.max_down = h.max_down.max(down);
+                    Ok(watcher::Event::Delete(p)) => {
+                        pods.remove(&p.name_any());
+                    }
+                    Ok(watcher::Event::Init) => {
+                        relist.clear();
+                        continue;
+                    }
+                    Ok(watcher::Event::InitApply(p)) => {
+                        relist.insert(p.name_any(), p);
+                        continue;
+                    }
+                    Ok(watcher::Event::InitDone) => pods = std::mem::take(&mut relist),
+                    Err(_) => continue,
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                h.lock().unwrap().record(&names, &pods);
             }
         });
         Recorder { history, task }
@@ -555,4 +584,73 @@ async fn rack_batches_restart_brokers_of_one_rack_together() {
         rec.restart_counts()
     );
     assert!(rec.max_down() <= 2, "at most one batch down");
+}
+
+/// Two operators with leader election (the Lease in the test's namespace). The standby makes no
+/// write and runs no reconcile while the leader lives. The leader is killed (SIGKILL) mid-roll:
+/// the standby takes over within 15 s and finishes the roll; every node restarted exactly once,
+/// never two down at once.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn standby_takes_over_when_the_leader_is_killed_mid_roll() {
+    let mut env = TestEnv::elected("roll-leader").await;
+    let c = "le";
+    let mut standby = env.start_replica("operator-b").await;
+    let rec = ready_cluster(&env, c, json!({}), true).await;
+    env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "600"}}))
+        .await
+        .unwrap();
+    wait_until("two restarts", Duration::from_secs(180), &env, || {
+        rec.restarts().len() >= 2
+    })
+    .await;
+    // the whole life of the leader: the standby only read the Lease
+    let standby_metrics = standby.metrics_text().await;
+    for (metric, want) in [
+        ("kraftwerk_is_leader", 0.0),
+        ("kraftwerk_kube_requests", 0.0),
+        ("kraftwerk_reconcile", 0.0),
+    ] {
+        assert_eq!(support::metric_sum(&standby_metrics, metric), want, "{metric}");
+    }
+    let lease_reads = support::metric_sum(&standby_metrics, "kraftwerk_lease_requests");
+    assert!(
+        standby_metrics.contains("kraftwerk_lease_requests_total{verb=\"get\"}") && lease_reads > 0.0,
+        "{standby_metrics}"
+    );
+    assert!(!standby_metrics.contains("kraftwerk_lease_requests_total{verb=\"update\"}"));
+
+    env.operator.kill();
+    let killed = Instant::now();
+    let restarts_at_kill = rec.restarts().len();
+    let takeover = standby.wait_leader(Duration::from_secs(60)).await;
+    std::mem::swap(&mut env.operator, &mut standby);
+    wait_until("the roll to resume", Duration::from_secs(120), &env, || {
+        rec.restarts().len() > restarts_at_kill
+    })
+    .await;
+    let resumed = killed.elapsed();
+    roll_settles(&env, c, &rec, 6, 240).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let counts = rec.restart_counts();
+    println!(
+        "killed the leader after {restarts_at_kill} restarts; the standby led {:.1} s after the kill, \
+         the next restart came {:.1} s after it; restarts per pod {counts:?}; max nodes down at once {}",
+        takeover.as_secs_f64(),
+        resumed.as_secs_f64(),
+        rec.max_down()
+    );
+    assert!(restarts_at_kill < 6, "the leader must be killed mid-roll");
+    assert!(takeover < Duration::from_secs(15), "takeover took {takeover:?}");
+    assert_eq!(counts.len(), 6, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    assert_eq!(rec.restarts().len(), 6, "{:?}", rec.restarts());
+    assert!(rec.max_down() <= 1, "two nodes down at once");
+    let lease: Lease = Api::namespaced(env.client.clone(), &env.ns)
+        .get("kraftwerk-operator")
+        .await
+        .expect("the Lease");
+    let spec = lease.spec.expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("operator-b"));
+    assert_eq!(spec.lease_transitions, Some(1));
 }

@@ -517,7 +517,9 @@ impl KafkaNode {
         while Instant::now() < until {
             let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // The state follows the parenthesised command name: `pid (comm) T ...`.
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
             if state == Some("T") {
                 return Ok(());
             }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the operator in-cluster exactly as a user does (kubectl apply -f crds/ and
-# deploy/operator.yaml), pinned to the real nodes, and waits until its pod is Ready.
+# deploy/operator.yaml), pinned to the real nodes, and waits until a Ready pod leads (holds the
+# Lease).
 # Used by `make demo` and `make e2e`. Needs the real nodes (node-up.sh) and the operator image
 # kraftwerk:dev imported into them (tests/images/build.sh operator; node-up.sh imports it).
 set -euo pipefail
@@ -37,8 +38,19 @@ image_id=$(cat "$CACHE/images/kraftwerk-dev.oci.tar.inputs" 2>/dev/null | cut -c
   "${kubectl[@]}" -n "$OP_NS" get pods -o wide >&2 || true
   exit 1
 }
-"${kubectl[@]}" -n "$OP_NS" wait pods -l app.kubernetes.io/name=kraftwerk --for=condition=Ready --timeout=180s >/dev/null || {
-  log "the operator pod is not Ready"
-  "${kubectl[@]}" -n "$OP_NS" logs deploy/kraftwerk --tail=30 >&2 || true
+# Two replicas, one leading: the operator is up once a Ready pod that is not stopping holds the
+# Lease (an old pod of the rollout may still hold it for the moment it takes to release it).
+leader_ready() {
+  local holder
+  holder=$("${kubectl[@]}" -n "$OP_NS" get lease kraftwerk-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null) || return 1
+  [ -n "$holder" ] || return 1
+  [ "$("${kubectl[@]}" -n "$OP_NS" get pod "$holder" \
+    -o jsonpath='{.metadata.deletionTimestamp}{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+for _ in $(seq 1 90); do leader_ready && break; sleep 2; done
+leader_ready || {
+  log "no Ready operator pod holds the Lease $OP_NS/kraftwerk-operator after 180s"
+  "${kubectl[@]}" -n "$OP_NS" get pods,leases -o wide >&2 || true
+  "${kubectl[@]}" -n "$OP_NS" logs -l app.kubernetes.io/name=kraftwerk --prefix --tail=30 >&2 || true
   exit 1
 }

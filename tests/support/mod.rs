@@ -127,8 +127,36 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts `kraftwerk run` for `namespaces` and waits until `/readyz` answers 200.
+    /// Starts `kraftwerk run` for `namespaces`, alone (no leader election), and waits until
+    /// `/readyz` answers 200.
     pub async fn start(name: &str, namespaces: &[String]) -> Operator {
+        Self::start_with(name, namespaces, &["--leader-election=false"], &[]).await
+    }
+
+    /// Starts a replica with leader election: the Lease `kraftwerk-operator` in `lease_ns`, this
+    /// replica named `identity`. Returns once it is ready: leading or standing by.
+    pub async fn start_elected(
+        name: &str,
+        namespaces: &[String],
+        lease_ns: &str,
+        identity: &str,
+    ) -> Operator {
+        Self::start_with(
+            name,
+            namespaces,
+            &["--leader-election=true", "--lease-namespace", lease_ns],
+            &[("POD_NAME", identity)],
+        )
+        .await
+    }
+
+    /// Starts `kraftwerk run` for `namespaces` with extra arguments and environment.
+    pub async fn start_with(
+        name: &str,
+        namespaces: &[String],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
         let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let dir = test_logs_dir();
         std::fs::create_dir_all(&dir).unwrap();
@@ -142,6 +170,8 @@ impl Operator {
             .arg(metrics_addr.to_string())
             .arg("--log-level")
             .arg("debug")
+            .args(args)
+            .envs(env.iter().copied())
             .env("RUST_BACKTRACE", "1")
             .env("RUST_LOG", "info,kraftwerk=debug")
             .stdin(Stdio::null())
@@ -184,6 +214,56 @@ impl Operator {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends the signal `name` (`TERM`, `STOP`, `CONT` …) to the operator.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} {pid}");
+    }
+
+    /// kill -TERM (what the kubelet sends first) and wait up to `timeout` for the exit status.
+    pub async fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.wait_exit(timeout).await
+    }
+
+    /// Waits up to `timeout` for the operator to exit; its exit status.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the operator did not exit within {timeout:?}:\n{}",
+                self.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until this replica leads (`kraftwerk_is_leader` 1); returns how long that took.
+    pub async fn wait_leader(&self, timeout: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            if let Ok((200, body)) = http_get(self.metrics_addr, "/metrics").await
+                && metric_sum(&body, "kraftwerk_is_leader") == 1.0
+            {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the operator did not lead within {timeout:?}:\n{}",
+                self.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The whole `/metrics` text.
@@ -281,6 +361,24 @@ impl TestEnv {
 
     /// `count` namespaces, all watched by the test's operator.
     pub async fn with_namespaces(test: &str, count: usize) -> TestEnv {
+        Self::setup(test, count, false).await
+    }
+
+    /// One namespace, watched by an operator with leader election whose Lease lives in that
+    /// namespace, named `operator-a`; it leads when this returns.
+    pub async fn elected(test: &str) -> TestEnv {
+        let env = Self::setup(test, 1, true).await;
+        env.operator.wait_leader(Duration::from_secs(60)).await;
+        env
+    }
+
+    /// Another replica of an [`elected`](Self::elected) operator, named `identity`.
+    pub async fn start_replica(&self, identity: &str) -> Operator {
+        let name = format!("{}-{identity}", self.ns);
+        Operator::start_elected(&name, &self.namespaces, &self.ns, identity).await
+    }
+
+    async fn setup(test: &str, count: usize, elected: bool) -> TestEnv {
         let client = client().await;
         ensure_crd(&client).await;
         let suffix = uuid::Uuid::new_v4().simple().to_string();
@@ -305,7 +403,12 @@ impl TestEnv {
             })
             .await;
         }
-        let operator = Operator::start(&format!("{test}-{}", &suffix[..5]), &namespaces).await;
+        let name = format!("{test}-{}", &suffix[..5]);
+        let operator = if elected {
+            Operator::start_elected(&name, &namespaces, &namespaces[0], "operator-a").await
+        } else {
+            Operator::start(&name, &namespaces).await
+        };
         TestEnv {
             client,
             ns: namespaces[0].clone(),
