@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod crd;
+pub mod durability;
 pub mod placement;
 pub mod roll;
 

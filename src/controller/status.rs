@@ -250,6 +250,8 @@ pub fn compute(
             Role::Broker,
         ))),
         rollout: None,
+        // Filled from Kafka by the durability pass (crate::durability::sync).
+        durability: None,
     }
 }
 
