@@ -418,6 +418,34 @@ async fn default_cluster_runs_with_rf3_and_min_isr2(admin: &AdminClient) {
     );
 }
 
+/// Runs the durability pass and checks it corrected exactly the cluster-level
+/// `min.insync.replicas`, from `old` (also the value in force) to `new`.
+async fn pass_corrects_min_isr(
+    admin: &AdminClient,
+    desired: &durability::Desired,
+    old: &str,
+    new: &str,
+) -> durability::sync::Outcome {
+    let t0 = Instant::now();
+    let outcome = durability::sync::reconcile(admin, desired)
+        .await
+        .expect("durability pass");
+    eprintln!("DURABILITY outcome in {:?}: {outcome:#?}", t0.elapsed());
+    for c in &outcome.corrected {
+        eprintln!("DURABILITY Event DurabilityCorrected: {}", c.message());
+    }
+    assert_eq!(
+        outcome.corrected,
+        vec![Correction {
+            key: MIN_ISR.into(),
+            old: Some(old.into()),
+            was_effective: Some(old.into()),
+            new: new.into(),
+        }]
+    );
+    outcome
+}
+
 /// A cluster as the previous release leaves it (cluster-level min ISR 1) is corrected live.
 async fn previous_release_value_is_corrected_live(cluster: &TestCluster, admin: &AdminClient) {
     admin
@@ -443,24 +471,7 @@ async fn previous_release_value_is_corrected_live(cluster: &TestCluster, admin: 
     .await;
     let pids: Vec<Option<u32>> = cluster.nodes.iter().map(|n| n.pid()).collect();
 
-    let t0 = Instant::now();
-    let outcome = durability::sync::reconcile(admin, &desired_of(CR))
-        .await
-        .expect("durability pass");
-    let took = t0.elapsed();
-    eprintln!("DURABILITY outcome in {took:?}: {outcome:#?}");
-    for c in &outcome.corrected {
-        eprintln!("DURABILITY Event DurabilityCorrected: {}", c.message());
-    }
-    assert_eq!(
-        outcome.corrected,
-        vec![Correction {
-            key: MIN_ISR.into(),
-            old: Some("1".into()),
-            was_effective: Some("1".into()),
-            new: "2".into(),
-        }]
-    );
+    let outcome = pass_corrects_min_isr(admin, &desired_of(CR), "1", "2").await;
     assert!(outcome.elr);
     assert_eq!(outcome.refused, vec![]);
     assert_eq!(outcome.min_insync_replicas_before, Some(1));
@@ -646,22 +657,7 @@ async fn spec_config_durability_reaches_kafka_and_previous_release_is_corrected(
 
     // The durability pass: cluster level corrected live.
     let desired = desired_of(CR_OVERRIDES);
-    let outcome = durability::sync::reconcile(&admin, &desired)
-        .await
-        .expect("durability pass");
-    eprintln!("DURABILITY outcome: {outcome:#?}");
-    for c in &outcome.corrected {
-        eprintln!("DURABILITY Event DurabilityCorrected: {}", c.message());
-    }
-    assert_eq!(
-        outcome.corrected,
-        vec![Correction {
-            key: MIN_ISR.into(),
-            old: Some("1".into()),
-            was_effective: Some("1".into()),
-            new: "3".into(),
-        }]
-    );
+    let outcome = pass_corrects_min_isr(&admin, &desired, "1", "3").await;
     assert_eq!(
         outcome.effective,
         Effective {
