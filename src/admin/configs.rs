@@ -381,6 +381,34 @@ mod tests {
     }
 
     #[test]
+    fn synonyms_show_every_level_and_the_one_in_force() {
+        let synonym = |source: &'static str, value: &str| ConfigSynonym {
+            name: "min.insync.replicas".into(),
+            value: Some(value.into()),
+            source,
+        };
+        let e = ConfigEntry {
+            name: "min.insync.replicas".into(),
+            value: Some("1".into()),
+            source: "DYNAMIC_DEFAULT_BROKER_CONFIG",
+            read_only: false,
+            sensitive: false,
+            synonyms: vec![
+                synonym("DYNAMIC_DEFAULT_BROKER_CONFIG", "1"),
+                synonym("STATIC_BROKER_CONFIG", "2"),
+                synonym("DEFAULT_CONFIG", "1"),
+            ],
+        };
+        assert_eq!(e.value_at("STATIC_BROKER_CONFIG"), Some("2"));
+        assert_eq!(e.value_at("DYNAMIC_BROKER_CONFIG"), None);
+        assert_eq!(
+            e.synonyms_text(),
+            "{DYNAMIC_DEFAULT_BROKER_CONFIG:min.insync.replicas=1, STATIC_BROKER_CONFIG:min.insync.replicas=2, \
+             DEFAULT_CONFIG:min.insync.replicas=1}"
+        );
+    }
+
+    #[test]
     fn ops_map_to_wire() {
         let w = AlterConfigOp::Set("a".into(), "1".into()).to_wire();
         assert_eq!((w.config_operation, w.value.as_deref()), (0, Some("1")));
