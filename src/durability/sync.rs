@@ -12,6 +12,11 @@ use super::{Correction, Desired, Drift, Effective, diff};
 const READ_BACK_ATTEMPTS: usize = 10;
 const READ_BACK_PAUSE: Duration = Duration::from_millis(200);
 
+/// Event reasons of a durability pass.
+pub const CORRECTED_REASON: &str = "DurabilityCorrected";
+pub const REFUSED_REASON: &str = "DurabilityRefused";
+pub const DRIFT_REASON: &str = "DurabilityDrift";
+
 /// A correction Kafka refused (e.g. a value it does not accept at the cluster level).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -39,6 +44,31 @@ pub struct Outcome {
     pub effective: Effective,
     /// `min.insync.replicas` before the corrections (for logs and the closing note).
     pub min_insync_replicas_before: Option<i32>,
+}
+
+impl Outcome {
+    /// One line per reported drift, joined, for a Warning Event or a condition message; `None`
+    /// when nothing differs.
+    pub fn drift_message(&self) -> Option<String> {
+        (!self.drift.is_empty()).then(|| {
+            self.drift
+                .iter()
+                .map(Drift::message)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// The refused corrections, for a Warning Event; `None` when Kafka accepted every one.
+    pub fn refused_message(&self) -> Option<String> {
+        (!self.refused.is_empty()).then(|| {
+            self.refused
+                .iter()
+                .map(|r| format!("{}={} at the cluster level: {}", r.key, r.value, r.error))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
 }
 
 /// Reads the durability settings Kafka runs with and corrects the cluster-level ones that
@@ -135,4 +165,45 @@ async fn describe_broker<C: Connector>(
     admin
         .describe_configs_with_synonyms(&ConfigResource::Broker(broker), Some(keys))
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::durability::DriftReason;
+
+    #[test]
+    fn messages_join_what_was_reported() {
+        let mut o = Outcome::default();
+        assert_eq!((o.drift_message(), o.refused_message()), (None, None));
+        o.drift = vec![
+            Drift {
+                key: "log.retention.ms".into(),
+                value: Some("1000".into()),
+                at: "cluster".into(),
+                reason: DriftReason::NotOwned,
+            },
+            Drift {
+                key: "default.replication.factor".into(),
+                value: Some("1".into()),
+                at: "broker 0".into(),
+                reason: DriftReason::StaticPending { want: "3".into() },
+            },
+        ];
+        o.refused = vec![Refusal {
+            key: "message.max.bytes".into(),
+            value: "-1".into(),
+            error: "InvalidConfig".into(),
+        }];
+        assert_eq!(
+            o.drift_message().unwrap(),
+            "log.retention.ms=1000 is set at the cluster level outside the KafkaCluster and overrides every \
+             broker's configuration; default.replication.factor=1 on broker 0; the KafkaCluster says 3, which \
+             takes effect when the broker restarts"
+        );
+        assert_eq!(
+            o.refused_message().unwrap(),
+            "message.max.bytes=-1 at the cluster level: InvalidConfig"
+        );
+    }
 }
