@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod annotations;
 pub mod crd;
+pub mod durability;
 pub mod placement;
 pub mod roll;
 

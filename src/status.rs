@@ -140,6 +140,9 @@ pub fn compute(
             Role::Broker,
         ))),
         rollout: None,
+        // Read from Kafka by the durability pass (`controller/durability.rs`), which runs
+        // only now and then: until it runs again, the last reading stands.
+        durability: previous.and_then(|p| p.durability.clone()),
     }
 }
 

@@ -94,6 +94,23 @@ impl Default for Options {
     }
 }
 
+/// What is known about the running Kafka cluster that changes what the spec may say.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaFacts {
+    /// Eligible Leader Replicas are on: `min.insync.replicas` is cluster-level only.
+    pub elr: bool,
+}
+
+impl KafkaFacts {
+    /// What a cluster of `version` has when nothing was read from Kafka yet (see
+    /// [`crate::durability::elr_expected`]).
+    pub fn expected(version: &str) -> Self {
+        Self {
+            elr: crate::durability::elr_expected(version),
+        }
+    }
+}
+
 /// A client listener after validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listener {
@@ -178,11 +195,31 @@ impl ValidatedCluster {
 }
 
 /// Validates `cr` against what exists. `cluster_id` is the id already chosen for the cluster.
+/// Kafka's facts are the expected ones for `spec.version` ([`KafkaFacts::expected`]); use
+/// [`validate_with`] when they were read from Kafka.
 pub fn validate(
     cr: &KafkaCluster,
     existing: &Existing,
     cluster_id: &str,
     options: &Options,
+) -> Result<ValidatedCluster, InvalidSpec> {
+    validate_with(
+        cr,
+        existing,
+        cluster_id,
+        options,
+        &KafkaFacts::expected(&cr.spec.version),
+    )
+}
+
+/// As [`validate`], with the facts read from the running Kafka cluster
+/// (`crate::durability::sync::Outcome::elr`).
+pub fn validate_with(
+    cr: &KafkaCluster,
+    existing: &Existing,
+    cluster_id: &str,
+    options: &Options,
+    facts: &KafkaFacts,
 ) -> Result<ValidatedCluster, InvalidSpec> {
     let mut problems = Vec::new();
     let mut refuse = |field: &str, reason: String| {
@@ -293,6 +330,14 @@ pub fn validate(
 
     // Cluster-wide overrides.
     let cluster_overrides = config_overrides("spec.config", &spec.config, &mut refuse);
+    for (field, config) in [
+        ("spec.brokers.config", &spec.brokers.pool.config),
+        ("spec.controllers.config", &spec.controllers.pool.config),
+    ] {
+        if let Some((path, reason)) = crate::durability::pool_refusal(field, config, facts.elr) {
+            refuse(&path, reason);
+        }
+    }
     if let Some(rack) = &spec.rack
         && rack.topology_key.trim().is_empty()
     {

@@ -7,6 +7,10 @@
 #  1. deploy the operator in-cluster from the plain manifests in deploy/, as a user would;
 #  2. apply a KafkaCluster with 3 controllers and 3 brokers pinned to the real nodes, wait
 #     for Ready;
+#  2b. inside a broker pod, Kafka's own scripts (kafka-features.sh describe, kafka-acls.sh --list,
+#     kafka-metadata-quorum.sh describe --status) run, and kafka-configs.sh shows the durability
+#     Kafka runs with: cluster-level min.insync.replicas=2, and a topic created without settings
+#     has replication factor 3 and effective min.insync.replicas=2;
 #  3. from a client pod, create a topic and produce with acks=all, then consume, through the
 #     bootstrap Service's DNS name;
 #  4. delete a broker pod: it comes back with the same node id, the same volume and the same
@@ -136,6 +140,42 @@ step "KafkaCluster $NS/$CLUSTER applied; waiting for Ready (up to ${TIMEOUT}s)"
 "${kubectl[@]}" -n "$NS" wait "kafkacluster/$CLUSTER" --for=condition=Ready --timeout="${TIMEOUT}s" >/dev/null ||
   fail "KafkaCluster not Ready"
 step "Ready: $("${kubectl[@]}" -n "$NS" get pods -l kraftwerk.dev/cluster=$CLUSTER -o jsonpath='{range .items[*]}{.metadata.name}@{.spec.nodeName} {end}')"
+
+# --- 2b. Kafka's own tools inside a broker pod; durability as Kafka runs it (issue 11) ---------
+# The image carries every script of Kafka's bin/ (tests/images/kafka/tools.list); an SRE's
+# usual commands work with `kubectl exec`. Small JVMs: they share the broker container's memory.
+kexec() {
+  "${kubectl[@]}" -n "$NS" exec "$CLUSTER-broker-0" -- env KAFKA_HEAP_OPTS=-Xmx64m \
+    KAFKA_JVM_PERFORMANCE_OPTS="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k" "$@"
+}
+kb=/opt/kafka/bin
+scripts=$(kexec sh -c "ls $kb/*.sh | wc -l") || fail "cannot list $kb in $CLUSTER-broker-0"
+[ "$scripts" -ge 43 ] || fail "the broker image has $scripts scripts in $kb, Kafka 4.3.1 ships 43"
+features=$(kexec $kb/kafka-features.sh --bootstrap-server localhost:9092 describe) || fail "kafka-features.sh describe: $features"
+grep -Eq 'Feature: eligible.leader.replicas.version.*FinalizedVersionLevel: 1' <<<"$features" ||
+  fail "kafka-features.sh describe shows no eligible.leader.replicas.version 1: $features"
+# No authorizer is configured: Kafka answers the listing with SECURITY_DISABLED, which the tool
+# reports; either answer proves the tool ran and reached the broker.
+acls=$(kexec $kb/kafka-acls.sh --bootstrap-server localhost:9092 --list 2>&1) ||
+  grep -q 'No Authorizer is configured on the broker' <<<"$acls" || fail "kafka-acls.sh --list: $acls"
+quorum=$(kexec $kb/kafka-metadata-quorum.sh --bootstrap-server localhost:9092 describe --status) ||
+  fail "kafka-metadata-quorum.sh describe --status: $quorum"
+for id in 9000 9001 9002; do
+  grep -q "\"id\": $id" <<<"$(grep CurrentVoters <<<"$quorum")" || fail "controller $id is not a voter: $quorum"
+done
+cluster_level=$(kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --describe --entity-type brokers --entity-default) ||
+  fail "kafka-configs.sh --entity-default: $cluster_level"
+grep -q '^ *min.insync.replicas=2 ' <<<"$cluster_level" || fail "cluster-level min.insync.replicas is not 2: $cluster_level"
+# a topic created with nothing set gets the controllers' replication factor and the cluster's min ISR
+kexec $kb/kafka-topics.sh --bootstrap-server localhost:9092 --create --if-not-exists --topic e2e-defaults >/dev/null ||
+  fail "creating topic e2e-defaults without settings"
+topic_cfg=$(kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --describe --all --entity-type topics --entity-name e2e-defaults) ||
+  fail "kafka-configs.sh --describe topic e2e-defaults: $topic_cfg"
+min_isr_line=$(grep -E '^ *min.insync.replicas=' <<<"$topic_cfg" || true)
+grep -q '^ *min.insync.replicas=2 ' <<<"$min_isr_line" || fail "topic e2e-defaults: effective $min_isr_line"
+rf_line=$(kexec $kb/kafka-topics.sh --bootstrap-server localhost:9092 --describe --topic e2e-defaults | grep -o 'ReplicationFactor: [0-9]*' | head -1 || true)
+[ "$rf_line" = "ReplicationFactor: 3" ] || fail "topic e2e-defaults: $rf_line, want 3"
+step "in $CLUSTER-broker-0: $scripts Kafka scripts; kafka-features/acls/metadata-quorum ran; cluster level: $(grep -o 'min.insync.replicas=[0-9]*' <<<"$cluster_level"); topic without settings: $rf_line, $(sed 's/^ *//; s/ .*//' <<<"$min_isr_line")"
 
 # --- 3. produce (acks=all) and consume through the bootstrap Service ---------------------------
 "${kubectl[@]}" apply -f - >/dev/null <<YAML

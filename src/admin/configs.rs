@@ -74,6 +74,39 @@ pub struct ConfigEntry {
     pub source: &'static str,
     pub read_only: bool,
     pub sensitive: bool,
+    /// Every value Kafka knows for the key, highest precedence first (the first one is in
+    /// force); empty unless asked for ([`AdminClient::describe_configs_with_synonyms`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+/// One value of a key at one level (`DYNAMIC_DEFAULT_BROKER_CONFIG:min.insync.replicas=1`).
+/// A synonym's name may differ from the key (`log.retention.hours` for `retention.ms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: &'static str,
+}
+
+impl ConfigEntry {
+    /// The value set at `source` (under the entry's own name or a synonym), if any.
+    pub fn value_at(&self, source: &str) -> Option<&str> {
+        self.synonyms
+            .iter()
+            .find(|s| s.source == source)
+            .and_then(|s| s.value.as_deref())
+    }
+
+    /// `source:name=value` of every synonym, as `kafka-configs.sh --describe --all` prints them.
+    pub fn synonyms_text(&self) -> String {
+        let parts: Vec<String> = self
+            .synonyms
+            .iter()
+            .map(|s| format!("{}:{}={}", s.source, s.name, s.value.as_deref().unwrap_or("null")))
+            .collect();
+        format!("{{{}}}", parts.join(", "))
+    }
 }
 
 fn source_label(s: i8) -> &'static str {
@@ -124,18 +157,41 @@ impl<C: Connector> AdminClient<C> {
         resource: &ConfigResource,
         keys: Option<&[&str]>,
     ) -> Result<Vec<ConfigEntry>, AdminError> {
+        self.describe_configs_inner(resource, keys, false).await
+    }
+
+    /// As [`Self::describe_configs`], with every entry's synonyms: the values of all levels
+    /// (topic, broker, cluster default, static file, Kafka default), highest precedence first,
+    /// so a caller sees which level is in force and what it shadows. For
+    /// [`ConfigResource::ClusterBrokerDefault`] Kafka returns only the keys set at that level.
+    pub async fn describe_configs_with_synonyms(
+        &self,
+        resource: &ConfigResource,
+        keys: Option<&[&str]>,
+    ) -> Result<Vec<ConfigEntry>, AdminError> {
+        self.describe_configs_inner(resource, keys, true).await
+    }
+
+    async fn describe_configs_inner(
+        &self,
+        resource: &ConfigResource,
+        keys: Option<&[&str]>,
+        synonyms: bool,
+    ) -> Result<Vec<ConfigEntry>, AdminError> {
         let (resp, _) = self
             .send(resource.target(), None, |_| {
-                DescribeConfigsRequest::default().with_resources(vec![
-                    DescribeConfigsResource::default()
-                        .with_resource_type(resource.resource_type())
-                        .with_resource_name(StrBytes::from_string(resource.resource_name()))
-                        .with_configuration_keys(keys.map(|ks| {
-                            ks.iter()
-                                .map(|k| StrBytes::from_string((*k).to_string()))
-                                .collect()
-                        })),
-                ])
+                DescribeConfigsRequest::default()
+                    .with_include_synonyms(synonyms)
+                    .with_resources(vec![
+                        DescribeConfigsResource::default()
+                            .with_resource_type(resource.resource_type())
+                            .with_resource_name(StrBytes::from_string(resource.resource_name()))
+                            .with_configuration_keys(keys.map(|ks| {
+                                ks.iter()
+                                    .map(|k| StrBytes::from_string((*k).to_string()))
+                                    .collect()
+                            })),
+                    ])
             })
             .await?;
         let label = resource.label();
@@ -166,6 +222,15 @@ impl<C: Connector> AdminClient<C> {
                 source: source_label(c.config_source),
                 read_only: c.read_only,
                 sensitive: c.is_sensitive,
+                synonyms: c
+                    .synonyms
+                    .into_iter()
+                    .map(|s| ConfigSynonym {
+                        name: s.name.to_string(),
+                        value: s.value.map(|v| v.to_string()),
+                        source: source_label(s.source),
+                    })
+                    .collect(),
             })
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -190,6 +255,15 @@ impl<C: Connector> AdminClient<C> {
     pub async fn topic_min_insync_replicas(&self, topic: &str) -> Result<Option<i32>, AdminError> {
         let value = self
             .config_value(&ConfigResource::Topic(topic.to_string()), "min.insync.replicas")
+            .await?;
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+
+    /// `min.insync.replicas` in force on `broker` for topics without their own value: the
+    /// cluster-level value when set (always, with Eligible Leader Replicas), else the broker's.
+    pub async fn broker_min_insync_replicas(&self, broker: i32) -> Result<Option<i32>, AdminError> {
+        let value = self
+            .config_value(&ConfigResource::Broker(broker), "min.insync.replicas")
             .await?;
         Ok(value.and_then(|v| v.parse().ok()))
     }
@@ -304,6 +378,34 @@ mod tests {
             (4, String::new(), Target::Any)
         );
         assert_eq!(ConfigResource::BrokerLogger(1).resource_type(), 8);
+    }
+
+    #[test]
+    fn synonyms_show_every_level_and_the_one_in_force() {
+        let synonym = |source: &'static str, value: &str| ConfigSynonym {
+            name: "min.insync.replicas".into(),
+            value: Some(value.into()),
+            source,
+        };
+        let e = ConfigEntry {
+            name: "min.insync.replicas".into(),
+            value: Some("1".into()),
+            source: "DYNAMIC_DEFAULT_BROKER_CONFIG",
+            read_only: false,
+            sensitive: false,
+            synonyms: vec![
+                synonym("DYNAMIC_DEFAULT_BROKER_CONFIG", "1"),
+                synonym("STATIC_BROKER_CONFIG", "2"),
+                synonym("DEFAULT_CONFIG", "1"),
+            ],
+        };
+        assert_eq!(e.value_at("STATIC_BROKER_CONFIG"), Some("2"));
+        assert_eq!(e.value_at("DYNAMIC_BROKER_CONFIG"), None);
+        assert_eq!(
+            e.synonyms_text(),
+            "{DYNAMIC_DEFAULT_BROKER_CONFIG:min.insync.replicas=1, STATIC_BROKER_CONFIG:min.insync.replicas=2, \
+             DEFAULT_CONFIG:min.insync.replicas=1}"
+        );
     }
 
     #[test]

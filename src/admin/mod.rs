@@ -9,7 +9,8 @@
 //!   node, per-request timeouts.
 //! - operations: [`cluster`] (DescribeCluster incl. fenced brokers, DescribeQuorum,
 //!   UnregisterBroker), [`topics`] (Metadata, CreateTopics, DeleteTopics), [`configs`]
-//!   (DescribeConfigs, IncrementalAlterConfigs), [`reassign`] (List/AlterPartitionReassignments).
+//!   (DescribeConfigs with or without synonyms, IncrementalAlterConfigs), [`reassign`]
+//!   (List/AlterPartitionReassignments), [`features`] (finalized features from ApiVersions).
 //!
 //! Every failure is an [`AdminError`] with a [`AdminError::kind`] label; nothing blocks
 //! longer than the configured connect/request timeouts.
@@ -19,6 +20,7 @@ pub mod cluster;
 pub mod configs;
 pub mod conn;
 pub mod error;
+pub mod features;
 pub mod framing;
 pub mod reassign;
 pub mod topics;
@@ -26,9 +28,10 @@ pub mod versions;
 
 pub use client::{AdminClient, AdminConfig, HostPort, Target};
 pub use cluster::{BrokerInfo, ClusterDescription, METADATA_TOPIC, QuorumInfo, QuorumReplica};
-pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource};
+pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSynonym};
 pub use conn::{Connection, Connector, TcpConnector};
 pub use error::AdminError;
+pub use features::{ELR_FEATURE, FinalizedFeatures, METADATA_VERSION_FEATURE};
 pub use reassign::{OngoingReassignment, Reassignment};
 pub use topics::{ClusterMetadata, NewTopic, PartitionInfo, TopicInfo};
 pub use versions::ApiVersionTable;

@@ -99,10 +99,20 @@ pub async fn kafka_state(admin: &AdminClient) -> Result<KafkaState, AdminError> 
     let metadata = admin.metadata(None).await?;
     let names: Vec<String> = metadata.topics.iter().map(|t| t.name.clone()).collect();
     let min_isrs = admin.topics_min_insync_replicas(&names).await?;
+    // Each topic's answer is its effective value (own, else cluster-level, else static). A topic
+    // missing from the answer (deleted meanwhile, or refused) gets the cluster's effective value,
+    // never a weaker 1.
+    let cluster_min_isr = match cluster.brokers.iter().find(|b| !b.fenced) {
+        Some(b) => admin.broker_min_insync_replicas(b.id).await?.unwrap_or(1),
+        None => 1,
+    };
     let mut partitions = Vec::new();
     for topic in &metadata.topics {
-        // A topic missing from the answer was deleted meanwhile; 1 never blocks.
-        let min_isr = min_isrs.get(&topic.name).copied().unwrap_or(1).max(1) as usize;
+        let min_isr = min_isrs
+            .get(&topic.name)
+            .copied()
+            .unwrap_or(cluster_min_isr)
+            .max(1) as usize;
         for p in &topic.partitions {
             partitions.push(Partition {
                 topic: topic.name.clone(),

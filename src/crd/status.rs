@@ -131,6 +131,23 @@ pub struct KafkaClusterStatus {
     /// The rollout as a plan: phases (controllers, brokers) of per-node steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutStatus>,
+    /// The durability settings Kafka runs with, read back from Kafka (not from the spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durability: Option<DurabilityStatus>,
+}
+
+/// Effective durability settings as Kafka reports them (DescribeConfigs of a broker), after the
+/// operator corrected the cluster-level values it owns.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DurabilityStatus {
+    /// `default.replication.factor`: the replication factor of topics created without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<i32>,
+    /// `min.insync.replicas` in force for topics without their own value: replicas that must
+    /// have an `acks=all` write before it is acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_in_sync_replicas: Option<i32>,
 }
 
 /// A DC/OS-like plan of the rollout.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::durability;
 use crate::names::Role;
 use crate::validate::ValidatedCluster;
 
@@ -81,21 +82,14 @@ pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(
 }
 
 /// Evaluation-ready defaults: replication that survives one broker loss once there are three
-/// brokers, and nothing that only works on one node. Each can be overridden.
+/// brokers, and nothing that only works on one node. Each can be overridden. Controllers get
+/// the keys they read themselves (see [`durability::CONTROLLER_KEYS`]): without them a topic
+/// created without a replication factor gets Kafka's default 1, and a new cluster records a
+/// cluster-level `min.insync.replicas` of 1.
 fn defaults(cluster: &ValidatedCluster, role: Role) -> BTreeMap<String, String> {
-    let mut d = BTreeMap::new();
-    if role == Role::Broker {
-        // Thresholds, not the exact count: scaling 3 → 5 brokers must not change (and restart) them.
-        let (rf, min_isr) = if cluster.brokers.replicas >= 3 {
-            (3, 2)
-        } else {
-            (1, 1)
-        };
-        d.insert("default.replication.factor".into(), rf.to_string());
-        d.insert("min.insync.replicas".into(), min_isr.to_string());
-        d.insert("offsets.topic.replication.factor".into(), rf.to_string());
-        d.insert("transaction.state.log.replication.factor".into(), rf.to_string());
-        d.insert("transaction.state.log.min.isr".into(), min_isr.to_string());
+    let mut d = durability::defaults(cluster.brokers.replicas);
+    if role == Role::Controller {
+        d.retain(|k, _| durability::CONTROLLER_KEYS.contains(&k.as_str()));
     }
     d
 }

@@ -131,13 +131,18 @@ fn controller_properties_only_listen_on_the_controller_port() {
     assert_eq!(props["node.id"], "9000");
     assert_eq!(props["listeners"], "CONTROLLER://0.0.0.0:19093");
     assert!(!props.contains_key("advertised.listeners"));
-    assert!(!props.contains_key("min.insync.replicas"));
+    // The keys the controllers read themselves: the replication factor of topics created
+    // without one, and the cluster-level min.insync.replicas recorded at bootstrap (ELR).
+    assert_eq!(props["default.replication.factor"], "3");
+    assert_eq!(props["min.insync.replicas"], "2");
+    assert!(!props.contains_key("offsets.topic.replication.factor"));
 }
 
 #[test]
 fn user_overrides_win_over_defaults_and_small_clusters_get_rf_1() {
-    let c =
-        validated("brokers:\n  replicas: 1\n  config:\n    num.partitions: 6\n    min.insync.replicas: 1\n");
+    let c = validated(
+        "config:\n  min.insync.replicas: 1\nbrokers:\n  replicas: 1\n  config:\n    num.partitions: 6\n",
+    );
     let props: std::collections::BTreeMap<String, String> = properties::node_properties(&c, Role::Broker, 0)
         .into_iter()
         .collect();

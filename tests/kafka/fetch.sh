@@ -4,6 +4,9 @@
 # and print that directory on stdout. Idempotent: when the stamp file matches the
 # POM's checksum the jars are reused and the script returns in well under a second.
 # Maven's local repository defaults to ~/.m2/repository (override with MAVEN_REPO_LOCAL).
+#
+#   fetch.sh --image   the Kafka image's jars instead (tests/images/kafka/pom.xml: these plus
+#                      the tools' jars the tests do not need), in ~/.cache/kraftwerk/kafka-<version>-image/libs
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,9 +14,15 @@ pom="$here/pom.xml"
 version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
 plugin_version="$(sed -n 's:.*<maven-dependency-plugin.version>\(.*\)</maven-dependency-plugin.version>.*:\1:p' "$pom")"
 cache="${KRAFTWERK_CACHE:-$HOME/.cache/kraftwerk}/kafka-$version"
+want="$(sha256sum "$pom" | cut -d' ' -f1)"
+resolve_pom=$pom
+if [[ "${1:-}" == "--image" ]]; then
+  resolve_pom="$here/../images/kafka/pom.xml"
+  cache="$cache-image"
+  want="$(cat "$pom" "$resolve_pom" | sha256sum | cut -d' ' -f1)"
+fi
 libs="$cache/libs"
 stamp="$cache/.pom.sha256"
-want="$(sha256sum "$pom" | cut -d' ' -f1)"
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && compgen -G "$libs/kafka_2.13-$version.jar" >/dev/null; then
   echo "$libs"
@@ -24,7 +33,7 @@ mkdir -p "$cache"
 tmp="$(mktemp -d "$cache/libs.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-mvn_args=(-B -q -f "$pom")
+mvn_args=(-B -q -f "$resolve_pom")
 if [[ -n "${MAVEN_REPO_LOCAL:-}" ]]; then mvn_args+=("-Dmaven.repo.local=$MAVEN_REPO_LOCAL"); fi
 echo "fetch.sh: resolving Kafka $version with maven-dependency-plugin $plugin_version" >&2
 mvn "${mvn_args[@]}" \

@@ -881,6 +881,31 @@ pub async fn produce(
     values: &[String],
     acks: i16,
 ) -> Res<i64> {
+    match produce_outcome(admin, topic, partition, values, acks).await? {
+        Produced::Appended(offset) => Ok(offset),
+        Produced::Refused(error, message) => Err(format!(
+            "produce to {topic}-{partition} failed: {error:?} {message:?}"
+        )),
+    }
+}
+
+/// How Kafka answered a produce request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Produced {
+    /// Appended (and, with acks=all, replicated as required) at this base offset.
+    Appended(i64),
+    /// Refused with this error code (e.g. `NotEnoughReplicas`) and message.
+    Refused(kafka_protocol::error::ResponseError, Option<String>),
+}
+
+/// As [`produce`], but a refusal is an answer, with Kafka's error code, not a failure.
+pub async fn produce_outcome(
+    admin: &AdminClient,
+    topic: &str,
+    partition: i32,
+    values: &[String],
+    acks: i16,
+) -> Res<Produced> {
     let t = admin.describe_topic(topic).await.map_err(|e| e.to_string())?;
     let leader = t
         .partitions
@@ -949,13 +974,40 @@ pub async fn produce(
         .find(|p| p.index == partition)
         .ok_or("produce response lacks the partition")?;
     if p.error_code != 0 {
-        return Err(format!(
-            "produce to {topic}-{partition} failed: {:?} {:?}",
-            kafka_protocol::error::ResponseError::try_from_code(p.error_code),
-            p.error_message
+        let error = kafka_protocol::error::ResponseError::try_from_code(p.error_code)
+            .ok_or_else(|| format!("unknown error code {}", p.error_code))?;
+        return Ok(Produced::Refused(
+            error,
+            p.error_message.as_ref().map(|m| m.to_string()),
         ));
     }
-    Ok(p.base_offset)
+    Ok(Produced::Appended(p.base_offset))
+}
+
+/// `key=value (SOURCE) synonyms={...}` lines of `resource`'s `keys` (all set ones when `None`),
+/// as `kafka-configs.sh --describe --all` prints them; for the test output and the closing note.
+pub async fn effective_configs(
+    admin: &AdminClient,
+    resource: &kraftwerk::admin::ConfigResource,
+    keys: Option<&[&str]>,
+) -> Res<String> {
+    let entries = admin
+        .describe_configs_with_synonyms(resource, keys)
+        .await
+        .map_err(|e| format!("DescribeConfigs {resource:?}: {e}"))?;
+    Ok(entries
+        .iter()
+        .map(|e| {
+            format!(
+                "  {}={} ({}) synonyms={}",
+                e.name,
+                e.value.as_deref().unwrap_or("null"),
+                e.source,
+                e.synonyms_text()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 /// Fetches from `offset` on the partition leader until `count` records arrived (or
