@@ -10,7 +10,8 @@
 #  2b. inside a broker pod, Kafka's own scripts (kafka-features.sh describe, kafka-acls.sh --list,
 #     kafka-metadata-quorum.sh describe --status) run, and kafka-configs.sh shows the durability
 #     Kafka runs with: cluster-level min.insync.replicas=2, and a topic created without settings
-#     has replication factor 3 and effective min.insync.replicas=2;
+#     has replication factor 3 and effective min.insync.replicas=2; the operator shows the same
+#     in status.durability, read back from Kafka;
 #  3. from a client pod, create a topic and produce with acks=all, then consume, through the
 #     bootstrap Service's DNS name;
 #  4. delete a broker pod: it comes back with the same node id, the same volume and the same
@@ -21,6 +22,8 @@
 #     idempotent acks=all producer, the operator pod killed once mid-roll (during the broker
 #     phase): each node restarted exactly once, controllers first, never two nodes down, every
 #     acknowledged message read back; figures in .work/e2e-roll.json (raw data in .work/e2e-roll/);
+#  6b. the cluster-level min.insync.replicas set to 1 (as the previous release left it) is
+#     corrected live by a newly started operator: a DurabilityCorrected Event, no pod restarted;
 #  7. delete the KafkaCluster: every object it owned is gone (pods, services, config maps,
 #     PVCs, PDBs) and its volumes are reclaimed.
 #
@@ -176,6 +179,17 @@ grep -q '^ *min.insync.replicas=2 ' <<<"$min_isr_line" || fail "topic e2e-defaul
 rf_line=$(kexec $kb/kafka-topics.sh --bootstrap-server localhost:9092 --describe --topic e2e-defaults | grep -o 'ReplicationFactor: [0-9]*' | head -1 || true)
 [ "$rf_line" = "ReplicationFactor: 3" ] || fail "topic e2e-defaults: $rf_line, want 3"
 step "in $CLUSTER-broker-0: $scripts Kafka scripts; kafka-features/acls/metadata-quorum ran; cluster level: $(grep -o 'min.insync.replicas=[0-9]*' <<<"$cluster_level"); topic without settings: $rf_line, $(sed 's/^ *//; s/ .*//' <<<"$min_isr_line")"
+# the operator reads back what Kafka runs with and shows it in the status
+durability_status() {
+  "${kubectl[@]}" -n "$NS" get kafkacluster "$CLUSTER" \
+    -o jsonpath='{.status.durability.replicationFactor}/{.status.durability.minInSyncReplicas}'
+}
+for _ in $(seq 1 60); do
+  [ "$(durability_status)" = 3/2 ] && break
+  sleep 1
+done
+[ "$(durability_status)" = 3/2 ] || fail "status.durability (replicationFactor/minInSyncReplicas) is '$(durability_status)', want 3/2"
+step "status.durability: replicationFactor/minInSyncReplicas $(durability_status), read back from Kafka"
 
 # --- 3. produce (acks=all) and consume through the bootstrap Service ---------------------------
 "${kubectl[@]}" apply -f - >/dev/null <<YAML
@@ -458,6 +472,32 @@ if ! summary=$(python3 "$here/e2e/roll_report.py" --pods "$roll_dir/pods.log" --
   fail "the full roll (figures in $WORK/e2e-roll.json, raw data in $roll_dir)"
 fi
 step "$summary"
+
+# --- 6b. a cluster left with the wrong cluster-level value (as the previous release left every
+# default cluster) is corrected live by a newly started operator, with an Event, no restart -----
+kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --alter --entity-type brokers --entity-default \
+  --add-config min.insync.replicas=1 >/dev/null || fail "setting the cluster-level min.insync.replicas=1"
+kafka_uids() {
+  "${kubectl[@]}" -n "$NS" get pods -l kraftwerk.dev/cluster=$CLUSTER -o jsonpath='{range .items[*]}{.metadata.uid}{" "}{end}'
+}
+uids_before=$(kafka_uids)
+t_wrong=$EPOCHREALTIME
+"${kubectl[@]}" -n "$OP_NS" delete pod -l app.kubernetes.io/name=kraftwerk --wait=false >/dev/null ||
+  fail "restarting the operator"
+corrected() {
+  "${kubectl[@]}" -n "$NS" get events.events.k8s.io --field-selector reason=DurabilityCorrected \
+    -o jsonpath='{range .items[*]}{.note}{"\n"}{end}' 2>/dev/null | grep 'min.insync.replicas at the cluster level: 1 -> 2'
+}
+for _ in $(seq 1 120); do
+  corrected >/dev/null && break
+  sleep 1
+done
+note=$(corrected) || fail "no DurabilityCorrected Event for min.insync.replicas within 120s of the operator restart"
+cluster_level=$(kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --describe --entity-type brokers --entity-default) ||
+  fail "kafka-configs.sh --entity-default: $cluster_level"
+grep -q '^ *min.insync.replicas=2 ' <<<"$cluster_level" || fail "cluster-level min.insync.replicas after the correction: $cluster_level"
+[ "$(kafka_uids)" = "$uids_before" ] || fail "the correction restarted Kafka pods"
+step "cluster-level min.insync.replicas=1 corrected live $(since "$t_wrong")s after the operator restart (\"$note\"); no Kafka pod restarted"
 
 # --- 7. deleting the KafkaCluster cleans up ------------------------------------------------------
 "${kubectl[@]}" -n "$NS" delete pod kafka-client --wait=false >/dev/null

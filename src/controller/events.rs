@@ -40,6 +40,9 @@ event_reasons! {
     Reconfigured => "Roll",
     ReconfigureFailed => "Roll",
     RackUnknown => "AssignRack",
+    DurabilityCorrected => "Durability",
+    DurabilityRefused => "Durability",
+    DurabilityDrift => "Durability",
 }
 
 /// A pod as the related object of an Event. kube's `Recorder` folds Events with the same

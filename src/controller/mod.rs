@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod cache;
+mod durability;
 pub mod events;
 pub mod kafka;
 pub mod observe;
@@ -46,6 +47,8 @@ pub struct Context {
     pub options: Options,
     /// What the reconcile reads: the operator's own objects, from watches.
     pub caches: Caches,
+    /// Paces the durability pass (Kafka reads), per cluster.
+    durability: durability::Pacer,
     /// Consecutive failures per object, for the retry delay only (never for decisions).
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -62,6 +65,7 @@ impl Context {
             metrics,
             options,
             caches,
+            durability: durability::Pacer::default(),
             failures: Mutex::default(),
         }
     }

@@ -17,7 +17,7 @@ use tracing::{Span, field, info, instrument, warn};
 use super::events::EventReason;
 use super::observe::{self, Observed};
 use super::scale::{self, BrokerUsage, ScaleDownPlan};
-use super::{Context, kafka, rack, roll, shutdown, status as writer, sync};
+use super::{Context, durability, kafka, rack, roll, shutdown, status as writer, sync};
 use crate::crd::{ConditionType, KafkaCluster, Reason};
 use crate::desired::{self, Desired};
 use crate::error::{Error, Result};
@@ -229,6 +229,17 @@ async fn report(
     let now = writer::now();
     let mut next = status::compute(cluster, &observed.pods, &facts, cr.status.as_ref(), now);
     status::with_rollout(Some(decision), &mut next, cr.status.as_ref(), now);
+    // What Kafka runs with is read once the cluster is up and not rolling.
+    let ready = next
+        .conditions
+        .iter()
+        .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == "True");
+    if ready
+        && decision.action == crate::roll::Action::Idle
+        && let Some(effective) = durability::pass(ctx, cr, cluster, &desired.durability()).await
+    {
+        next.durability = Some(effective);
+    }
     let was_blocked = cr.status.as_ref().is_some_and(|s| {
         s.conditions.iter().any(|c| {
             c.type_ == ConditionType::Progressing.as_str() && c.reason == Reason::ScaleDownBlocked.as_str()

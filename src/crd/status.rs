@@ -148,6 +148,11 @@ pub struct DurabilityStatus {
     /// have an `acks=all` write before it is acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_in_sync_replicas: Option<i32>,
+    /// What Kafka runs with that the KafkaCluster does not say and the operator does not
+    /// change (cluster-level keys set outside it, per-broker overrides, static values awaiting a
+    /// restart); also a `DurabilityDrift` Warning Event when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
 }
 
 /// A DC/OS-like plan of the rollout.

@@ -89,6 +89,8 @@ pub struct NodeConfig {
     pub id: i32,
     /// The node's pod (and ConfigMap) name.
     pub pod: String,
+    /// The properties, unescaped, in file order.
+    pub properties: Vec<(String, String)>,
     /// `server.properties` as written to the ConfigMap.
     pub text: String,
     /// The pod's `kraftwerk.dev/config-hash`: properties and pod spec.
@@ -117,6 +119,16 @@ impl Desired {
 
     pub fn node(&self, id: i32) -> Option<&NodeConfig> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The durability settings the brokers' rendering asks for (the first broker's: every
+    /// broker renders the same tunable keys).
+    pub fn durability(&self) -> crate::durability::Desired {
+        self.nodes
+            .iter()
+            .find(|n| n.role == Role::Broker)
+            .map(|n| crate::durability::desired_from_properties(&n.properties))
+            .unwrap_or_default()
     }
 }
 
@@ -166,8 +178,8 @@ pub fn build(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Desi
 
 fn node_config(role: Role, id: i32, pod: &Pod, props: Vec<(String, String)>, text: String) -> NodeConfig {
     let escaped: BTreeMap<String, String> = props
-        .into_iter()
-        .map(|(k, v)| (k, properties::escape(&v)))
+        .iter()
+        .map(|(k, v)| (k.clone(), properties::escape(v)))
         .collect();
     let dynamic = match role {
         Role::Broker => dynamic::dynamic_part(&escaped),
@@ -186,6 +198,7 @@ fn node_config(role: Role, id: i32, pod: &Pod, props: Vec<(String, String)>, tex
             .unwrap_or_default(),
         static_hash: dynamic::static_hash(&escaped, pod.spec.as_ref()),
         dynamic,
+        properties: props,
         text,
     }
 }

@@ -339,6 +339,7 @@ impl Effective {
         crate::crd::DurabilityStatus {
             replication_factor: self.replication_factor,
             min_in_sync_replicas: self.min_insync_replicas,
+            drift: None,
         }
     }
 }

@@ -311,6 +311,7 @@ mod tests {
             role,
             id,
             pod: format!("c-{role}-{id}"),
+            properties: Vec::new(),
             text: String::new(),
             config_hash: hash.into(),
             static_hash: format!("s-{hash}"),
