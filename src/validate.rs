@@ -232,6 +232,80 @@ pub fn validate_with(
     let name = cr.name_any();
     let namespace = cr.namespace().unwrap_or_else(|| "default".into());
 
+    check_identity(spec, &name, &mut refuse);
+    let (listeners, inter_broker_listener) = check_listeners(spec, &mut refuse);
+
+    // Cluster-wide overrides.
+    let cluster_overrides = config_overrides("spec.config", &spec.config, &mut refuse);
+    for (field, config) in [
+        ("spec.brokers.config", &spec.brokers.pool.config),
+        ("spec.controllers.config", &spec.controllers.pool.config),
+    ] {
+        if let Some((path, reason)) = crate::durability::pool_refusal(field, config, facts.elr) {
+            refuse(&path, reason);
+        }
+    }
+    if let Some(rack) = &spec.rack
+        && rack.topology_key.trim().is_empty()
+    {
+        refuse(
+            "spec.rack.topologyKey",
+            "must name a node label such as topology.kubernetes.io/zone".into(),
+        );
+    }
+
+    let wanted_controllers = check_replicas(spec, existing, &mut refuse);
+    let controller_replicas = spec.controllers.replicas;
+    let broker_replicas = spec.brokers.replicas;
+
+    let controllers = pool(
+        Role::Controller,
+        controller_replicas,
+        wanted_controllers.iter().copied().collect(),
+        &spec.controllers.pool,
+        &cluster_overrides,
+        existing,
+        &mut refuse,
+    );
+    let mut broker_ids: BTreeSet<i32> = (0..broker_replicas.max(0)).collect();
+    broker_ids.extend(existing.retained_broker_ids.iter().copied());
+    let brokers = pool(
+        Role::Broker,
+        broker_replicas,
+        broker_ids.into_iter().collect(),
+        &spec.brokers.pool,
+        &cluster_overrides,
+        existing,
+        &mut refuse,
+    );
+
+    if !problems.is_empty() {
+        return Err(InvalidSpec { problems });
+    }
+    let image = spec
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{DEFAULT_IMAGE_REPOSITORY}:{}", spec.version));
+    Ok(ValidatedCluster {
+        names: ClusterNames::new(&name, &namespace, &options.cluster_domain),
+        generation: cr.metadata.generation,
+        version: spec.version.clone(),
+        image,
+        image_pull_policy: spec.image_pull_policy.clone(),
+        image_pull_secrets: spec.image_pull_secrets.clone(),
+        cluster_id: cluster_id.to_string(),
+        listeners,
+        controller_port: spec.controller_listener.port,
+        inter_broker_listener,
+        controllers,
+        brokers,
+        rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
+        nodes: existing.nodes.clone(),
+    })
+}
+
+/// The cluster's name, version and image pull policy.
+fn check_identity(spec: &crate::crd::KafkaClusterSpec, name: &str, refuse: &mut impl FnMut(&str, String)) {
     if name.len() > MAX_CLUSTER_NAME {
         refuse(
             "metadata.name",
@@ -252,8 +326,14 @@ pub fn validate_with(
             format!("{policy:?} is not Always, IfNotPresent or Never"),
         );
     }
+}
 
-    // Listeners.
+/// Client listeners and the inter-broker listener: names, ports (no clash with each other or the
+/// controller listener), protocols.
+fn check_listeners(
+    spec: &crate::crd::KafkaClusterSpec,
+    refuse: &mut impl FnMut(&str, String),
+) -> (Vec<Listener>, String) {
     let mut listeners = Vec::new();
     if spec.listeners.is_empty() {
         refuse("spec.listeners", "at least one listener is required".into());
@@ -328,26 +408,16 @@ pub fn validate_with(
         None => spec.listeners.first().map(|l| l.name.clone()).unwrap_or_default(),
     };
 
-    // Cluster-wide overrides.
-    let cluster_overrides = config_overrides("spec.config", &spec.config, &mut refuse);
-    for (field, config) in [
-        ("spec.brokers.config", &spec.brokers.pool.config),
-        ("spec.controllers.config", &spec.controllers.pool.config),
-    ] {
-        if let Some((path, reason)) = crate::durability::pool_refusal(field, config, facts.elr) {
-            refuse(&path, reason);
-        }
-    }
-    if let Some(rack) = &spec.rack
-        && rack.topology_key.trim().is_empty()
-    {
-        refuse(
-            "spec.rack.topologyKey",
-            "must name a node label such as topology.kubernetes.io/zone".into(),
-        );
-    }
+    (listeners, inter_broker_listener)
+}
 
-    // Replica counts.
+/// Broker and controller counts; the controller ids the spec asks for (a static quorum cannot
+/// change them on an existing cluster).
+fn check_replicas(
+    spec: &crate::crd::KafkaClusterSpec,
+    existing: &Existing,
+    refuse: &mut impl FnMut(&str, String),
+) -> BTreeSet<i32> {
     let broker_replicas = spec.brokers.replicas;
     if !(1..=9000).contains(&broker_replicas) {
         refuse(
@@ -377,50 +447,7 @@ pub fn validate_with(
         );
     }
 
-    let controllers = pool(
-        Role::Controller,
-        controller_replicas,
-        wanted_controllers.iter().copied().collect(),
-        &spec.controllers.pool,
-        &cluster_overrides,
-        existing,
-        &mut refuse,
-    );
-    let mut broker_ids: BTreeSet<i32> = (0..broker_replicas.max(0)).collect();
-    broker_ids.extend(existing.retained_broker_ids.iter().copied());
-    let brokers = pool(
-        Role::Broker,
-        broker_replicas,
-        broker_ids.into_iter().collect(),
-        &spec.brokers.pool,
-        &cluster_overrides,
-        existing,
-        &mut refuse,
-    );
-
-    if !problems.is_empty() {
-        return Err(InvalidSpec { problems });
-    }
-    let image = spec
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{DEFAULT_IMAGE_REPOSITORY}:{}", spec.version));
-    Ok(ValidatedCluster {
-        names: ClusterNames::new(&name, &namespace, &options.cluster_domain),
-        generation: cr.metadata.generation,
-        version: spec.version.clone(),
-        image,
-        image_pull_policy: spec.image_pull_policy.clone(),
-        image_pull_secrets: spec.image_pull_secrets.clone(),
-        cluster_id: cluster_id.to_string(),
-        listeners,
-        controller_port: spec.controller_listener.port,
-        inter_broker_listener,
-        controllers,
-        brokers,
-        rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
-        nodes: existing.nodes.clone(),
-    })
+    wanted_controllers
 }
 
 /// Node ids of a role that exist as pods or claims.
@@ -471,8 +498,33 @@ fn pool(
     refuse: &mut impl FnMut(&str, String),
 ) -> Pool {
     let base = format!("spec.{}s", role.as_str());
-    let d = defaults(role);
+    let (resources, heap_mib) = pool_memory(role, spec, &base, refuse);
+    let storage = pool_storage(role, spec, existing, &base, refuse);
+    let mut overrides = cluster_overrides.clone();
+    overrides.extend(config_overrides(&format!("{base}.config"), &spec.config, refuse));
+    let (template, constraints) = pool_template(spec, &base, refuse);
+    Pool {
+        role,
+        replicas,
+        ids,
+        resources,
+        heap_mib,
+        jvm_options: spec.jvm.as_ref().map(|j| j.options.clone()).unwrap_or_default(),
+        storage,
+        overrides,
+        template,
+        constraints,
+    }
+}
 
+/// Resources (the role's defaults when unset) and the JVM heap: explicit, or half the memory.
+fn pool_memory(
+    role: Role,
+    spec: &PoolSpec,
+    base: &str,
+    refuse: &mut impl FnMut(&str, String),
+) -> (ResourceRequirements, u64) {
+    let d = defaults(role);
     let resources = spec.resources.clone().unwrap_or_else(|| ResourceRequirements {
         requests: Some(BTreeMap::from([
             ("cpu".to_string(), Quantity(d.cpu.into())),
@@ -532,6 +584,18 @@ fn pool(
         },
     };
 
+    (resources, heap_mib)
+}
+
+/// Storage, refusing what would lose data on the existing claims (a shrink, a class change).
+fn pool_storage(
+    role: Role,
+    spec: &PoolSpec,
+    existing: &Existing,
+    base: &str,
+    refuse: &mut impl FnMut(&str, String),
+) -> Storage {
+    let d = defaults(role);
     let storage_spec = spec.storage.clone().unwrap_or_default();
     let size = storage_spec.size.clone().unwrap_or_else(|| d.storage.to_string());
     match quantity::parse(&size) {
@@ -583,9 +647,19 @@ fn pool(
         }
     }
 
-    let mut overrides = cluster_overrides.clone();
-    overrides.extend(config_overrides(&format!("{base}.config"), &spec.config, refuse));
+    Storage {
+        size,
+        storage_class_name: storage_spec.storage_class_name,
+        delete_claim: storage_spec.delete_claim,
+    }
+}
 
+/// The pod template (labels the operator sets are refused) and the placement constraints.
+fn pool_template(
+    spec: &PoolSpec,
+    base: &str,
+    refuse: &mut impl FnMut(&str, String),
+) -> (PodTemplateSpec, Option<Vec<Constraint>>) {
     let template = spec.template.clone().unwrap_or_default();
     for key in template.labels.keys() {
         if key.starts_with("kraftwerk.dev/")
@@ -617,22 +691,7 @@ fn pool(
         None => None,
     };
 
-    Pool {
-        role,
-        replicas,
-        ids,
-        resources,
-        heap_mib,
-        jvm_options: spec.jvm.as_ref().map(|j| j.options.clone()).unwrap_or_default(),
-        storage: Storage {
-            size,
-            storage_class_name: storage_spec.storage_class_name,
-            delete_claim: storage_spec.delete_claim,
-        },
-        overrides,
-        template,
-        constraints,
-    }
+    (template, constraints)
 }
 
 fn current_display(bytes: f64) -> String {
