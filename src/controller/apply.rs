@@ -38,10 +38,35 @@ fn looks_like_quantity(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_digit()) && quantity::parse(s).is_some()
 }
 
-/// Whether applying `desired` over `observed` would change anything.
+/// Whether applying `desired` over `observed` would change anything. A ConfigMap's data is
+/// compared by digest, as the cache keeps it ([`super::cache::digest_data`]).
 pub fn needs_apply(desired: &Object, observed: Option<&Value>) -> Result<bool> {
     let Some(observed) = observed else { return Ok(true) };
-    Ok(!contained(&serde_json::to_value(desired)?, observed))
+    let desired = match desired {
+        Object::ConfigMap(cm) => {
+            let mut digested = cm.clone();
+            super::cache::digest_data(&mut digested);
+            serde_json::to_value(Object::ConfigMap(digested))?
+        }
+        other => serde_json::to_value(other)?,
+    };
+    let mut observed = observed.clone();
+    if let Some(data) = observed.get_mut("data").and_then(Value::as_object_mut) {
+        // An object not from the cache (tests, or a read of the live object) is digested too.
+        for v in data.values_mut() {
+            if let Some(text) = v.as_str().filter(|t| !t.starts_with("sha256:")) {
+                let mut cm = k8s_openapi::api::core::v1::ConfigMap {
+                    data: Some([(String::new(), text.to_string())].into()),
+                    ..Default::default()
+                };
+                super::cache::digest_data(&mut cm);
+                if let Some(d) = cm.data.and_then(|d| d.into_values().next()) {
+                    *v = Value::String(d);
+                }
+            }
+        }
+    }
+    Ok(!contained(&desired, &observed))
 }
 
 /// Applies a desired object with server-side apply, forced, under the operator's field

@@ -8,13 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod, PodSpec, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ContainerState, ContainerStatus, Node, PersistentVolumeClaim, PersistentVolumeClaimStatus,
+    Pod, PodCondition, PodSpec, PodStatus, Service,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::reflector::{self, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use crate::labels;
@@ -109,14 +113,85 @@ fn slim_pod(pod: &mut Pod) {
         containers: Vec::new(),
         ..Default::default()
     });
+    // Status: phase and reason, conditions, and each container's waiting reason.
+    if let Some(status) = pod.status.take() {
+        let waiting = |cs: Option<Vec<ContainerStatus>>| {
+            cs.map(|list| {
+                list.into_iter()
+                    .map(|c| ContainerStatus {
+                        name: c.name,
+                        ready: c.ready,
+                        restart_count: c.restart_count,
+                        state: c.state.map(|s| ContainerState {
+                            waiting: s.waiting,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .collect()
+            })
+        };
+        pod.status = Some(PodStatus {
+            phase: status.phase,
+            reason: status.reason,
+            conditions: status.conditions.map(|cs| {
+                cs.into_iter()
+                    .map(|c| PodCondition {
+                        last_probe_time: None,
+                        last_transition_time: None,
+                        ..c
+                    })
+                    .collect()
+            }),
+            container_statuses: waiting(status.container_statuses),
+            init_container_statuses: waiting(status.init_container_statuses),
+            ..Default::default()
+        });
+    }
+}
+
+/// A claim keeps its spec (size and class are checked against the spec) and its phase.
+fn slim_pvc(pvc: &mut PersistentVolumeClaim) {
+    slim_meta(pvc);
+    if let Some(status) = pvc.status.take() {
+        pvc.status = Some(PersistentVolumeClaimStatus {
+            phase: status.phase,
+            ..Default::default()
+        });
+    }
+}
+
+/// A node ConfigMap's data is compared, never read: the cache keeps a digest of each value
+/// ([`digest_data`]), and the desired ConfigMap is digested the same way before comparing.
+fn slim_config_map(cm: &mut ConfigMap) {
+    slim_meta(cm);
+    digest_data(cm);
+}
+
+/// Replaces every data value by its SHA-256 (hex, prefixed `sha256:`).
+pub fn digest_data(cm: &mut ConfigMap) {
+    if let Some(data) = cm.data.as_mut() {
+        for value in data.values_mut() {
+            if !value.starts_with(DIGEST_PREFIX) {
+                let digest = Sha256::digest(value.as_bytes());
+                *value = format!("{DIGEST_PREFIX}{}", hex(&digest));
+            }
+        }
+    }
+}
+
+const DIGEST_PREFIX: &str = "sha256:";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Builds every cache of a scope. The returned watches must be spawned.
 pub fn start(client: &Client, ns: Option<&str>) -> (Caches, Option<Triggers>, Watches) {
     let (pods, pod_sub, pod_watch) = shared(api::<Pod>(client, ns), slim_pod);
     let (services, svc_sub, svc_watch) = shared(api::<Service>(client, ns), slim_meta);
-    let (config_maps, cm_sub, cm_watch) = shared(api::<ConfigMap>(client, ns), slim_meta);
-    let (pvcs, pvc_sub, pvc_watch) = shared(api::<PersistentVolumeClaim>(client, ns), slim_meta);
+    let (config_maps, cm_sub, cm_watch) = shared(api::<ConfigMap>(client, ns), slim_config_map);
+    let (pvcs, pvc_sub, pvc_watch) = shared(api::<PersistentVolumeClaim>(client, ns), slim_pvc);
     let (pdbs, pdb_sub, pdb_watch) = shared(api::<PodDisruptionBudget>(client, ns), slim_meta);
     let (nodes, node_writer) = reflector::store();
     let node_stream = watcher(
@@ -240,6 +315,27 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::Container;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    #[test]
+    fn config_map_data_is_cached_as_digests() {
+        let mut a = ConfigMap::default();
+        a.data = Some([("server.properties".to_string(), "node.id=1\n".to_string())].into());
+        let mut b = a.clone();
+        slim_config_map(&mut a);
+        let cached = a.data.clone().unwrap()["server.properties"].clone();
+        assert!(
+            cached.starts_with("sha256:") && cached.len() == 7 + 64,
+            "{cached}"
+        );
+        digest_data(&mut a);
+        assert_eq!(a.data.clone().unwrap()["server.properties"], cached, "idempotent");
+        digest_data(&mut b);
+        assert_eq!(a.data, b.data);
+        let mut c = ConfigMap::default();
+        c.data = Some([("server.properties".to_string(), "node.id=2\n".to_string())].into());
+        digest_data(&mut c);
+        assert_ne!(a.data, c.data);
+    }
 
     #[test]
     fn slim_pod_keeps_what_decisions_read() {
