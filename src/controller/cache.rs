@@ -318,8 +318,11 @@ mod tests {
 
     #[test]
     fn config_map_data_is_cached_as_digests() {
-        let mut a = ConfigMap::default();
-        a.data = Some([("server.properties".to_string(), "node.id=1\n".to_string())].into());
+        let cm = |text: &str| ConfigMap {
+            data: Some([("server.properties".to_string(), text.to_string())].into()),
+            ..Default::default()
+        };
+        let mut a = cm("node.id=1\n");
         let mut b = a.clone();
         slim_config_map(&mut a);
         let cached = a.data.clone().unwrap()["server.properties"].clone();
@@ -331,8 +334,7 @@ mod tests {
         assert_eq!(a.data.clone().unwrap()["server.properties"], cached, "idempotent");
         digest_data(&mut b);
         assert_eq!(a.data, b.data);
-        let mut c = ConfigMap::default();
-        c.data = Some([("server.properties".to_string(), "node.id=2\n".to_string())].into());
+        let mut c = cm("node.id=2\n");
         digest_data(&mut c);
         assert_ne!(a.data, c.data);
     }
