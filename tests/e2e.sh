@@ -178,7 +178,7 @@ min_isr_line=$(grep -E '^ *min.insync.replicas=' <<<"$topic_cfg" || true)
 grep -q '^ *min.insync.replicas=2 ' <<<"$min_isr_line" || fail "topic e2e-defaults: effective $min_isr_line"
 rf_line=$(kexec $kb/kafka-topics.sh --bootstrap-server localhost:9092 --describe --topic e2e-defaults | grep -o 'ReplicationFactor: [0-9]*' | head -1 || true)
 [ "$rf_line" = "ReplicationFactor: 3" ] || fail "topic e2e-defaults: $rf_line, want 3"
-step "in $CLUSTER-broker-0: $scripts Kafka scripts; kafka-features/acls/metadata-quorum ran; cluster level: $(grep -o 'min.insync.replicas=[0-9]*' <<<"$cluster_level"); topic without settings: $rf_line, $(sed 's/^ *//; s/ .*//' <<<"$min_isr_line")"
+step "in $CLUSTER-broker-0: $scripts Kafka scripts; kafka-features/acls/metadata-quorum ran; cluster level: $(grep -o -m1 'min.insync.replicas=[0-9]*' <<<"$cluster_level" | head -1); topic without settings: $rf_line, $(sed 's/^ *//; s/ .*//' <<<"$min_isr_line")"
 # the operator reads back what Kafka runs with and shows it in the status
 durability_status() {
   "${kubectl[@]}" -n "$NS" get kafkacluster "$CLUSTER" \

@@ -136,6 +136,16 @@ pub enum AlterConfigOp {
 }
 
 impl AlterConfigOp {
+    /// The config key the operation changes.
+    pub fn key(&self) -> &str {
+        match self {
+            AlterConfigOp::Set(k, _)
+            | AlterConfigOp::Delete(k)
+            | AlterConfigOp::Append(k, _)
+            | AlterConfigOp::Subtract(k, _) => k,
+        }
+    }
+
     fn to_wire(&self) -> AlterableConfig {
         let (name, op, value) = match self {
             AlterConfigOp::Set(k, v) => (k, 0, Some(v)),

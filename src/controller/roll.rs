@@ -20,6 +20,7 @@ use crate::admin::{AdminClient, AlterConfigOp, ConfigResource};
 use crate::annotations;
 use crate::crd::{KafkaCluster, StepState};
 use crate::desired::Desired;
+use crate::durability;
 use crate::error::Result;
 use crate::names::Role;
 use crate::roll::dynamic;
@@ -66,6 +67,7 @@ pub async fn advance(
         ns: &ns,
         views: &views,
         admin: admin.as_ref().filter(|_| matches!(kafka, KafkaView::Known(_))),
+        elr: durability::elr_expected(&cluster.version),
     };
     match &decision.action {
         Action::Restart { ids, canary } => {
@@ -141,6 +143,8 @@ struct Executor<'a> {
     views: &'a Views,
     /// Set when Kafka answered this pass.
     admin: Option<&'a AdminClient>,
+    /// Eligible Leader Replicas are on (expected from the Kafka version).
+    elr: bool,
 }
 
 impl Executor<'_> {
@@ -149,7 +153,7 @@ impl Executor<'_> {
     /// only); the pipeline recreates it with the new configuration.
     async fn restart(&self, id: i32, t: &Target, canary: bool) -> Result<()> {
         if let (Some(client), Role::Broker) = (self.admin, t.role) {
-            let ops = view::override_sync(t.running_dynamic.as_ref(), &t.dynamic);
+            let ops = self.per_broker(view::override_sync(t.running_dynamic.as_ref(), &t.dynamic));
             if !ops.is_empty()
                 && let Err(e) = client
                     .incremental_alter_configs(&ConfigResource::Broker(id), &ops)
@@ -237,10 +241,11 @@ impl Executor<'_> {
         let Some(client) = self.admin else {
             return Ok(());
         };
-        let ops: Vec<AlterConfigOp> = set
-            .iter()
-            .map(|(k, v)| AlterConfigOp::Set(k.clone(), dynamic::unescape(v)))
-            .collect();
+        let ops = self.per_broker(
+            set.iter()
+                .map(|(k, v)| AlterConfigOp::Set(k.clone(), dynamic::unescape(v)))
+                .collect(),
+        );
         let result = if ops.is_empty() {
             Ok(())
         } else {
@@ -283,6 +288,10 @@ impl Executor<'_> {
             }
         }
         Ok(())
+    }
+
+    fn per_broker(&self, ops: Vec<AlterConfigOp>) -> Vec<AlterConfigOp> {
+        durability::per_broker(ops, self.elr)
     }
 
     async fn await_hash(&self, t: &Target, hash: &str) {

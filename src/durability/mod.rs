@@ -67,6 +67,15 @@ pub fn level(key: &str, elr: bool) -> Level {
     }
 }
 
+/// The operations Kafka accepts per broker: keys it holds only at the cluster level
+/// (`min.insync.replicas` while Eligible Leader Replicas are on) are left out; the durability
+/// pass sets them there, and Kafka would refuse them per broker.
+pub fn per_broker(ops: Vec<AlterConfigOp>, elr: bool) -> Vec<AlterConfigOp> {
+    ops.into_iter()
+        .filter(|op| level(op.key(), elr) != Level::ClusterOnly)
+        .collect()
+}
+
 /// Whether `key` is set at the cluster level (dynamic default).
 pub fn is_cluster_level(key: &str) -> bool {
     level(key, false) != Level::Static

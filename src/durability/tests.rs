@@ -324,3 +324,23 @@ fn status_carries_the_effective_values() {
         serde_json::json!({"replicationFactor": 3, "minInSyncReplicas": 2})
     );
 }
+
+#[test]
+fn cluster_only_keys_are_never_sent_per_broker() {
+    let ops = || {
+        vec![
+            AlterConfigOp::Set("min.insync.replicas".into(), "3".into()),
+            AlterConfigOp::Set("message.max.bytes".into(), "2000000".into()),
+            AlterConfigOp::Delete("min.insync.replicas".into()),
+        ]
+    };
+    assert_eq!(
+        per_broker(ops(), true),
+        vec![AlterConfigOp::Set("message.max.bytes".into(), "2000000".into())]
+    );
+    assert_eq!(
+        per_broker(ops(), false),
+        ops(),
+        "without ELR a broker takes its own value"
+    );
+}

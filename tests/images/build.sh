@@ -178,9 +178,21 @@ JSON
 # incremental: minutes cold, seconds after a change) for the local nodes, or `release` (thin
 # LTO, what the Containerfile ships; several times slower to build).
 build_operator() {
-  local out=$IMAGES/kraftwerk-dev.oci.tar target=$CACHE/build/operator-target stamp bin layer
+  local out=$IMAGES/kraftwerk-dev.oci.tar stamp bin layer
   local profile=${KRAFTWERK_IMAGE_PROFILE:-e2e}
-  log "building the operator (profile $profile, static; warm: seconds)"
+  # One target directory per worktree: Cargo fingerprints the crate by paths relative to the
+  # package and by file times, so a directory shared by two worktrees can take the other tree's
+  # newer build as fresh and ship it. A new one is seeded from the shared one (dependencies
+  # reused) without the crate's own fingerprints, so only the crate is rebuilt.
+  local shared=$CACHE/build/operator-target
+  local target
+  target=$shared-$(printf '%s' "$REPO" | sha256sum | cut -c1-8)
+  if [ ! -d "$target" ] && [ -d "$shared" ]; then
+    cp -a "$shared" "$target.tmp.$$"
+    rm -rf "$target.tmp.$$"/*/*/.fingerprint/kraftwerk-* "$target.tmp.$$"/*/.fingerprint/kraftwerk-*
+    mv "$target.tmp.$$" "$target"
+  fi
+  log "building the operator from $REPO (profile $profile, static, in $target; warm: seconds)"
   (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$target" \
     nice cargo build --profile "$profile" --locked --target x86_64-unknown-linux-gnu --bin kraftwerk >&2)
   bin=$target/x86_64-unknown-linux-gnu/$profile/kraftwerk
