@@ -180,18 +180,17 @@ JSON
 build_operator() {
   local out=$IMAGES/kraftwerk-dev.oci.tar stamp bin layer
   local profile=${KRAFTWERK_IMAGE_PROFILE:-e2e}
-  # One target directory per worktree: Cargo fingerprints the crate by paths relative to the
-  # package and by file times, so a directory shared by two worktrees can take the other tree's
-  # newer build as fresh and ship it. A new one is seeded from the shared one (dependencies
-  # reused) without the crate's own fingerprints, so only the crate is rebuilt.
-  local shared=$CACHE/build/operator-target
-  local target
-  target=$shared-$(printf '%s' "$REPO" | sha256sum | cut -c1-8)
-  if [ ! -d "$target" ] && [ -d "$shared" ]; then
-    cp -a "$shared" "$target.tmp.$$"
-    rm -rf "$target.tmp.$$"/*/*/.fingerprint/kraftwerk-* "$target.tmp.$$"/*/.fingerprint/kraftwerk-*
-    mv "$target.tmp.$$" "$target"
+  # One target directory, shared by every checkout (warm dependencies). Cargo fingerprints the
+  # crate by paths relative to the package and by file times, so after a build from another
+  # checkout it could take that tree's newer build as fresh and ship it: when the checkout
+  # changes, the crate's own fingerprints are dropped, so only the crate is rebuilt.
+  local target=$CACHE/build/operator-target
+  local last_repo=$target/.kraftwerk-repo
+  if [ -d "$target" ] && [ "$(cat "$last_repo" 2>/dev/null)" != "$REPO" ]; then
+    rm -rf "$target"/*/*/.fingerprint/kraftwerk-* "$target"/*/.fingerprint/kraftwerk-*
   fi
+  mkdir -p "$target"
+  printf '%s' "$REPO" >"$last_repo"
   log "building the operator from $REPO (profile $profile, static, in $target; warm: seconds)"
   (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$target" \
     nice cargo build --profile "$profile" --locked --target x86_64-unknown-linux-gnu --bin kraftwerk >&2)
