@@ -750,3 +750,7 @@ fn config_overrides(
 
 #[cfg(test)]
 mod tests;
+
+mod objects;
+mod syntax;
+pub use objects::check_objects;

@@ -69,6 +69,7 @@ async fn crd_installs_with_kubectl_apply() {
 #[ignore = "needs a cluster: make test-integration"]
 async fn invalid_specs_are_rejected_at_admission() {
     let env = TestEnv::new("admission").await;
+    let too_long = "a".repeat(48);
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "zero-brokers",
@@ -85,12 +86,113 @@ async fn invalid_specs_are_rejected_at_admission() {
             json!({ "brokers": { "jvm": { "heap": "2Gi" }, "resources": { "limits": { "memory": "2Gi" } } } }),
             "heap",
         ),
+        // One bad object per rule of issue 18 (bounds, derived names, CEL-expressible checks).
+        (&too_long, json!({}), "metadata.name"),
+        ("9lives", json!({}), "metadata.name"),
+        (
+            "zero-storage",
+            json!({ "brokers": { "storage": { "size": "0" } } }),
+            "spec.brokers.storage.size",
+        ),
+        ("empty-image", json!({ "image": "" }), "spec.image"),
+        (
+            "image-space",
+            json!({ "image": "apache/kafka 4.3.1" }),
+            "spec.image",
+        ),
+        ("empty-version", json!({ "version": "" }), "spec.version"),
+        (
+            "port-clash",
+            json!({ "listeners": [{ "name": "INTERNAL", "port": 9093 }] }),
+            "controllerListener.port",
+        ),
+        (
+            "inter-broker-unknown",
+            json!({ "interBrokerListener": "NOPE" }),
+            "interBrokerListener",
+        ),
+        (
+            "port-name-invalid",
+            json!({ "listeners": [{ "name": "EXT_", "port": 9092 }] }),
+            "spec.listeners[0].name",
+        ),
+        (
+            "timeout-unbounded",
+            json!({ "rollout": { "restartTimeoutSeconds": 100000 } }),
+            "spec.rollout.restartTimeoutSeconds",
+        ),
+        (
+            "grace-unbounded",
+            json!({ "brokers": { "template": { "terminationGracePeriodSeconds": 1000000 } } }),
+            "spec.brokers.template.terminationGracePeriodSeconds",
+        ),
+        (
+            "controllers-unbounded",
+            json!({ "controllers": { "replicas": 7 } }),
+            "spec.controllers.replicas",
+        ),
+        (
+            "label-value",
+            json!({ "brokers": { "template": { "labels": { "team": "data platform" } } } }),
+            "spec.brokers.template.labels.team",
+        ),
+        (
+            "selector-value",
+            json!({ "controllers": { "template": { "nodeSelector": { "disk": "-ssd" } } } }),
+            "spec.controllers.template.nodeSelector.disk",
+        ),
+        (
+            "storage-class",
+            json!({ "brokers": { "storage": { "storageClassName": "Fast_SSD" } } }),
+            "spec.brokers.storage.storageClassName",
+        ),
+        (
+            "service-account",
+            json!({ "brokers": { "template": { "serviceAccountName": "" } } }),
+            "spec.brokers.template.serviceAccountName",
+        ),
+        (
+            "priority-class",
+            json!({ "controllers": { "template": { "priorityClassName": "High Priority" } } }),
+            "spec.controllers.template.priorityClassName",
+        ),
+        (
+            "topology-key",
+            json!({ "rack": { "topologyKey": "" } }),
+            "spec.rack.topologyKey",
+        ),
+        (
+            "requests-over-limits",
+            json!({ "brokers": { "resources": { "requests": { "cpu": "2" }, "limits": { "cpu": "1" } } } }),
+            "resources.requests must not exceed resources.limits",
+        ),
+        (
+            "bad-quantity",
+            json!({ "brokers": { "resources": { "limits": { "cpu": "lots" } } } }),
+            "must be quantities",
+        ),
+        (
+            "resource-claims",
+            json!({ "controllers": { "resources": { "claims": [{ "name": "gpu" }] } } }),
+            "resources.claims",
+        ),
+        (
+            "empty-jvm-option",
+            json!({ "brokers": { "jvm": { "options": [""] } } }),
+            "spec.brokers.jvm.options[0]",
+        ),
+        (
+            "placement-unbounded",
+            json!({ "brokers": { "placement": { "constraints": "x".repeat(5000) } } }),
+            "spec.brokers.placement.constraints",
+        ),
     ];
     for (name, spec, needle) in cases {
         match env.create_kc(&env.ns, name, spec.clone()).await {
             Ok(_) => panic!("{name}: {spec} was accepted; it must be rejected at admission"),
             Err(kube::Error::Api(e)) => {
                 assert_eq!(e.code, 422, "{name}: expected 422 Invalid, got {e:?}");
+                eprintln!("{name}: {}", e.message);
                 assert!(
                     e.message.contains(needle),
                     "{name}: the message must mention {needle}: {}",

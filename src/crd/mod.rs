@@ -4,6 +4,7 @@
 //! are applied in [`crate::validate`], not in the schema, so the stored object stays what the user wrote
 //! plus the few structural defaults (replica counts, version) that `kubectl get` columns need.
 
+pub mod bounds;
 mod spec;
 mod status;
 

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::bounds::{DNS1123_SUBDOMAIN, IMAGE, LISTENER_NAME, QUALIFIED_NAME};
 use super::{DEFAULT_KAFKA_VERSION, KafkaClusterStatus};
 
 /// A Kafka cluster in KRaft mode: a controller quorum and a pool of brokers.
@@ -30,18 +31,23 @@ use super::{DEFAULT_KAFKA_VERSION, KafkaClusterStatus};
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Bootstrap","type":"string","priority":1,"jsonPath":".status.bootstrapServers"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new(super::bounds::CLUSTER_NAME_RULE).message(super::bounds::CLUSTER_NAME_MESSAGE).reason(Reason::FieldValueInvalid)
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.interBrokerListener) || self.listeners.exists(l, l.name == self.interBrokerListener)").message("spec.interBrokerListener must name one of spec.listeners"))]
+#[x_kube(validation = Rule::new("!has(self.controllerListener) || self.listeners.all(l, l.port != self.controllerListener.port)").message("spec.listeners[].port must differ from spec.controllerListener.port"))]
 pub struct KafkaClusterSpec {
     /// Apache Kafka version (4.x). Also selects the default image tag.
     #[serde(default = "default_version")]
+    #[schemars(length(min = 1, max = 32))]
     #[x_kube(validation = Rule::new("self.matches('^4\\\\.[0-9]+\\\\.[0-9]+$')").message("version must be a Kafka 4.x release such as 4.3.1"))]
     pub version: String,
 
     /// Container image; defaults to `apache/kafka:<version>`. Must follow the official image's layout
     /// (`/opt/kafka/bin/kafka-storage.sh`, `/opt/kafka/bin/kafka-server-start.sh`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = IMAGE))]
     pub image: Option<String>,
 
     /// Image pull policy: Always, IfNotPresent or Never. Kubernetes' default applies when unset.
@@ -51,6 +57,7 @@ pub struct KafkaClusterSpec {
 
     /// Secrets for pulling the image.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub image_pull_secrets: Vec<LocalObjectReference>,
 
     /// The broker pool. Broker node ids are 0..replicas-1.
@@ -75,6 +82,7 @@ pub struct KafkaClusterSpec {
 
     /// Name of the listener brokers use among themselves; defaults to the first listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15), regex(pattern = LISTENER_NAME))]
     pub inter_broker_listener: Option<String>,
 
     /// `server.properties` overrides for every node. Keys the operator owns (node.id, process.roles,
@@ -111,7 +119,7 @@ pub struct RolloutSpec {
     /// How long a restarted node may take to be back (Ready, unfenced, in every ISR) before the
     /// roll reports Degraded. Default 600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 10))]
+    #[schemars(range(min = 10, max = 86400))]
     pub restart_timeout_seconds: Option<u32>,
 }
 
@@ -134,6 +142,7 @@ pub struct ControllerPoolSpec {
     /// Number of KRaft controllers: 1, 3 or 5. Fixed once the cluster exists (static quorum).
     #[serde(default = "default_replicas")]
     #[x_kube(validation = Rule::new("self in [1, 3, 5]").message("controllers.replicas must be 1, 3 or 5"))]
+    #[schemars(range(min = 1, max = 5))]
     pub replicas: i32,
     #[serde(flatten)]
     pub pool: PoolSpec,
@@ -143,6 +152,9 @@ pub struct ControllerPoolSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.jvm) || !has(self.jvm.heap) || !has(self.resources) || !has(self.resources.limits) || !('memory' in self.resources.limits) || quantity(self.jvm.heap).isLessThan(quantity(string(self.resources.limits['memory'])))").message("jvm.heap must be smaller than resources.limits.memory"))]
+#[x_kube(validation = Rule::new("!has(self.resources) || ['cpu', 'memory', 'ephemeral-storage'].all(r, (!has(self.resources.requests) || !(r in self.resources.requests) || isQuantity(string(self.resources.requests[r]))) && (!has(self.resources.limits) || !(r in self.resources.limits) || isQuantity(string(self.resources.limits[r]))))").message("resources.requests and resources.limits of cpu, memory and ephemeral-storage must be quantities such as 500m or 2Gi"))]
+#[x_kube(validation = Rule::new("!has(self.resources) || !has(self.resources.requests) || !has(self.resources.limits) || ['cpu', 'memory', 'ephemeral-storage'].all(r, !(r in self.resources.requests) || !(r in self.resources.limits) || !isQuantity(string(self.resources.requests[r])) || !isQuantity(string(self.resources.limits[r])) || quantity(string(self.resources.requests[r])).compareTo(quantity(string(self.resources.limits[r]))) <= 0)").message("resources.requests must not exceed resources.limits"))]
+#[x_kube(validation = Rule::new("!has(self.resources) || !has(self.resources.claims) || size(self.resources.claims) == 0").message("resources.claims is not supported: the Kafka pods declare no resource claims"))]
 pub struct PoolSpec {
     /// CPU and memory. Defaults: brokers request 500m/2Gi (limit 2Gi), controllers 250m/1Gi (limit 1Gi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +194,7 @@ pub struct JvmSpec {
     pub heap: Option<String>,
     /// Extra JVM options appended to KAFKA_OPTS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 1024)))]
     pub options: Vec<String>,
 }
 
@@ -194,10 +207,12 @@ pub struct StorageSpec {
     /// Volume size per node. Defaults: 10Gi for brokers, 2Gi for controllers. May grow (when the
     /// storage class allows expansion), never shrink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("storage.size must be a quantity such as 10Gi"))]
+    #[x_kube(validation = Rule::new("isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))").message("storage.size must be a positive quantity such as 10Gi"))]
+    #[schemars(length(min = 1, max = 32))]
     pub size: Option<String>,
     /// Storage class; the cluster default when unset. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN))]
     pub storage_class_name: Option<String>,
     /// Delete the claims when the KafkaCluster is deleted. Default false: data outlives the cluster.
     #[serde(default)]
@@ -208,29 +223,39 @@ pub struct StorageSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateSpec {
+    /// Pod annotations (keys are checked by the operator).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "super::bounds::annotation_map_schema")]
     pub annotations: BTreeMap<String, String>,
+    /// Pod labels (keys are checked by the operator; `kraftwerk.dev/` and `app.kubernetes.io/`
+    /// keys the operator sets are refused).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "super::bounds::label_map_schema")]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "super::bounds::label_map_schema")]
     pub node_selector: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub tolerations: Vec<Toleration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity: Option<Affinity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
     pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN))]
     pub priority_class_name: Option<String>,
     /// Pod security context; defaults to non-root uid/gid/fsGroup 1000 (the official image's user).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
     /// Time Kafka gets for a controlled shutdown. Default 120.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 10))]
+    #[schemars(range(min = 10, max = 86400))]
     pub termination_grace_period_seconds: Option<i64>,
     /// Service account for the pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN))]
     pub service_account_name: Option<String>,
 }
 
@@ -240,6 +265,7 @@ pub struct PodTemplateSpec {
 pub struct PlacementSpec {
     /// Marathon constraints, e.g. `hostname:MAX_PER:1` or `[["@zone","GROUP_BY","3"]]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub constraints: Option<String>,
 }
 
@@ -248,6 +274,7 @@ pub struct PlacementSpec {
 #[serde(rename_all = "camelCase")]
 pub struct RackSpec {
     /// Node label whose value becomes `broker.rack`, e.g. `topology.kubernetes.io/zone`.
+    #[schemars(length(min = 1, max = 317), regex(pattern = QUALIFIED_NAME))]
     pub topology_key: String,
 }
 
@@ -257,6 +284,7 @@ pub struct RackSpec {
 pub struct ListenerSpec {
     /// Kafka listener name: upper case letters, digits and `_`, not `CONTROLLER`.
     #[x_kube(validation = Rule::new("self.matches('^[A-Z][A-Z0-9_]{0,14}$')").message("listener name must match ^[A-Z][A-Z0-9_]{0,14}$"))]
+    #[x_kube(validation = Rule::new("!self.endsWith('_') && !self.contains('__')").message("listener name must not end with '_' or contain '__': its port name (lower case, '_' as '-') must be a valid IANA service name"))]
     #[x_kube(validation = Rule::new("self != 'CONTROLLER'").message("CONTROLLER is reserved for the KRaft controller listener"))]
     #[schemars(length(min = 1, max = 15))]
     pub name: String,
@@ -266,6 +294,7 @@ pub struct ListenerSpec {
     /// Security protocol. Only PLAINTEXT is supported in v1alpha1.
     #[serde(default = "default_protocol")]
     #[x_kube(validation = Rule::new("self == 'PLAINTEXT'").message("only PLAINTEXT listeners are supported in v1alpha1"))]
+    #[schemars(length(max = 16))]
     pub protocol: String,
 }
 
