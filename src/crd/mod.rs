@@ -17,3 +17,6 @@ pub const GROUP: &str = "kraftwerk.dev";
 pub const DEFAULT_KAFKA_VERSION: &str = "4.3.1";
 /// The image repository used when `spec.image` is not set: `<repository>:<version>`.
 pub const DEFAULT_IMAGE_REPOSITORY: &str = "apache/kafka";
+
+#[cfg(test)]
+mod schema_walk_tests;
