@@ -30,6 +30,8 @@ pub mod controller;
 pub mod error;
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod lease;
 pub mod metrics;

@@ -49,11 +49,11 @@ const ALLOWED: &[(&str, &str)] = &[
 pub(crate) fn unbounded(node: &Value, path: &str, out: &mut Vec<String>) {
     let has = |k: &str| node.get(k).is_some();
     let checked = has("x-kubernetes-validations") || has("enum");
+    let int_bounded = checked || (has("minimum") && has("maximum"));
+    let string_bounded = checked || has("maxLength") || has("pattern");
     match node.get("type").and_then(Value::as_str) {
-        Some("integer") | Some("number") if !(has("minimum") && has("maximum")) && !checked => {
-            out.push(path.to_string())
-        }
-        Some("string") if !(has("maxLength") || has("pattern")) && !checked => out.push(path.to_string()),
+        Some("integer") | Some("number") if !int_bounded => out.push(path.to_string()),
+        Some("string") if !string_bounded => out.push(path.to_string()),
         None if has("x-kubernetes-preserve-unknown-fields") || has("x-kubernetes-int-or-string") => {
             out.push(path.to_string())
         }

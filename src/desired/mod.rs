@@ -2,6 +2,7 @@
 //! No builder reads the raw spec or does I/O; each has unit tests with fixed inputs.
 
 mod config_map;
+pub mod java_properties;
 mod pdb;
 mod pod;
 pub mod properties;

@@ -119,11 +119,7 @@ pub fn render_text(
     out
 }
 
-/// Java properties escaping for values: backslashes, and leading spaces which Java would strip.
+/// Java properties escaping for values (see [`super::java_properties::escape`]).
 pub fn escape(value: &str) -> String {
-    let mut out = value.replace('\\', "\\\\");
-    if out.starts_with(' ') {
-        out.insert(0, '\\');
-    }
-    out
+    super::java_properties::escape(value)
 }

@@ -169,18 +169,7 @@ pub fn classify(
 
 /// Undoes the renderer's Java properties escaping (for sending a value to Kafka).
 pub fn unescape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push(n);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::desired::java_properties::unescape(value).unwrap_or_else(|_| value.to_string())
 }
 
 #[cfg(test)]
