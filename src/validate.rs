@@ -267,7 +267,7 @@ pub fn validate_with(
         existing,
         &mut refuse,
     );
-    let mut broker_ids: BTreeSet<i32> = (0..broker_replicas.max(0)).collect();
+    let mut broker_ids: BTreeSet<i32> = (0..broker_replicas.clamp(0, 9000)).collect();
     broker_ids.extend(existing.retained_broker_ids.iter().copied());
     let brokers = pool(
         Role::Broker,
@@ -433,7 +433,8 @@ fn check_replicas(
         );
     }
     let existing_controllers = existing_ids(existing, Role::Controller);
-    let wanted_controllers: BTreeSet<i32> = (0..controller_replicas)
+    // Clamped: an out-of-range count is refused above, and must not allocate billions of ids first.
+    let wanted_controllers: BTreeSet<i32> = (0..controller_replicas.clamp(0, 5))
         .map(|i| node_id(Role::Controller, i))
         .collect();
     if !existing_controllers.is_empty() && existing_controllers != wanted_controllers {
@@ -751,6 +752,8 @@ fn config_overrides(
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod bounds_test;
 mod objects;
 mod syntax;
 pub use objects::check_objects;
