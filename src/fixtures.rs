@@ -1,6 +1,16 @@
 //! Test fixtures: KafkaClusters from YAML, validated with defaults.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
 use crate::crd::KafkaCluster;
+use crate::labels;
+use crate::names::Role;
 use crate::validate::{self, Existing, Options, ValidatedCluster};
 
 pub const CLUSTER_ID: &str = "MkU3OEVBNTcwNTJENDM2Qk";
@@ -28,4 +38,24 @@ pub fn validated(spec_yaml: &str) -> ValidatedCluster {
         &Options::default(),
     )
     .expect("valid")
+}
+
+/// The data claim of node `id` of cluster `demo`, of `size` and storage class `class`.
+pub fn claim(role: Role, id: i32, size: &str, class: Option<&str>) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(format!("data-demo-{role}-{id}")),
+            labels: Some(labels::node_labels("demo", role, id)),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            storage_class_name: class.map(String::from),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".into(), Quantity(size.into()))])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    }
 }

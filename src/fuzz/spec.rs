@@ -5,19 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Value, json};
 
 use crate::crd::KafkaCluster;
 use crate::desired::{self, java_properties, properties};
-use crate::fixtures::CLUSTER_ID;
-use crate::labels;
+use crate::fixtures::{CLUSTER_ID, claim};
+
 use crate::names::Role;
 use crate::render;
 use crate::validate::{Existing, InvalidSpec, Options, check_objects, validate};
@@ -203,25 +198,6 @@ fn strip_nulls(v: Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
         other => other,
-    }
-}
-
-fn claim(role: Role, id: i32, size: &str, class: Option<&str>) -> PersistentVolumeClaim {
-    PersistentVolumeClaim {
-        metadata: ObjectMeta {
-            name: Some(format!("data-x-{role}-{id}")),
-            labels: Some(labels::node_labels("x", role, id)),
-            ..Default::default()
-        },
-        spec: Some(PersistentVolumeClaimSpec {
-            storage_class_name: class.map(String::from),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([("storage".into(), Quantity(size.into()))])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        status: None,
     }
 }
 

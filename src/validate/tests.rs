@@ -1,13 +1,5 @@
-use std::collections::BTreeMap;
-
-use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
 use super::*;
-use crate::fixtures::{CLUSTER_ID, cluster, validated};
+use crate::fixtures::{CLUSTER_ID, claim, cluster, validated};
 
 fn refused(spec: &str, existing: &Existing) -> InvalidSpec {
     validate(&cluster(spec), existing, CLUSTER_ID, &Options::default()).expect_err("must be refused")
@@ -19,25 +11,6 @@ fn refused_fields(spec: &str) -> Vec<String> {
         .into_iter()
         .map(|p| p.field)
         .collect()
-}
-
-fn claim(role: Role, id: i32, size: &str, class: Option<&str>) -> PersistentVolumeClaim {
-    PersistentVolumeClaim {
-        metadata: ObjectMeta {
-            name: Some(format!("data-demo-{role}-{id}")),
-            labels: Some(labels::node_labels("demo", role, id)),
-            ..Default::default()
-        },
-        spec: Some(PersistentVolumeClaimSpec {
-            storage_class_name: class.map(String::from),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([("storage".into(), Quantity(size.into()))])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        status: None,
-    }
 }
 
 #[test]
