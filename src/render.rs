@@ -48,6 +48,10 @@ pub fn render(cr: &KafkaCluster, options: &RenderOptions) -> Result<Rendered, In
     // Owner references need the object's uid, which only exists once it was created.
     let owner: Option<OwnerReference> = cr.meta().uid.as_ref().and_then(|_| cr.controller_owner_ref(&()));
     let built = desired::build(&cluster, owner.as_ref());
+    let problems = validate::check_objects(&cluster, &built.objects);
+    if !problems.is_empty() {
+        return Err(InvalidSpec { problems });
+    }
     let nodes = built
         .nodes
         .into_iter()

@@ -200,3 +200,11 @@ fn a_template_problem_is_reported_once_not_per_pod() {
     let found = problems("brokers: { replicas: 5, template: { labels: { team: a b } } }");
     assert_eq!(found.len(), 1, "{found:?}");
 }
+
+#[test]
+fn offline_render_refuses_what_the_api_server_would() {
+    let cr = cluster("brokers: { template: { labels: { team: a b } } }");
+    let e = crate::render::render(&cr, &crate::render::RenderOptions::default())
+        .expect_err("render must refuse an object the API server would refuse");
+    assert_eq!(e.problems[0].field, "spec.brokers.template.labels[\"team\"]");
+}
