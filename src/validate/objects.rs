@@ -153,8 +153,17 @@ impl Checker {
         for (i, tol) in t.tolerations.iter().enumerate() {
             self.check(&format!("{base}.tolerations[{i}]"), toleration(tol));
         }
+        let mut spread_keys = BTreeSet::new();
         for (i, tsc) in t.topology_spread_constraints.iter().enumerate() {
-            self.check(&format!("{base}.topologySpreadConstraints[{i}]"), spread(tsc));
+            let field = format!("{base}.topologySpreadConstraints[{i}]");
+            self.check(&field, spread(tsc));
+            if !spread_keys.insert((&tsc.topology_key, &tsc.when_unsatisfiable)) {
+                let reason = format!(
+                    "a second constraint on {} with whenUnsatisfiable {}; Kubernetes allows one",
+                    tsc.topology_key, tsc.when_unsatisfiable
+                );
+                self.refuse(&field, reason);
+            }
         }
         if let Some(a) = &t.affinity {
             for reason in affinity(a) {

@@ -168,6 +168,10 @@ fn scheduling_fields_name_the_template_entry() {
         "spec.brokers.template.topologySpreadConstraints[0]",
     );
     only_field(
+        "brokers: { template: { topologySpreadConstraints: [{ maxSkew: 1, topologyKey: zone, whenUnsatisfiable: DoNotSchedule }, { maxSkew: 2, topologyKey: zone, whenUnsatisfiable: DoNotSchedule }] } }",
+        "spec.brokers.template.topologySpreadConstraints[1]",
+    );
+    only_field(
         "controllers: { template: { affinity: { nodeAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 0, preference: {} }] } } } }",
         "spec.controllers.template.affinity",
     );
