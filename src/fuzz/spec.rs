@@ -31,17 +31,20 @@ fn config_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn config() -> impl Strategy<Value = BTreeMap<String, Value>> {
-    let keys = select(vec![
+/// Overrides; `cluster` adds `min.insync.replicas`, which pools may not set under ELR.
+fn config(cluster: bool) -> impl Strategy<Value = BTreeMap<String, Value>> {
+    let mut keys = vec![
         "num.partitions",
         "log.retention.ms",
         "message.max.bytes",
         "ssl.cipher.suites",
         "client.quota.callback.class",
         "a.b-c_d",
-        "min.insync.replicas",
-    ]);
-    proptest::collection::btree_map(keys.prop_map(String::from), config_value(), 0..4)
+    ];
+    if cluster {
+        keys.push("min.insync.replicas");
+    }
+    proptest::collection::btree_map(select(keys).prop_map(String::from), config_value(), 0..4)
 }
 
 fn label_value() -> impl Strategy<Value = String> {
@@ -100,7 +103,7 @@ fn pool() -> impl Strategy<Value = Value> {
         prop::option::of((1u32..=4, 2u32..=8)),
         prop::option::of(select(vec!["1Gi", "500Mi", "10Gi", "1Ti", "1"])),
         prop::option::of(select(vec!["fast", "fast.ssd-1"])),
-        config(),
+        config(false),
         prop::option::of(template()),
         placement(),
         proptest::collection::vec("-[A-Za-z:=.0-9 ]{1,16}", 0..2),
@@ -157,7 +160,7 @@ fn clean_spec() -> impl Strategy<Value = (String, Value)> {
         listeners(),
         (1i32..=5, select(vec![1, 3, 5])),
         (pool(), pool()),
-        config(),
+        config(true),
         prop::option::of(select(vec!["topology.kubernetes.io/zone", "rack"])),
         (any::<bool>(), prop::option::of(1u32..=3)),
         any::<bool>(),
