@@ -68,7 +68,7 @@ fn constraint_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
 
     #[test]
     fn placement_parser_never_panics_and_errors_point_into_the_input(text in constraint_text()) {

@@ -286,7 +286,7 @@ fn pipeline(name: &str, spec: &Value, existing: &Existing) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: CLEAN_CASES, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: CLEAN_CASES, ..ProptestConfig::default() })]
 
     /// Admissible specs: accepted, or refused only for what exists (a quorum size change, a
     /// shrink, a class change); when accepted, every object passes the API server's checks.
@@ -399,7 +399,7 @@ fn set_path(root: &mut Value, path: &str, value: Value) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: WILD_CASES, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: WILD_CASES, ..ProptestConfig::default() })]
 
     /// Any spec, however hostile: no panic anywhere, every refusal names a field, and what is
     /// accepted builds valid objects and loadable configuration.
