@@ -106,6 +106,11 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         .controller_owner_ref(&())
         .ok_or(Error::MissingObjectKey("metadata.uid"))?;
     let desired = desired::build(&cluster, Some(&owner));
+    // What the API server would refuse in the built objects, named by the spec field.
+    let problems = validate::check_objects(&cluster, &desired.objects);
+    if !problems.is_empty() {
+        return refuse(ctx, cr, &InvalidSpec { problems }).await;
+    }
     sync::apply_all(ctx, cr, &ns, &desired.objects, &observed).await?;
     sync::prune(ctx, cr, &ns, &desired.objects, &observed, &scale.removable).await?;
     finish_scale_down(ctx, cr, &cluster, &scale).await;
