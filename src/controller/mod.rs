@@ -174,14 +174,14 @@ async fn run_scope(
         return;
     };
     let watch_tasks: Vec<_> = watches.into_iter().map(tokio::spawn).collect();
-    let synced = caches.clone();
-    let ready = health.clone();
-    tokio::spawn(async move {
-        if synced.synced().await {
-            ready.scopes_synced.fetch_add(1, Ordering::Relaxed);
-            info!("caches synced");
-        }
-    });
+    // No reconcile before every cache has its first complete list: a pass on a half-filled
+    // cache would take existing objects for missing ones.
+    if !caches.synced().await {
+        warn!("a cache's watch ended before it synced; not starting the controller");
+        return;
+    }
+    health.scopes_synced.fetch_add(1, Ordering::Relaxed);
+    info!("caches synced");
     let ctx = Arc::new(Context::new(
         client.clone(),
         metrics,
