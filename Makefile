@@ -11,7 +11,7 @@ IMAGE ?= kraftwerk:dev
 WORK := $(CURDIR)/.work
 
 .PHONY: help build crds fmt fmt-check clippy unit crd-check test-integration test test-kafka e2e \
-	binaries cluster-up cluster-down cluster-rss demo demo-down kind-up kind-deploy kind-down bench \
+	binaries cluster-up cluster-down cluster-rss demo demo-down kind-up kind-deploy kind-down bench bench-scale \
 	nodes-up nodes-down nodes-smoke images
 
 help: ## list the targets
@@ -92,6 +92,9 @@ demo-down: cluster-down ## stop the demo (operator and cluster)
 
 bench: ## benchmarks: the pure reconcile pipeline (release build)
 	$(CARGO) bench --bench pipeline
+
+bench-scale: ## scale benchmark: release operator, 500 KafkaClusters (KRAFTWERK_BENCH_CLUSTERS) on a kwok cluster of its own
+	@tests/bench/scale.sh
 
 # --- for users with Docker; not run on the project's machines ---------------------------
 kind-up: ## create a kind cluster with 3 zone-labelled workers

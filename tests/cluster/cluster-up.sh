@@ -2,12 +2,18 @@
 # Starts the local test cluster, or reuses it when it is already running:
 # a real kube-apiserver, etcd, kube-controller-manager and kube-scheduler run as local
 # processes (kwokctl --runtime binary), and kwok simulates the nodes and the pods' status.
-# Nodes: $KRAFTWERK_NODES (default 6) spread over zone-a, zone-b and zone-c.
+# Nodes: $KRAFTWERK_NODES (default 6) spread over zone-a, zone-b and zone-c, each with an
+# allocatable of $KRAFTWERK_NODE_CPU (8), $KRAFTWERK_NODE_MEMORY (32Gi), $KRAFTWERK_NODE_PODS (110).
+# Services get ClusterIPs from $KRAFTWERK_SERVICE_CIDR (10.0.0.0/16; applies when the cluster is created).
 # Writes the kubeconfig to .work/kubeconfig. Needs nothing but the Go module proxy once.
 set -euo pipefail
 # shellcheck source=env.sh
 . "$(dirname "$0")/env.sh"
 nodes=${KRAFTWERK_NODES:-6}
+node_cpu=${KRAFTWERK_NODE_CPU:-8}
+node_memory=${KRAFTWERK_NODE_MEMORY:-32Gi}
+node_pods=${KRAFTWERK_NODE_PODS:-110}
+service_cidr=${KRAFTWERK_SERVICE_CIDR:-10.0.0.0/16}
 t0=$(date +%s)
 
 # Only what the kwok tier needs; the real-node tier builds kubelet and kube-proxy itself.
@@ -28,7 +34,7 @@ write_config() {
   dir=$(cd "$WORK" && go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
   [ -d "$dir/kustomize/stage" ] || { log "kwok module source not found"; exit 1; }
   {
-    cat <<'YAML'
+    cat <<YAML
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
@@ -40,6 +46,13 @@ options:
   # the certificate must name it, and the real nodes' bridge address.
   kubeApiserverCertSANs: ["10.0.0.1", "10.77.0.1"]
 componentsPatches:
+# kube-apiserver's default service range is 10.0.0.0/24: about 250 Services, fewer than the
+# bootstrap Services of make bench-scale. 10.0.0.1 (kubernetes) and 10.0.0.10 (kube-dns of
+# the real nodes) stay inside the wider default.
+- name: kube-apiserver
+  extraArgs:
+  - key: service-cluster-ip-range
+    value: $service_cidr
 - name: kube-controller-manager
   extraArgs:
   # The in-tree hostPath provisioner gives PVCs real (if local-only) PersistentVolumes,
@@ -146,8 +159,8 @@ spec:
   podCIDR: 10.244.$i.0/24
   podCIDRs: [10.244.$i.0/24]
 status:
-  allocatable: {cpu: "8", memory: 32Gi, pods: "110", ephemeral-storage: 100Gi}
-  capacity: {cpu: "8", memory: 32Gi, pods: "110", ephemeral-storage: 100Gi}
+  allocatable: {cpu: "$node_cpu", memory: $node_memory, pods: "$node_pods", ephemeral-storage: 100Gi}
+  capacity: {cpu: "$node_cpu", memory: $node_memory, pods: "$node_pods", ephemeral-storage: 100Gi}
   nodeInfo:
     architecture: amd64
     kubeletVersion: v$K8S_VERSION

@@ -12,7 +12,7 @@ NODE_COUNT=${KRAFTWERK_REAL_NODES:-3}
 NET_PREFIX=10.77
 HOST_BRIDGE=kwbr0
 HOST_IP=$NET_PREFIX.0.1
-SERVICE_DNS_IP=10.0.0.10 # kube-dns ClusterIP (kube-apiserver's default service range is 10.0.0.0/24)
+SERVICE_DNS_IP=10.0.0.10 # kube-dns ClusterIP, inside the local cluster's service range (KRAFTWERK_SERVICE_CIDR, 10.0.0.0/16)
 CLUSTER_DOMAIN=cluster.local
 # Heavy state (containerd content and snapshots, kubelet pod dirs, PV data) stays out of the
 # repo; sockets and runtime state under /run; configs and logs under .work (gitignored).
