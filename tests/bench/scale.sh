@@ -110,10 +110,12 @@ quiet_window() {
 
 restart_operator() {
   log "restarting the operator: full resync of $clusters clusters"
+  local t0
   stop_operator
   py snapshot restart
+  t0=$(now)
   start_operator
-  resync_times=$(py wait-resync "$clusters" "$(now)")
+  resync_times=$(py wait-resync "$clusters" "$t0")
 }
 
 report() {
