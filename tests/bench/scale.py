@@ -175,7 +175,7 @@ def cmd_wait_ready(count, since, timeout=float(os.environ.get("BENCH_TIMEOUT", "
                         return
                     if now - last_report > 30:
                         last_report = now
-                        print(f"[bench-scale] {len(ready)}/{count} Ready after {now - since:.0f}s",
+                        print(f"[scale] {len(ready)}/{count} Ready after {now - since:.0f}s",
                               file=sys.stderr)
                     if now > deadline:
                         break
@@ -313,6 +313,8 @@ def build_report(meta):
         first = window(s["restart"], s["resync-first"], operator_from={})
         resync["first_pass_cpu_s"] = first["cpu_s"]
         report["resync"] = resync
+    windows = [report[w] for w in ("create", "quiet", "resync") if w in report]
+    report["operator_requests_metric"] = next((w["requests_metric"] for w in windows if w["requests_metric"]), None)
     report["control_plane_rss_mib"] = {c: mib(v["rss_kib"]) for c, v in s["quiet-end"]["control_plane"].items()}
     report["targets"] = {
         "steady_rss_mib_max_48": report["rss_mib"]["steady"] <= 48,
@@ -362,7 +364,7 @@ def print_table(r):
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
-    print(f"(operator requests from {q['requests_metric'] or 'no request counter'}; "
+    print(f"(operator requests from {r['operator_requests_metric'] or 'no request counter'}; "
           "API server WATCH requests are counted when they end: see open_watches in the JSON)")
 
 
@@ -372,7 +374,8 @@ def cmd_report():
     for name in ("quiet-end", "resync"):
         snap = load(name)
         if snap:
-            report.setdefault("open_watches", {})[name] = snap["apiserver"]["open_watches"]
+            watches = snap["apiserver"]["open_watches"]
+            report.setdefault("open_watches", {})[name] = {k: v for k, v in watches.items() if k in OPERATOR_RESOURCES}
     with open(env("BENCH_JSON"), "w") as f:
         json.dump(report, f, indent=2, sort_keys=True)
     print_table(report)
