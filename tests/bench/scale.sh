@@ -45,7 +45,11 @@ start_cluster() {
   delete_cluster >/dev/null 2>&1
   "$here/../cluster/cluster-up.sh"
   "$KUBECTL" apply -f "$REPO/crds/" >/dev/null
-  "$KUBECTL" wait --for=condition=Established crd/kafkaclusters.kraftwerk.dev --timeout=60s >/dev/null
+  # kubectl wait fails at once on an object without status yet: retried.
+  for _ in $(seq 1 60); do
+    "$KUBECTL" wait --for=condition=Established crd/kafkaclusters.kraftwerk.dev --timeout=30s >/dev/null 2>&1 && break
+    sleep 1
+  done
   "$KUBECTL" create namespace "$BENCH_NS" >/dev/null
 }
 
