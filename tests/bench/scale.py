@@ -156,11 +156,16 @@ def cmd_snapshot(name):
 
 # --- waits ------------------------------------------------------------------------------
 
+def percentile(sorted_values, q):
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
 def cmd_wait_ready(count, since, timeout=float(os.environ.get("BENCH_TIMEOUT", "3600"))):
-    """Watches the KafkaClusters' Ready condition; prints the seconds from `since` until the
-    last of `count` became Ready (a watch, not a poll: no LIST of every object each second)."""
+    """Watches the KafkaClusters' Ready condition (a watch, not a poll: no LIST of every object
+    each second) until `count` are Ready; prints, as JSON, the seconds from `since` until the
+    first time half, 90 %, 99 % and all of them were Ready."""
     template = '{.metadata.name}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}'
-    ready, deadline, last_report = set(), time.time() + timeout, 0.0
+    ready_at, deadline, last_report = {}, time.time() + timeout, 0.0
     while time.time() < deadline:
         cmd = [env("KUBECTL"), "--kubeconfig", env("KUBECONFIG"), "-n", env("BENCH_NS"),
                "get", "kafkaclusters", "--watch", "-o", f"jsonpath={template}"]
@@ -168,20 +173,24 @@ def cmd_wait_ready(count, since, timeout=float(os.environ.get("BENCH_TIMEOUT", "
             try:
                 for line in watch.stdout:
                     name, _, status = line.strip().partition(" ")
-                    (ready.add if status == "True" else ready.discard)(name)
                     now = time.time()
-                    if len(ready) >= count:
-                        print(f"{now - since:.1f}")
+                    if status == "True":
+                        ready_at.setdefault(name, now - since)
+                    else:
+                        ready_at.pop(name, None)
+                    if len(ready_at) >= count:
+                        times = sorted(ready_at.values())
+                        print(json.dumps({f"p{int(q * 100)}_s": round(percentile(times, q), 1)
+                                          for q in (0.5, 0.9, 0.99)} | {"all_s": round(times[-1], 1)}))
                         return
                     if now - last_report > 30:
                         last_report = now
-                        print(f"[scale] {len(ready)}/{count} Ready after {now - since:.0f}s",
-                              file=sys.stderr)
+                        print(f"[scale] {len(ready_at)}/{count} Ready after {now - since:.0f}s", file=sys.stderr)
                     if now > deadline:
                         break
             finally:
                 watch.kill()
-    sys.exit(f"scale.py: only {len(ready)}/{count} KafkaClusters Ready after {timeout:.0f}s")
+    sys.exit(f"scale.py: only {len(ready_at)}/{count} KafkaClusters Ready after {timeout:.0f}s")
 
 
 def cmd_wait_resync(count, since, idle=float(os.environ.get("BENCH_RESYNC_IDLE", "10")),
@@ -331,9 +340,10 @@ def verbs(d):
 def print_table(r):
     rows = [
         ("clusters (pods)", f"{r['clusters']} ({6 * r['clusters']})"),
-        ("operator", f"{r['commit']} ({r['profile']} build)"),
+        ("operator", f"code of {r['commit']} ({r['profile']} build, leader election {r['leader_election']})"),
         ("RSS idle / steady / peak", f"{r['rss_mib']['idle']} / {r['rss_mib']['steady']} / {r['rss_mib']['peak']} MiB"),
-        ("first apply -> all Ready", f"{r['time_to_ready_s']} s"),
+        ("first apply -> all Ready", f"{r['ready_times']['all_s']} s (half {r['ready_times']['p50_s']} s, "
+                                     f"90 % {r['ready_times']['p90_s']} s, 99 % {r['ready_times']['p99_s']} s)"),
         ("  operator CPU, reconciles", f"{r['create']['cpu_s']} s, {r['create']['reconciles']}"),
         ("  operator requests", verbs(r["create"]["requests"])),
         ("  API server (operator's kinds)", verbs(r["create"]["apiserver"]["by_verb"])),

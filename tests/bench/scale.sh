@@ -7,8 +7,11 @@
 #
 # Env: KRAFTWERK_BENCH_CLUSTERS (500) KafkaClusters; KRAFTWERK_BENCH_NODES (30) simulated
 #      nodes, each KRAFTWERK_NODE_CPU (128) / KRAFTWERK_NODE_MEMORY (1Ti) / KRAFTWERK_NODE_PODS
-#      (200); KRAFTWERK_BENCH_PROFILE (release) the cargo profile; KRAFTWERK_BENCH_QUIET (60)
-#      and KRAFTWERK_BENCH_SETTLE (30) seconds; KRAFTWERK_KEEP_CLUSTER=1 keeps the cluster.
+#      (200); KRAFTWERK_BENCH_PROFILE (release) the cargo profile, or KRAFTWERK_BENCH_BINARY a
+#      kraftwerk binary to run instead of building one; KRAFTWERK_BENCH_QUIET (60)
+#      and KRAFTWERK_BENCH_SETTLE (30) seconds; KRAFTWERK_LEADER_ELECTION (false: a lone process,
+#      as in the integration tests; true: a Lease in the bench namespace); KRAFTWERK_KEEP_CLUSTER=1
+#      keeps the cluster.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export KRAFTWERK_CLUSTER_NAME=${KRAFTWERK_BENCH_CLUSTER:-kraftwerk-bench}
@@ -24,6 +27,9 @@ clusters=${KRAFTWERK_BENCH_CLUSTERS:-500}
 profile=${KRAFTWERK_BENCH_PROFILE:-release}
 quiet=${KRAFTWERK_BENCH_QUIET:-60}
 settle=${KRAFTWERK_BENCH_SETTLE:-30}
+# The operator's own settings (an operator without leader election ignores them).
+export KRAFTWERK_LEADER_ELECTION=${KRAFTWERK_LEADER_ELECTION:-false}
+export KRAFTWERK_LEASE_NAMESPACE=${KRAFTWERK_LEASE_NAMESPACE:-bench}
 
 # What scale.py reads.
 export BENCH_DIR=$WORK/bench-scale BENCH_NS=bench BENCH_JSON=$WORK/bench-scale.json
@@ -31,10 +37,11 @@ export KUBECTL=$BIN/kubectl KUBECONFIG=$KUBECONFIG_PATH CLUSTER_DIR
 py() { python3 "$here/scale.py" "$@"; }
 now() { date +%s.%N; }
 
-operator_bin=$REPO/target/$([ "$profile" = dev ] && echo debug || echo "$profile")/kraftwerk
+operator_bin=${KRAFTWERK_BENCH_BINARY:-$REPO/target/$([ "$profile" = dev ] && echo debug || echo "$profile")/kraftwerk}
 operator_pid=
 
 build_operator() {
+  [ -z "${KRAFTWERK_BENCH_BINARY:-}" ] || return 0
   log "building the operator (cargo --profile $profile, niced)"
   (cd "$REPO" && CARGO_TARGET_DIR=$REPO/target nice -n 19 cargo build -q --profile "$profile" --bin kraftwerk)
 }
@@ -99,9 +106,9 @@ create_clusters() {
   t0=$(now)
   log "creating $clusters KafkaClusters"
   "$KUBECTL" create -f "$BENCH_DIR/clusters.yaml" >/dev/null
-  time_to_ready=$(py wait-ready "$clusters" "$t0")
+  ready_times=$(py wait-ready "$clusters" "$t0")
   py snapshot ready
-  log "all $clusters Ready ${time_to_ready}s after the first create"
+  log "all $clusters Ready: $ready_times (seconds after the first create)"
 }
 
 quiet_window() {
@@ -124,9 +131,12 @@ restart_operator() {
 
 report() {
   local commit meta
-  commit=$(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src || echo +dirty)
-  meta=$(printf '{"clusters": %d, "nodes": %d, "commit": "%s", "profile": "%s", "time_to_ready_s": %s, "resync_times": %s, "cores": %d}' \
-    "$clusters" "$KRAFTWERK_NODES" "$commit" "$profile" "$time_to_ready" "$resync_times" "$(nproc)")
+  # The last commit that changed the operator's code (the bench scripts' own commits do not).
+  commit=$(git -C "$REPO" log -1 --format=%h -- src Cargo.toml Cargo.lock)
+  git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock || commit+=+dirty
+  [ -z "${KRAFTWERK_BENCH_BINARY:-}" ] || commit=$(basename "$KRAFTWERK_BENCH_BINARY")
+  meta=$(printf '{"clusters": %d, "nodes": %d, "commit": "%s", "profile": "%s", "leader_election": %s, "ready_times": %s, "resync_times": %s, "cores": %d}' \
+    "$clusters" "$KRAFTWERK_NODES" "$commit" "$profile" "$KRAFTWERK_LEADER_ELECTION" "$ready_times" "$resync_times" "$(nproc)")
   BENCH_META=$meta py report
   log "JSON: $BENCH_JSON"
 }
