@@ -279,23 +279,35 @@ def window(a, b, operator_from=None):
     return w
 
 
-def non_watch(by_verb):
-    return sum(n for verb, n in by_verb.items() if verb.upper() != "WATCH")
+# The start-up of a process: one LIST per watched kind and the CRD check; anything beyond
+# that in a resync scales with the clusters.
+STARTUP_LISTS = 10
+
+
+def count(by_verb, *verbs):
+    return sum(n for verb, n in by_verb.items() if verb.upper() in verbs)
 
 
 def zero_requests(report):
-    """No request per no-op reconcile: none but WATCHes in the quiet window (when reconciles
-    ran in it), and in the resync, whose reconciles are all no-ops, fewer than 0.1 requests
-    per cluster (the start-up LISTs and WATCHes are a constant). The operator's counter and
-    the API server's are both taken; the larger counts. WATCHes are left out: the API server
-    counts them when they end."""
-    quiet = report["quiet"]
-    quiet_ok = not quiet["reconciles"] or max(non_watch(quiet["requests"]), non_watch(quiet["apiserver"]["by_verb"])) == 0
-    resync = report.get("resync")
-    if resync is None:
-        return quiet_ok if quiet["reconciles"] else None
-    per_cluster = max(non_watch(resync["requests"]), non_watch(resync["apiserver"]["by_verb"])) / report["clusters"]
-    return quiet_ok and per_cluster < 0.1
+    """No request per no-op reconcile. The quiet window (when reconciles ran in it): nothing
+    but WATCHes. The resync, whose reconciles are all no-ops: no request but LISTs and
+    WATCHes, and no more LISTs than a start-up makes. Both the operator's counter and the API
+    server's are taken, the larger counts; WATCHes are left out (the API server counts them
+    when they end)."""
+    def other(w):
+        return max(count(w["requests"], "GET", "POST", "PUT", "PATCH", "DELETE", "CREATE", "UPDATE", "APPLY"),
+                   count(w["apiserver"]["by_verb"], "GET", "POST", "PUT", "PATCH", "DELETE", "APPLY"))
+
+    def lists(w):
+        return max(count(w["requests"], "LIST"), count(w["apiserver"]["by_verb"], "LIST"))
+
+    quiet, resync = report["quiet"], report.get("resync")
+    verdicts = []
+    if quiet["reconciles"]:
+        verdicts.append(other(quiet) + lists(quiet) == 0)
+    if resync:
+        verdicts.append(other(resync) == 0 and lists(resync) <= STARTUP_LISTS)
+    return all(verdicts) if verdicts else None
 
 
 def mib(kib):
