@@ -8,7 +8,8 @@
 # Env: KRAFTWERK_BENCH_CLUSTERS (500) KafkaClusters; KRAFTWERK_BENCH_NODES (30) simulated
 #      nodes, each KRAFTWERK_NODE_CPU (128) / KRAFTWERK_NODE_MEMORY (1Ti) / KRAFTWERK_NODE_PODS
 #      (200); KRAFTWERK_BENCH_PROFILE (release) the cargo profile, or KRAFTWERK_BENCH_BINARY a
-#      kraftwerk binary to run instead of building one; KRAFTWERK_BENCH_QUIET (60)
+#      kraftwerk binary to run instead of building one, KRAFTWERK_BENCH_CRDS the CRD directory
+#      that goes with it (crds/); KRAFTWERK_BENCH_QUIET (60)
 #      and KRAFTWERK_BENCH_SETTLE (30) seconds; KRAFTWERK_LEADER_ELECTION (false: a lone process,
 #      as in the integration tests; true: a Lease in the bench namespace); KRAFTWERK_KEEP_CLUSTER=1
 #      keeps the cluster.
@@ -51,7 +52,7 @@ start_cluster() {
   rm -rf "$BENCH_DIR" && mkdir -p "$BENCH_DIR"
   delete_cluster >/dev/null 2>&1
   "$here/../cluster/cluster-up.sh"
-  "$KUBECTL" apply -f "$REPO/crds/" >/dev/null
+  "$KUBECTL" apply -f "${KRAFTWERK_BENCH_CRDS:-$REPO/crds/}" >/dev/null
   # kubectl wait fails at once on an object without status yet: retried.
   for _ in $(seq 1 60); do
     "$KUBECTL" wait --for=condition=Established crd/kafkaclusters.kraftwerk.dev --timeout=30s >/dev/null 2>&1 && break
