@@ -8,11 +8,10 @@
 # Env: KRAFTWERK_BENCH_CLUSTERS (500) KafkaClusters; KRAFTWERK_BENCH_NODES (30) simulated
 #      nodes, each KRAFTWERK_NODE_CPU (128) / KRAFTWERK_NODE_MEMORY (1Ti) / KRAFTWERK_NODE_PODS
 #      (200); KRAFTWERK_BENCH_PROFILE (release) the cargo profile, or KRAFTWERK_BENCH_BINARY a
-#      kraftwerk binary to run instead of building one, KRAFTWERK_BENCH_CRDS the CRD directory
-#      that goes with it (crds/); KRAFTWERK_BENCH_QUIET (60)
-#      and KRAFTWERK_BENCH_SETTLE (30) seconds; KRAFTWERK_LEADER_ELECTION (false: a lone process,
-#      as in the integration tests; true: a Lease in the bench namespace); KRAFTWERK_KEEP_CLUSTER=1
-#      keeps the cluster.
+#      kraftwerk binary to run instead of building one and KRAFTWERK_BENCH_CRDS the CRD
+#      directory that goes with it (crds/); KRAFTWERK_BENCH_SETTLE (30) and KRAFTWERK_BENCH_QUIET
+#      (60) seconds; KRAFTWERK_LEADER_ELECTION (false: a lone process, as in the integration
+#      tests; true: a Lease in the bench namespace); KRAFTWERK_KEEP_CLUSTER=1 keeps the cluster.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export KRAFTWERK_CLUSTER_NAME=${KRAFTWERK_BENCH_CLUSTER:-kraftwerk-bench}
@@ -47,17 +46,22 @@ build_operator() {
   (cd "$REPO" && CARGO_TARGET_DIR=$REPO/target nice -n 19 cargo build -q --profile "$profile" --bin kraftwerk)
 }
 
+crd_established() {
+  "$KUBECTL" wait --for=condition=Established crd/kafkaclusters.kraftwerk.dev --timeout=30s >/dev/null
+}
+
 # A fresh cluster every run: a kept one (KRAFTWERK_KEEP_CLUSTER=1) is deleted first.
 start_cluster() {
   rm -rf "$BENCH_DIR" && mkdir -p "$BENCH_DIR"
   delete_cluster >/dev/null 2>&1
   "$here/../cluster/cluster-up.sh"
   "$KUBECTL" apply -f "${KRAFTWERK_BENCH_CRDS:-$REPO/crds/}" >/dev/null
-  # kubectl wait fails at once on an object without status yet: retried.
-  for _ in $(seq 1 60); do
-    "$KUBECTL" wait --for=condition=Established crd/kafkaclusters.kraftwerk.dev --timeout=30s >/dev/null 2>&1 && break
+  # kubectl wait fails at once on an object without status yet: retried, the last time loudly.
+  for _ in $(seq 1 30); do
+    crd_established 2>/dev/null && break
     sleep 1
   done
+  crd_established
   "$KUBECTL" create namespace "$BENCH_NS" >/dev/null
 }
 
