@@ -30,10 +30,11 @@ OPERATOR_RESOURCES = {
     "kafkaclusters", "pods", "services", "configmaps", "persistentvolumeclaims",
     "poddisruptionbudgets", "events",
 }
-# Subresources written by the scheduler (binding) and kwok / the controller manager (status);
-# the operator writes kafkaclusters/status only.
+# Subresources used by the scheduler (binding), kwok and the controller manager (status), and
+# the disruption controller (the scale of the PDB's pods' owner); the operator writes
+# kafkaclusters/status only.
 FOREIGN_SUBRESOURCES = {("pods", "binding"), ("pods", "status"), ("persistentvolumeclaims", "status"),
-                        ("nodes", "status"), ("poddisruptionbudgets", "status")}
+                        ("nodes", "status"), ("poddisruptionbudgets", "status"), ("kafkaclusters", "scale")}
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller")
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
 LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
