@@ -36,12 +36,7 @@ macro_rules! step {
 async fn admin_client_against_real_cluster() {
     let specs = hand_written_specs("adm", 3, 3);
     let mut cluster = TestCluster::new("admin", &specs).unwrap_or_else(|e| panic!("{e}"));
-    cluster.format_all().unwrap_or_else(|e| panic!("{e}"));
-    cluster.start_all().unwrap_or_else(|e| panic!("{e}"));
-    let ready = cluster
-        .wait_ready(Duration::from_secs(180))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ready = cluster.boot(Duration::from_secs(180)).await;
     eprintln!("cluster ready after {ready:?}");
     let problems = cluster.config_problems();
     assert!(problems.is_empty(), "{}", problems.join("\n"));

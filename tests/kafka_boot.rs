@@ -619,12 +619,7 @@ async fn spec_config_durability_reaches_kafka_and_previous_release_is_corrected(
     booted[controller] = previous_release(&specs[controller]);
     let mut cluster = TestCluster::new("durability", &booted).unwrap_or_else(|e| panic!("{e}"));
     cluster.cluster_id = cluster_id;
-    cluster.format_all().unwrap_or_else(|e| panic!("{e}"));
-    cluster.start_all().unwrap_or_else(|e| panic!("{e}"));
-    let ready = cluster
-        .wait_ready(Duration::from_secs(180))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let ready = cluster.boot(Duration::from_secs(180)).await;
     eprintln!("DURABILITY 1 controller + 4 brokers ready in {ready:?}");
     let admin = cluster.admin().unwrap();
 

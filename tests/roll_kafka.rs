@@ -52,12 +52,7 @@ fn rendered_specs() -> Vec<NodeSpec> {
 async fn boot(label: &str) -> TestCluster {
     let specs = rendered_specs();
     let mut cluster = TestCluster::new(label, &specs).unwrap_or_else(|e| panic!("{e}"));
-    cluster.format_all().unwrap_or_else(|e| panic!("{e}"));
-    cluster.start_all().unwrap_or_else(|e| panic!("{e}"));
-    let took = cluster
-        .wait_ready(Duration::from_secs(240))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let took = cluster.boot(Duration::from_secs(240)).await;
     println!("{label}: cluster ready in {took:?}");
     cluster
 }

@@ -643,6 +643,14 @@ impl TestCluster {
     }
 
     /// Formats every node (in parallel).
+    /// Formats every node, starts them all and waits until the cluster is ready; panics (it is
+    /// test set-up) on any failure. Returns the time to ready.
+    pub async fn boot(&mut self, timeout: Duration) -> Duration {
+        self.format_all().unwrap_or_else(|e| panic!("{e}"));
+        self.start_all().unwrap_or_else(|e| panic!("{e}"));
+        self.wait_ready(timeout).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
     pub fn format_all(&self) -> Res<()> {
         std::thread::scope(|s| {
             let handles: Vec<_> = self
