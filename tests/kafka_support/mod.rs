@@ -889,11 +889,26 @@ pub async fn produce(
     values: &[String],
     acks: i16,
 ) -> Res<i64> {
-    match produce_outcome(admin, topic, partition, values, acks).await? {
-        Produced::Appended(offset) => Ok(offset),
-        Produced::Refused(error, message) => Err(format!(
-            "produce to {topic}-{partition} failed: {error:?} {message:?}"
-        )),
+    use kafka_protocol::error::ResponseError::{
+        LeaderNotAvailable, NotLeaderOrFollower, UnknownTopicOrPartition,
+    };
+    // Right after a topic is created or a leader moves, the chosen leader may not know it leads
+    // yet: those answers appended nothing, so asking again (briefly) is safe.
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        match produce_outcome(admin, topic, partition, values, acks).await? {
+            Produced::Appended(offset) => return Ok(offset),
+            Produced::Refused(NotLeaderOrFollower | LeaderNotAvailable | UnknownTopicOrPartition, _)
+                if Instant::now() < until =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Produced::Refused(error, message) => {
+                return Err(format!(
+                    "produce to {topic}-{partition} failed: {error:?} {message:?}"
+                ));
+            }
+        }
     }
 }
 
