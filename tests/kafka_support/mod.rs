@@ -94,9 +94,23 @@ pub fn random_cluster_id() -> String {
 }
 
 /// A free loopback TCP port (bound, then released).
+/// A port below the kernel's ephemeral range (32768 and up on Linux), free when asked. A port
+/// the kernel hands out for `bind(0)` comes from the ephemeral range, where any outgoing
+/// connection (another JVM's client socket) may take it between this probe and Kafka's bind:
+/// that flaked as "Address already in use". Ports are taken in turn from 20000-32767, starting
+/// at an offset of this process's id, so parallel test processes rarely meet.
 pub fn free_port() -> Res<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_768;
+    let start = std::process::id().wrapping_mul(613) % SPAN;
+    for _ in 0..SPAN {
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::SeqCst)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err("no free port in 20000-32767".into())
 }
 
 /// A unique scratch directory under the system temp dir.
