@@ -38,8 +38,9 @@ fn looks_like_quantity(s: &str) -> bool {
     s.starts_with(|c: char| c.is_ascii_digit()) && quantity::parse(s).is_some()
 }
 
-/// Whether applying `desired` over `observed` would change anything. A ConfigMap's data is
-/// compared by digest, as the cache keeps it ([`super::cache::digest_data`]).
+/// Whether applying `desired` over `observed` (as cached) would change anything. The cache keeps
+/// a ConfigMap's data as digests ([`super::cache::digest_data`]), so the desired one is digested
+/// the same way before comparing.
 pub fn needs_apply(desired: &Object, observed: Option<&Value>) -> Result<bool> {
     let Some(observed) = observed else { return Ok(true) };
     let desired = match desired {
@@ -50,23 +51,7 @@ pub fn needs_apply(desired: &Object, observed: Option<&Value>) -> Result<bool> {
         }
         other => serde_json::to_value(other)?,
     };
-    let mut observed = observed.clone();
-    if let Some(data) = observed.get_mut("data").and_then(Value::as_object_mut) {
-        // An object not from the cache (tests, or a read of the live object) is digested too.
-        for v in data.values_mut() {
-            if let Some(text) = v.as_str().filter(|t| !t.starts_with("sha256:")) {
-                let mut cm = k8s_openapi::api::core::v1::ConfigMap {
-                    data: Some([(String::new(), text.to_string())].into()),
-                    ..Default::default()
-                };
-                super::cache::digest_data(&mut cm);
-                if let Some(d) = cm.data.and_then(|d| d.into_values().next()) {
-                    *v = Value::String(d);
-                }
-            }
-        }
-    }
-    Ok(!contained(&desired, &observed))
+    Ok(!contained(&desired, observed))
 }
 
 /// Applies a desired object with server-side apply, forced, under the operator's field
@@ -149,13 +134,28 @@ mod tests {
     }
 
     #[test]
-    fn missing_observed_object_needs_apply() {
-        let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
-        cm.metadata.name = Some("a".into());
-        let desired = Object::ConfigMap(cm);
-        assert!(needs_apply(&desired, None).unwrap());
-        let observed = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "uid": "u"}, "data": {"x": "1"}});
-        assert!(!needs_apply(&desired, Some(&observed)).unwrap());
+    fn config_maps_compare_against_the_cached_digests() {
+        let cm = |text: &str| k8s_openapi::api::core::v1::ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("a".into()),
+                ..Default::default()
+            },
+            data: Some([("server.properties".to_string(), text.to_string())].into()),
+            ..Default::default()
+        };
+        let desired = Object::ConfigMap(cm("node.id=1\n"));
+        assert!(needs_apply(&desired, None).unwrap(), "missing: apply");
+        // What the cache holds: the same object, its data digested, server fields added.
+        let mut cached = cm("node.id=1\n");
+        super::super::cache::digest_data(&mut cached);
+        cached.metadata.uid = Some("u".into());
+        let cached = serde_json::to_value(&cached).unwrap();
+        assert!(
+            !needs_apply(&desired, Some(&cached)).unwrap(),
+            "same data: no write"
+        );
+        let changed = Object::ConfigMap(cm("node.id=2\n"));
+        assert!(needs_apply(&changed, Some(&cached)).unwrap(), "other data: apply");
     }
 
     fn meta(name: &str, owner: Option<&str>, deleting: bool) -> ObjectMeta {

@@ -16,6 +16,7 @@ use super::observe::Observed;
 use crate::crd::KafkaCluster;
 use crate::desired::Object;
 use crate::error::Result;
+use crate::names::{ClusterNames, Role};
 
 /// Applies the desired objects in order, writing only what differs.
 pub async fn apply_all(
@@ -166,7 +167,7 @@ pub async fn prune(
     }
     let claims = kube::api::ApiResource::erase::<PersistentVolumeClaim>(&());
     for id in removable_brokers {
-        let claim = format!("data-{}-broker-{id}", cr.name_any());
+        let claim = ClusterNames::new(&cr.name_any(), ns, "").pvc(Role::Broker, *id);
         if observed.pvc(&claim).is_some() {
             apply::delete(&ctx.client, ns, &claims, &claim).await?;
         }

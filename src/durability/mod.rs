@@ -26,8 +26,6 @@ mod tests;
 use std::collections::BTreeMap;
 
 use crate::admin::{AlterConfigOp, ConfigEntry};
-use crate::desired::properties;
-use crate::names::Role;
 use crate::roll::dynamic;
 use crate::validate::ValidatedCluster;
 
@@ -140,8 +138,7 @@ pub const FIXED_KEYS: &[&str] = &[
 /// The desired durability settings of `cluster`: the tunable part of a broker's rendering
 /// (defaults, then user overrides), split by level.
 pub fn desired(cluster: &ValidatedCluster) -> Desired {
-    let id = cluster.brokers.ids.first().copied().unwrap_or(0);
-    desired_from_properties(&properties::node_properties(cluster, Role::Broker, id))
+    crate::desired::build(cluster, None).durability()
 }
 
 /// The desired settings from a broker's rendered properties (raw values, not file-escaped):
