@@ -9,6 +9,7 @@ pub mod crd;
 pub mod durability;
 pub mod placement;
 pub mod roll;
+pub mod upgrade;
 
 use kube::CustomResourceExt;
 

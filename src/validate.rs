@@ -282,10 +282,10 @@ pub fn validate_with(
     if !problems.is_empty() {
         return Err(InvalidSpec { problems });
     }
-    let image = spec
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{DEFAULT_IMAGE_REPOSITORY}:{}", spec.version));
+    let image = spec.image.clone().unwrap_or_else(|| {
+        let tag = crate::upgrade::find(&spec.version).map_or(spec.version.as_str(), |r| r.image_tag);
+        format!("{DEFAULT_IMAGE_REPOSITORY}:{tag}")
+    });
     Ok(ValidatedCluster {
         names: ClusterNames::new(&name, &namespace, &options.cluster_domain),
         generation: cr.metadata.generation,
@@ -312,11 +312,33 @@ fn check_identity(spec: &crate::crd::KafkaClusterSpec, name: &str, refuse: &mut 
             format!("must be at most {MAX_CLUSTER_NAME} characters so pod and Service names fit DNS labels"),
         );
     }
-    if !spec.version.starts_with("4.") {
+    let release = crate::upgrade::find(&spec.version);
+    if release.is_none() {
         refuse(
             "spec.version",
-            format!("{:?} is not a Kafka 4.x release", spec.version),
+            format!(
+                "{:?} is not a Kafka release this operator supports ({})",
+                spec.version,
+                crate::upgrade::releases::supported_list()
+            ),
         );
+    }
+    if let Some(pin) = &spec.metadata_version {
+        match (crate::upgrade::releases::parse_metadata_version(pin), release) {
+            (None, _) => refuse(
+                "spec.metadataVersion",
+                format!("{pin:?} is not a metadata.version this operator knows"),
+            ),
+            (Some(level), Some(r)) if level > r.metadata_version => refuse(
+                "spec.metadataVersion",
+                format!(
+                    "{pin} is above what {} runs ({})",
+                    r.version,
+                    crate::upgrade::releases::metadata_version_name(r.metadata_version)
+                ),
+            ),
+            _ => {}
+        }
     }
     if let Some(policy) = &spec.image_pull_policy
         && !["Always", "IfNotPresent", "Never"].contains(&policy.as_str())

@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, UpdateFeaturesRequest};
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
 
@@ -40,7 +41,7 @@ impl FinalizedFeatures {
         self.level(ELR_FEATURE).is_some_and(|l| l >= 1)
     }
 
-    /// The finalized `metadata.version` level (e.g. 29 for 4.3-IV0), if reported.
+    /// The finalized `metadata.version` level (e.g. 30 for 4.3-IV0), if reported.
     pub fn metadata_version(&self) -> Option<i16> {
         self.level(METADATA_VERSION_FEATURE)
     }
@@ -65,12 +66,93 @@ impl FinalizedFeatures {
     }
 }
 
+/// The feature ranges one node supports (`SupportedFeatures` of its ApiVersions answer):
+/// name → (min, max).
+pub type SupportedFeatures = BTreeMap<String, (i16, i16)>;
+
+/// The supported ranges of an ApiVersions response.
+pub fn supported_from_response(response: &ApiVersionsResponse) -> SupportedFeatures {
+    response
+        .supported_features
+        .iter()
+        .map(|f| (f.name.to_string(), (f.min_version, f.max_version)))
+        .collect()
+}
+
+/// UpdateFeatures upgrade type: raise only.
+const UPGRADE: i8 = 1;
+
+/// The UpdateFeatures request raising each `(feature, level)`; `validate_only` asks the
+/// controller to check without applying.
+pub fn update_request(updates: &[(String, i16)], validate_only: bool) -> UpdateFeaturesRequest {
+    UpdateFeaturesRequest::default()
+        .with_timeout_ms(30_000)
+        .with_validate_only(validate_only)
+        .with_feature_updates(
+            updates
+                .iter()
+                .map(|(name, level)| {
+                    FeatureUpdateKey::default()
+                        .with_feature(StrBytes::from_string(name.clone()))
+                        .with_max_version_level(*level)
+                        .with_upgrade_type(UPGRADE)
+                })
+                .collect(),
+        )
+}
+
 impl<C: Connector> AdminClient<C> {
     /// The cluster's finalized features, read with a fresh ApiVersions request (v3+) from any
     /// broker (the handshake's answer may be older than a feature upgrade).
     pub async fn finalized_features(&self) -> Result<FinalizedFeatures, AdminError> {
+        FinalizedFeatures::from_response(&self.features_response(Target::Any).await?)
+    }
+
+    /// The feature ranges the node `target` resolves to supports (a fresh ApiVersions).
+    pub async fn supported_features(&self, target: Target) -> Result<SupportedFeatures, AdminError> {
+        Ok(supported_from_response(&self.features_response(target).await?))
+    }
+
+    /// Raises features (`kafka-features.sh upgrade`): each `(feature, level)`. Kafka's
+    /// controller refuses a level some registered node does not support; with `validate_only`
+    /// it only checks.
+    pub async fn update_features(
+        &self,
+        updates: &[(String, i16)],
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
         let (resp, version) = self
-            .send(Target::Any, None, |_| {
+            .send(Target::Any, None, |_| update_request(updates, validate_only))
+            .await?;
+        if version < 1 {
+            return Err(AdminError::UnsupportedVersion {
+                api: "UpdateFeatures (upgrade type)".into(),
+                client_min: 1,
+                client_max: version,
+                broker: format!("..{version}"),
+            });
+        }
+        check(
+            "UpdateFeatures",
+            "features",
+            resp.error_code,
+            resp.error_message.map(|m| m.to_string()),
+        )?;
+        for r in resp.results {
+            check(
+                "UpdateFeatures",
+                &r.feature,
+                r.error_code,
+                r.error_message.map(|m| m.to_string()),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A fresh ApiVersions (v3+) answer of `target`, with its features.
+    async fn features_response(&self, target: Target) -> Result<ApiVersionsResponse, AdminError> {
+        let (resp, version) = self
+            .send(target, None, |_| {
                 ApiVersionsRequest::default()
                     .with_client_software_name(StrBytes::from_static_str("kraftwerk"))
                     .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")))
@@ -85,7 +167,7 @@ impl<C: Connector> AdminClient<C> {
                 broker: format!("..{version}"),
             });
         }
-        FinalizedFeatures::from_response(&resp)
+        Ok(resp)
     }
 }
 
@@ -124,6 +206,30 @@ mod tests {
         assert!(!f.elr_enabled(), "an unlisted feature is level 0");
         let f = FinalizedFeatures::from_response(&response(7, &[(ELR_FEATURE, 0)])).unwrap();
         assert!(!f.elr_enabled());
+    }
+
+    #[test]
+    fn supported_ranges_and_update_request() {
+        use kafka_protocol::messages::api_versions_response::SupportedFeatureKey;
+        let resp = ApiVersionsResponse::default().with_supported_features(vec![
+            SupportedFeatureKey::default()
+                .with_name(StrBytes::from_static_str(METADATA_VERSION_FEATURE))
+                .with_min_version(7)
+                .with_max_version(30),
+        ]);
+        assert_eq!(
+            supported_from_response(&resp),
+            BTreeMap::from([(METADATA_VERSION_FEATURE.to_string(), (7, 30))])
+        );
+        let req = update_request(&[(METADATA_VERSION_FEATURE.into(), 30)], true);
+        assert!(req.validate_only);
+        assert_eq!(req.feature_updates.len(), 1);
+        let u = &req.feature_updates[0];
+        assert_eq!(
+            (u.feature.as_str(), u.max_version_level, u.upgrade_type),
+            (METADATA_VERSION_FEATURE, 30, 1)
+        );
+        assert!(!u.allow_downgrade);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub use cluster::{BrokerInfo, ClusterDescription, METADATA_TOPIC, QuorumInfo, Qu
 pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSynonym};
 pub use conn::{Connection, Connector, TcpConnector};
 pub use error::AdminError;
-pub use features::{ELR_FEATURE, FinalizedFeatures, METADATA_VERSION_FEATURE};
+pub use features::{ELR_FEATURE, FinalizedFeatures, METADATA_VERSION_FEATURE, SupportedFeatures};
 pub use reassign::{OngoingReassignment, Reassignment};
 pub use topics::{ClusterMetadata, NewTopic, PartitionInfo, TopicInfo};
 pub use versions::ApiVersionTable;

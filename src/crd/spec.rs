@@ -44,6 +44,15 @@ pub struct KafkaClusterSpec {
     #[x_kube(validation = Rule::new("self.matches('^4\\\\.[0-9]+\\\\.[0-9]+$')").message("version must be a Kafka 4.x release such as 4.3.1"))]
     pub version: String,
 
+    /// The `metadata.version` to hold the cluster at: a level name (`4.2-IV1`) or a release
+    /// line (`4.2`, its default level). Unset: after a version change the cluster is finalised
+    /// at the release's default once every node runs it. A pin keeps the option of a binary
+    /// downgrade to a release that runs that level; Kafka never lowers a finalized level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 16))]
+    #[x_kube(validation = Rule::new("self.matches('^[0-9]+\\\\.[0-9]+(-IV[0-9]+)?$')").message("metadataVersion must be a level such as 4.2-IV1 or a release line such as 4.2"))]
+    pub metadata_version: Option<String>,
+
     /// Container image; defaults to `apache/kafka:<version>`. Must follow the official image's layout
     /// (`/opt/kafka/bin/kafka-storage.sh`, `/opt/kafka/bin/kafka-server-start.sh`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +130,11 @@ pub struct RolloutSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 10, max = 86400))]
     pub restart_timeout_seconds: Option<u32>,
+    /// After a version change, how long every node must have run the new release (and the roll
+    /// been healthy) before `metadata.version` is finalised. Default 0 (as soon as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 2592000))]
+    pub finalize_after_seconds: Option<u32>,
 }
 
 /// Broker pool settings.

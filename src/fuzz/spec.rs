@@ -156,7 +156,12 @@ fn clean_spec() -> impl Strategy<Value = (String, Value)> {
             "kafka-prod-1".into(),
             format!("a{}", "9".repeat(46)),
         ]),
-        select(vec!["4.3.1", "4.0.0", "4.10.12"]),
+        select(
+            crate::upgrade::releases::RELEASES
+                .iter()
+                .map(|r| r.version)
+                .collect::<Vec<_>>(),
+        ),
         listeners(),
         (1i32..=5, select(vec![1, 3, 5])),
         (pool(), pool()),

@@ -228,3 +228,30 @@ fn long_names_are_refused() {
     let e = validate(&cr, &Existing::default(), CLUSTER_ID, &Options::default()).unwrap_err();
     assert_eq!(e.problems[0].field, "metadata.name");
 }
+
+#[test]
+fn versions_and_metadata_version_pins_are_checked() {
+    assert_eq!(refused_fields("version: 4.4.0\n"), vec!["spec.version"]);
+    let e = refused("version: 3.9.1\n", &Existing::default());
+    assert!(
+        e.to_string().contains("4.3.1"),
+        "lists the supported releases: {e}"
+    );
+    assert_eq!(
+        refused_fields("metadataVersion: 4.3-IV7\n"),
+        vec!["spec.metadataVersion"]
+    );
+    assert_eq!(
+        refused_fields("version: 4.2.2\nmetadataVersion: 4.3\n"),
+        vec!["spec.metadataVersion"],
+        "above what 4.2.2 runs"
+    );
+    let c = validate(
+        &cluster("version: 4.2.2\nmetadataVersion: 4.2-IV0\n"),
+        &Existing::default(),
+        CLUSTER_ID,
+        &Options::default(),
+    )
+    .expect("a pin at or below the release's level");
+    assert_eq!(c.image, "apache/kafka:4.2.2", "the release's default image tag");
+}

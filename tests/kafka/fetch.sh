@@ -7,19 +7,26 @@
 #
 #   fetch.sh --image   the Kafka image's jars instead (tests/images/kafka/pom.xml: these plus
 #                      the tools' jars the tests do not need), in ~/.cache/kraftwerk/kafka-<version>-image/libs
+#   KAFKA_VERSION=4.2.2 fetch.sh
+#                      another release with the same POM (the upgrade tests' older version), in
+#                      ~/.cache/kraftwerk/kafka-4.2.2/libs
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 pom="$here/pom.xml"
-version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
+pinned="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")"
+version="${KAFKA_VERSION:-$pinned}"
 plugin_version="$(sed -n 's:.*<maven-dependency-plugin.version>\(.*\)</maven-dependency-plugin.version>.*:\1:p' "$pom")"
 cache="${KRAFTWERK_CACHE:-$HOME/.cache/kraftwerk}/kafka-$version"
-want="$(sha256sum "$pom" | cut -d' ' -f1)"
+# The pinned release keeps its stamp (the POM's checksum); another release's names its version.
+extra=""
+if [[ "$version" != "$pinned" ]]; then extra="$version"; fi
+want="$( (cat "$pom"; echo -n "$extra") | sha256sum | cut -d' ' -f1)"
 resolve_pom=$pom
 if [[ "${1:-}" == "--image" ]]; then
   resolve_pom="$here/../images/kafka/pom.xml"
   cache="$cache-image"
-  want="$(cat "$pom" "$resolve_pom" | sha256sum | cut -d' ' -f1)"
+  want="$( (cat "$pom" "$resolve_pom"; echo -n "$extra") | sha256sum | cut -d' ' -f1)"
 fi
 libs="$cache/libs"
 stamp="$cache/.pom.sha256"
@@ -33,7 +40,7 @@ mkdir -p "$cache"
 tmp="$(mktemp -d "$cache/libs.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-mvn_args=(-B -q -f "$resolve_pom")
+mvn_args=(-B -q -f "$resolve_pom" "-Dkafka.version=$version")
 if [[ -n "${MAVEN_REPO_LOCAL:-}" ]]; then mvn_args+=("-Dmaven.repo.local=$MAVEN_REPO_LOCAL"); fi
 echo "fetch.sh: resolving Kafka $version with maven-dependency-plugin $plugin_version" >&2
 mvn "${mvn_args[@]}" \
