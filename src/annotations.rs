@@ -13,6 +13,8 @@ pub const SKIP_KAFKA_GATES: &str = "kraftwerk.dev/skip-kafka-gates";
 /// The change (as `status.rollout.awaitingApproval` names it) whose canary the user approved,
 /// so the rest of that change rolls while `spec.rollout.canary` stays on.
 pub const CANARY_APPROVED: &str = "kraftwerk.dev/canary-approved";
+/// Rebalance partitions once per distinct value, without a scale change.
+pub const REBALANCE: &str = "kraftwerk.dev/rebalance";
 /// `"true"`: remove surplus brokers without asking Kafka whether they still hold data.
 pub const ALLOW_UNSAFE_SCALE_DOWN: &str = "kraftwerk.dev/allow-unsafe-scale-down";
 

@@ -8,6 +8,7 @@ pub mod annotations;
 pub mod crd;
 pub mod durability;
 pub mod placement;
+pub mod rebalance;
 pub mod roll;
 pub mod upgrade;
 

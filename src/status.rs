@@ -41,6 +41,8 @@ pub struct Facts {
     pub scale_down_blocked: Option<String>,
     /// Pods that run where their pool's placement constraints no longer allow, with the reason.
     pub placement_violations: BTreeMap<String, String>,
+    /// A rebalance or drain moving partitions (`Rebalancing` or `Draining`), with its progress.
+    pub moving_partitions: Option<(Reason, String)>,
 }
 
 /// The pods whose current node breaks their pool's constraints (after a constraint change; a
@@ -143,6 +145,8 @@ pub fn compute(
         // Read from Kafka by the durability pass (`controller/durability.rs`), which runs
         // only now and then: until it runs again, the last reading stands.
         durability: previous.and_then(|p| p.durability.clone()),
+        // Written by the rebalance pass (`controller/rebalance.rs`) when it runs.
+        rebalance: previous.and_then(|p| p.rebalance.clone()),
     }
 }
 
@@ -233,6 +237,8 @@ fn conditions(nodes: &[NodeStatus], facts: &Facts) -> [Cond; 3] {
             Reason::ScaleDownBlocked,
             blocked.clone(),
         )
+    } else if let Some((reason, message)) = &facts.moving_partitions {
+        cond(ConditionType::Progressing, true, *reason, message.clone())
     } else if !stale.is_empty() {
         let msg = format!(
             "configuration changed; pods awaiting restart: {}",

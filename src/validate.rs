@@ -267,7 +267,7 @@ pub fn validate_with(
         existing,
         &mut refuse,
     );
-    let mut broker_ids: BTreeSet<i32> = (0..broker_replicas.clamp(0, 9000)).collect();
+    let mut broker_ids: BTreeSet<i32> = spec.brokers.ids();
     broker_ids.extend(existing.retained_broker_ids.iter().copied());
     let brokers = pool(
         Role::Broker,

@@ -145,7 +145,7 @@ async fn ensure_cluster_id(ctx: &Context, cr: &KafkaCluster, observed: &Observed
 /// Scale-down is decided before validation so retained brokers keep their objects: surplus
 /// brokers go only once Kafka reports them empty (or the user accepts the loss).
 async fn plan_scale_down(ctx: &Context, cr: &KafkaCluster, ns: &str, observed: &Observed) -> ScaleDownPlan {
-    let surplus = scale::surplus(&observed.existing_ids(Role::Broker), cr.spec.brokers.replicas);
+    let surplus = scale::surplus(&observed.existing_ids(Role::Broker), &cr.spec.brokers.ids());
     let allow_unsafe = cr
         .annotations()
         .get(annotations::ALLOW_UNSAFE_SCALE_DOWN)
@@ -230,6 +230,7 @@ async fn report(
             .map(|n| (n.pod.clone(), n.config_hash.clone()))
             .collect(),
         scale_down_blocked: scale.blocked_reason.clone(),
+        moving_partitions: None,
     };
     let now = writer::now();
     let mut next = status::compute(cluster, &observed.pods, &facts, cr.status.as_ref(), now);

@@ -27,9 +27,9 @@ pub struct ScaleDownPlan {
     pub blocked_reason: Option<String>,
 }
 
-/// Broker ids that exist (pod or claim) at or above `replicas`.
-pub fn surplus(existing: &BTreeSet<i32>, replicas: i32) -> BTreeSet<i32> {
-    existing.iter().copied().filter(|&id| id >= replicas).collect()
+/// Broker ids that exist (pod or claim) but are not among the `wanted` ones.
+pub fn surplus(existing: &BTreeSet<i32>, wanted: &BTreeSet<i32>) -> BTreeSet<i32> {
+    existing.difference(wanted).copied().collect()
 }
 
 /// Decides which surplus brokers may go. `usage(id)` reports what Kafka says about each.
@@ -84,10 +84,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn surplus_is_ids_at_or_above_the_count() {
+    fn surplus_is_ids_not_wanted() {
         let existing = BTreeSet::from([0, 1, 2, 3, 4]);
-        assert_eq!(surplus(&existing, 3), BTreeSet::from([3, 4]));
-        assert!(surplus(&existing, 5).is_empty());
+        assert_eq!(
+            surplus(&existing, &BTreeSet::from([0, 1, 2])),
+            BTreeSet::from([3, 4])
+        );
+        assert_eq!(
+            surplus(&existing, &BTreeSet::from([0, 2, 4])),
+            BTreeSet::from([1, 3])
+        );
+        assert!(surplus(&existing, &BTreeSet::from([0, 1, 2, 3, 4, 5])).is_empty());
     }
 
     #[test]

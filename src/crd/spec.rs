@@ -69,7 +69,8 @@ pub struct KafkaClusterSpec {
     #[schemars(length(max = 16))]
     pub image_pull_secrets: Vec<LocalObjectReference>,
 
-    /// The broker pool. Broker node ids are 0..replicas-1.
+    /// The broker pool. Broker node ids are the first `replicas` ids from 0 up that are not in
+    /// `brokers.removedIds`.
     #[serde(default)]
     pub brokers: BrokerPoolSpec,
 
@@ -107,6 +108,30 @@ pub struct KafkaClusterSpec {
     /// How configuration changes and restarts roll through the nodes (see docs/rolling.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
+
+    /// Partition rebalancing after a broker scale-up and broker drain before a scale-down
+    /// (see docs/operations.md). On by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceSpec>,
+}
+
+/// Rebalancing controls. Partition moves run in batches under a replication throttle, and hold
+/// while `rollout.paused` is true.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceSpec {
+    /// Set to false to never move partitions on a scale-up (drains before a scale-down still run:
+    /// a broker holding replicas is never removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Replication throttle for moving replicas, bytes per second per broker. Default 50 MiB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024, max = 10_737_418_240_i64))]
+    pub throttle_bytes_per_second: Option<i64>,
+    /// Partitions moving at once. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_partitions_in_flight: Option<u32>,
 }
 
 /// Rollout controls. Nodes restart one at a time, controllers first (quorum leader last), each
@@ -141,10 +166,16 @@ pub struct RolloutSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerPoolSpec {
-    /// Number of brokers. Scaling down is refused while a removed broker still hosts partitions.
+    /// Number of brokers. A broker that goes away is drained first (its partitions move to the
+    /// remaining brokers); the scale-down is refused when that is impossible.
     #[serde(default = "default_replicas")]
     #[schemars(range(min = 1, max = 9000))]
     pub replicas: i32,
+    /// Broker ids that are removed for good (decommissioned): the pool runs the first `replicas`
+    /// ids from 0 up that are not listed, so e.g. `replicas: 3, removedIds: [1, 3]` runs 0, 2, 4.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000), inner(range(min = 0, max = 8999)))]
+    pub removed_ids: Vec<i32>,
     #[serde(flatten)]
     pub pool: PoolSpec,
 }
@@ -326,6 +357,7 @@ impl Default for BrokerPoolSpec {
     fn default() -> Self {
         Self {
             replicas: default_replicas(),
+            removed_ids: Vec::new(),
             pool: PoolSpec::default(),
         }
     }
@@ -354,6 +386,24 @@ fn default_version() -> String {
 
 fn default_replicas() -> i32 {
     3
+}
+
+impl BrokerPoolSpec {
+    /// The broker ids to run: the first `replicas` ids from 0 up not in `removed_ids`.
+    pub fn ids(&self) -> std::collections::BTreeSet<i32> {
+        let removed: std::collections::BTreeSet<i32> = self.removed_ids.iter().copied().collect();
+        (0..9000)
+            .filter(|id| !removed.contains(id))
+            .take(self.replicas.clamp(0, 9000) as usize)
+            .collect()
+    }
+}
+
+impl RebalanceSpec {
+    /// Rebalancing on scale-up is on unless switched off.
+    pub fn enabled(spec: Option<&Self>) -> bool {
+        spec.and_then(|r| r.enabled).unwrap_or(true)
+    }
 }
 
 fn default_protocol() -> String {

@@ -39,6 +39,8 @@ vocabulary! {
         // Progressing
         NodesStarting,
         ScaleDownBlocked,
+        Rebalancing,
+        Draining,
         RestartPending,
         Stable,
         Idle,
@@ -134,6 +136,39 @@ pub struct KafkaClusterStatus {
     /// The durability settings Kafka runs with, read back from Kafka (not from the spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durability: Option<DurabilityStatus>,
+    /// The last or current partition rebalance (after a scale-up) or broker drain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceStatus>,
+}
+
+/// Progress of a rebalance or drain, derived from Kafka's state on each pass.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceStatus {
+    /// `rebalance` or `drain`.
+    pub operation: String,
+    /// COMPLETE, IN_PROGRESS, WAITING (paused or waiting for brokers) or ERROR (refused).
+    pub state: StepState,
+    /// What is happening, or why it cannot.
+    pub message: String,
+    /// The broker ids the partitions are balanced over (once COMPLETE: the set last balanced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<i32>,
+    /// The value of the `kraftwerk.dev/rebalance` annotation this rebalance serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// Partitions the plan still has to move (in flight included).
+    #[serde(default)]
+    pub partitions_to_move: i32,
+    /// Partitions moved by this operation so far.
+    #[serde(default)]
+    pub partitions_moved: i32,
+    /// Partitions whose reassignment Kafka reports in progress.
+    #[serde(default)]
+    pub in_flight: i32,
+    /// Bytes still to copy, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_to_move: Option<i64>,
 }
 
 /// Effective durability settings as Kafka reports them (DescribeConfigs of a broker), after the
