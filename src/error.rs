@@ -25,6 +25,9 @@ pub enum Error {
 
     #[error("leader election: {0}")]
     Lease(String),
+
+    #[error("the API server refused {0}")]
+    ApplyFailed(String),
 }
 
 impl Error {
@@ -39,6 +42,7 @@ impl Error {
             Error::CrdMissing(_) => "crd_missing",
             Error::Io(_) => "io",
             Error::Lease(_) => "lease",
+            Error::ApplyFailed(_) => "apply_failed",
         }
     }
 }

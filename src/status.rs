@@ -147,6 +147,8 @@ pub fn compute(
         durability: previous.and_then(|p| p.durability.clone()),
         // Written by the rebalance pass (`controller/rebalance.rs`) when it runs.
         rebalance: previous.and_then(|p| p.rebalance.clone()),
+        // Recorded by the pipeline when it accepts a spec.
+        last_accepted: previous.and_then(|p| p.last_accepted.clone()),
     }
 }
 
@@ -301,6 +303,70 @@ pub fn invalid(
     .map(|c| condition(c, generation, &prev_conditions, now))
     .collect();
     status
+}
+
+/// Condition messages longer than this are cut (the API server allows 32 KiB).
+const MAX_MESSAGE: usize = 2048;
+
+/// What a pass could not do, laid over a computed status: a refused spec edit (`invalid`: the
+/// cluster keeps running the last accepted spec) and objects the API server refused
+/// (`refused`). Either makes Ready False and Degraded True (unless Degraded already is, for its
+/// own reason); a refused edit names the field and takes precedence.
+pub fn with_refusals(
+    next: &mut KafkaClusterStatus,
+    invalid: Option<&str>,
+    refused: &[String],
+    previous: Option<&KafkaClusterStatus>,
+    now: Timestamp,
+) {
+    let (reason, message) = match (invalid, refused) {
+        (Some(field), _) => (Reason::InvalidSpec, field.to_string()),
+        (None, []) => return,
+        (None, objects) => (Reason::ApplyFailed, apply_failed_message(objects)),
+    };
+    let message = truncate(&message, MAX_MESSAGE);
+    let prev = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
+    let degraded = next
+        .conditions
+        .iter()
+        .any(|c| c.type_ == ConditionType::Degraded.as_str() && c.status == "True");
+    let ready = Cond {
+        type_: ConditionType::Ready,
+        status: false,
+        reason,
+        message: message.clone(),
+    };
+    replace_condition(&mut next.conditions, ready, prev, now);
+    if !degraded {
+        let c = Cond {
+            type_: ConditionType::Degraded,
+            status: true,
+            reason,
+            message,
+        };
+        replace_condition(&mut next.conditions, c, prev, now);
+    }
+}
+
+/// Whether the Ready condition (status, reason or message) differs between two statuses: a new
+/// problem to announce with an Event.
+pub fn ready_changed(previous: Option<&KafkaClusterStatus>, next: &KafkaClusterStatus) -> bool {
+    let ready = |s: &KafkaClusterStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == ConditionType::Ready.as_str())
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    previous.and_then(ready) != ready(next)
+}
+
+/// The Ready message for objects the API server refused.
+pub fn apply_failed_message(refused: &[String]) -> String {
+    format!(
+        "the API server refused {} object(s); the rest was applied: {}",
+        refused.len(),
+        refused.join("; ")
+    )
 }
 
 fn condition(c: Cond, generation: Option<i64>, previous: &[Condition], now: Timestamp) -> Condition {
@@ -674,6 +740,100 @@ mod tests {
         );
         assert!(ready.message.starts_with("spec.brokers.storage.size"));
         assert_eq!(s.observed_generation, Some(2));
+    }
+
+    /// A refused edit or refused objects turn a healthy cluster's Ready False (naming the field,
+    /// or the object and the server's message) and Degraded True; the nodes stay as observed.
+    #[test]
+    fn refusals_override_ready_and_keep_the_observed_nodes() {
+        let c = validated("");
+        let healthy = compute(
+            &c,
+            &all_pods(true),
+            &Facts::default(),
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
+        let mut s = healthy.clone();
+        with_refusals(&mut s, None, &[], Some(&healthy), Timestamp::UNIX_EPOCH);
+        assert_eq!(s, healthy, "nothing refused: nothing changes");
+        assert!(!ready_changed(Some(&healthy), &s));
+
+        let refused = vec!["Pod/demo-broker-0: denied by webhook (HTTP 400 BadRequest)".to_string()];
+        let later = Timestamp::from_second(1_000).unwrap();
+        with_refusals(&mut s, None, &refused, Some(&healthy), later);
+        let ready = condition(&s, ConditionType::Ready);
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "ApplyFailed")
+        );
+        assert!(
+            ready.message.contains("Pod/demo-broker-0: denied by webhook"),
+            "{}",
+            ready.message
+        );
+        assert_eq!(ready.last_transition_time.0, later, "Ready flipped");
+        let degraded = condition(&s, ConditionType::Degraded);
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", "ApplyFailed")
+        );
+        assert_eq!(s.nodes, healthy.nodes);
+        assert!(ready_changed(Some(&healthy), &s));
+
+        // A refused edit takes precedence and names the field.
+        let mut t = healthy.clone();
+        with_refusals(
+            &mut t,
+            Some("spec.brokers.storage.size: cannot shrink"),
+            &refused,
+            Some(&healthy),
+            later,
+        );
+        let ready = condition(&t, ConditionType::Ready);
+        assert_eq!(ready.reason, "InvalidSpec");
+        assert!(ready.message.starts_with("spec.brokers.storage.size"));
+        // The same refusal again: no change to announce.
+        let mut again = t.clone();
+        with_refusals(
+            &mut again,
+            Some("spec.brokers.storage.size: cannot shrink"),
+            &[],
+            Some(&t),
+            later,
+        );
+        assert!(!ready_changed(Some(&t), &again));
+    }
+
+    /// A Degraded condition with its own reason (stuck pods) is kept under a refusal.
+    #[test]
+    fn refusals_keep_an_existing_degraded_reason() {
+        let c = validated("");
+        let mut pods = all_pods(true);
+        if let Some(st) = pods[0].status.as_mut() {
+            st.conditions = None;
+            st.container_statuses = Some(vec![k8s_openapi::api::core::v1::ContainerStatus {
+                state: Some(k8s_openapi::api::core::v1::ContainerState {
+                    waiting: Some(k8s_openapi::api::core::v1::ContainerStateWaiting {
+                        reason: Some("ImagePullBackOff".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]);
+        }
+        let mut s = compute(&c, &pods, &Facts::default(), None, Timestamp::UNIX_EPOCH);
+        assert_eq!(condition(&s, ConditionType::Degraded).reason, "NodesStuck");
+        with_refusals(
+            &mut s,
+            None,
+            &["ConfigMap/x: quota".into()],
+            None,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(condition(&s, ConditionType::Degraded).reason, "NodesStuck");
+        assert_eq!(condition(&s, ConditionType::Ready).reason, "ApplyFailed");
     }
 
     /// A 1,000-node cluster keeps its status far below etcd's 1.5 MiB object limit: healthy

@@ -369,3 +369,280 @@ async fn storage_shrink_is_refused_and_claims_untouched() {
         "the PVC was written"
     );
 }
+
+fn condition_of(
+    kc: &kraftwerk::crd::KafkaCluster,
+    type_: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    kc.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_).cloned())
+        .unwrap_or_else(|| panic!("no {type_} condition"))
+}
+
+/// Waits for Ready=False with `reason` on the current generation; the object and the condition.
+async fn not_ready_for(
+    env: &TestEnv,
+    ns: &str,
+    c: &str,
+    reason: &str,
+) -> (
+    kraftwerk::crd::KafkaCluster,
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition,
+) {
+    let kc = env.wait_condition(ns, c, "Ready", "False", Some(reason)).await;
+    let ready = condition_of(&kc, "Ready");
+    (kc, ready)
+}
+
+fn accepted_generation(kc: &kraftwerk::crd::KafkaCluster) -> Option<i64> {
+    kc.status
+        .as_ref()
+        .and_then(|s| s.last_accepted.as_ref())
+        .and_then(|a| a.generation)
+}
+
+fn config_hash(p: &Pod) -> Option<String> {
+    p.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("kraftwerk.dev/config-hash").cloned())
+}
+
+/// Waits until the pod `name` exists with a uid other than `old_uid`; returns it.
+async fn replaced_pod(pods: &Api<Pod>, name: &str, old_uid: &Option<String>) -> Pod {
+    support::wait_for(
+        &format!("pod {name} recreated"),
+        Duration::from_secs(60),
+        || async {
+            pods.get_opt(name)
+                .await
+                .ok()
+                .flatten()
+                .filter(|p| p.metadata.uid != *old_uid && p.metadata.deletion_timestamp.is_none())
+        },
+    )
+    .await
+}
+
+/// Warning Events of `reason` in the namespace, as their notes.
+async fn warnings(env: &TestEnv, reason: &str) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some("Warning"))
+        .filter_map(|e| e.note)
+        .collect()
+}
+
+/// An edit the API server accepts but the operator refuses (an owned config key) leaves the
+/// cluster managed as last accepted: Ready=False/InvalidSpec names the key, the recorded last
+/// accepted spec stays, a lost pod is recreated with its existing configuration (same config
+/// hash, ConfigMap unchanged), and fixing the edit resumes normal work.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn invalid_edit_keeps_the_last_accepted_spec_running() {
+    let env = TestEnv::new("last-good").await;
+    let ns = env.ns.clone();
+    let c = "last-good";
+    env.create_kc(
+        &ns,
+        c,
+        json!({ "brokers": { "replicas": 1 }, "controllers": { "replicas": 1 } }),
+    )
+    .await
+    .unwrap();
+    let kc = env.wait_ready(&ns, c).await;
+    let accepted = kc
+        .status
+        .as_ref()
+        .unwrap()
+        .last_accepted
+        .clone()
+        .expect("lastAccepted recorded");
+    assert_eq!(accepted.generation, kc.metadata.generation);
+    let pods: Api<Pod> = env.api();
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = env.api();
+    let broker = format!("{c}-broker-0");
+    let before = pods.get(&broker).await.unwrap();
+    let cm_before = cms.get(&broker).await.unwrap();
+
+    env.patch_kc_spec(&ns, c, json!({ "config": { "node.id": 7, "num.partitions": 5 } }))
+        .await
+        .unwrap();
+    let (kc, ready) = not_ready_for(&env, &ns, c, "InvalidSpec").await;
+    assert!(
+        ready.message.contains("node.id"),
+        "names the key: {}",
+        ready.message
+    );
+    assert!(ready.message.contains("last accepted spec"), "{}", ready.message);
+    assert_eq!(
+        accepted_generation(&kc),
+        accepted.generation,
+        "the refused edit is not recorded as accepted"
+    );
+    assert!(!warnings(&env, "InvalidSpec").await.is_empty(), "a Warning Event");
+
+    // A lost pod comes back as last accepted.
+    pods.delete(&broker, &Default::default()).await.unwrap();
+    let after = replaced_pod(&pods, &broker, &before.metadata.uid).await;
+    assert_eq!(
+        config_hash(&after),
+        config_hash(&before),
+        "recreated with its existing configuration"
+    );
+    let cm_after = cms.get(&broker).await.unwrap();
+    assert_eq!(
+        cm_after.data, cm_before.data,
+        "the refused change reached the ConfigMap"
+    );
+    // Status keeps being written for the running cluster while the edit stays refused.
+    let kc = support::wait_for(
+        "the recreated broker reported ready",
+        Duration::from_secs(60),
+        || async {
+            let kc = env.get_kc(&ns, c).await;
+            let st = kc.status.clone()?;
+            let node = st.nodes.iter().find(|n| n.pod == broker)?;
+            (node.ready && st.ready_brokers == 1).then_some(kc)
+        },
+    )
+    .await;
+    assert_eq!(condition_of(&kc, "Ready").reason, "InvalidSpec");
+
+    // Fixing the edit: accepted, recorded, Ready again.
+    env.patch_kc_spec(&ns, c, json!({ "config": { "node.id": null } }))
+        .await
+        .unwrap();
+    let kc = env.wait_ready(&ns, c).await;
+    assert_eq!(accepted_generation(&kc), kc.metadata.generation);
+}
+
+/// Objects the API server refuses become Ready=False/ApplyFailed naming the object and the
+/// server's message, plus a Warning Event; the other objects are still applied, and once the
+/// cause is gone the retry (with backoff) recovers without a change to the KafkaCluster.
+/// Here: pods naming a PriorityClass that does not exist (the Priority admission plugin).
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn refused_objects_are_apply_failed_and_recover() {
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
+    let env = TestEnv::new("apply-failed").await;
+    let ns = env.ns.clone();
+    let c = "refused";
+    let class = format!("{ns}-missing");
+    env.create_kc(
+        &ns,
+        c,
+        json!({ "brokers": { "replicas": 1, "template": { "priorityClassName": class } }, "controllers": { "replicas": 1 } }),
+    )
+    .await
+    .unwrap();
+    let (_, ready) = not_ready_for(&env, &ns, c, "ApplyFailed").await;
+    assert!(
+        ready.message.contains(&format!("Pod/{c}-broker-0")) && ready.message.contains(&class),
+        "names the object and the server's message: {}",
+        ready.message
+    );
+    let notes = warnings(&env, "ApplyFailed").await;
+    assert!(
+        notes.iter().any(|n| n.contains(&format!("Pod/{c}-broker-0"))),
+        "{notes:?}"
+    );
+    // Everything else was applied: the controller pod and the broker's ConfigMap and claim.
+    let pods: Api<Pod> = env.api();
+    assert!(
+        pods.get_opt(&format!("{c}-controller-9000"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = env.api();
+    assert!(cms.get_opt(&format!("{c}-broker-0")).await.unwrap().is_some());
+
+    // The cause goes away; the backoff retry recovers.
+    let classes: Api<PriorityClass> = Api::all(env.client.clone());
+    let pc: PriorityClass = serde_json::from_value(json!({
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": { "name": class }, "value": 1000
+    }))
+    .unwrap();
+    classes.create(&Default::default(), &pc).await.unwrap();
+    env.wait_ready(&ns, c).await;
+    let _ = classes.delete(&class, &Default::default()).await;
+}
+
+/// A claim resize the storage class cannot do is refused by the API server: reported as
+/// ApplyFailed naming the claim, while the rest of the reconcile goes on (a lost pod is still
+/// recreated, status still written).
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn refused_resize_does_not_block_the_reconcile() {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let env = TestEnv::new("no-resize").await;
+    let ns = env.ns.clone();
+    let c = "fixed";
+    let class = format!("{ns}-fixed");
+    let classes: Api<StorageClass> = Api::all(env.client.clone());
+    let sc: StorageClass = serde_json::from_value(json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": { "name": class }, "provisioner": "kubernetes.io/host-path",
+        "allowVolumeExpansion": false, "volumeBindingMode": "Immediate"
+    }))
+    .unwrap();
+    classes.create(&Default::default(), &sc).await.unwrap();
+    env.create_kc(
+        &ns,
+        c,
+        json!({ "brokers": { "replicas": 1, "storage": { "size": "1Gi", "storageClassName": class } }, "controllers": { "replicas": 1 } }),
+    )
+    .await
+    .unwrap();
+    env.wait_ready(&ns, c).await;
+    let pvcs: Api<PersistentVolumeClaim> = env.api();
+    let claim = format!("data-{c}-broker-0");
+    support::wait_for("the claim bound", Duration::from_secs(60), || async {
+        let p = pvcs.get(&claim).await.ok()?;
+        (p.status?.phase.as_deref() == Some("Bound")).then_some(())
+    })
+    .await;
+
+    env.patch_kc_spec(&ns, c, json!({ "brokers": { "storage": { "size": "2Gi" } } }))
+        .await
+        .unwrap();
+    let (_, ready) = not_ready_for(&env, &ns, c, "ApplyFailed").await;
+    assert!(
+        ready.message.contains(&format!("PersistentVolumeClaim/{claim}")),
+        "names the claim: {}",
+        ready.message
+    );
+    // The rest goes on: a lost pod is recreated, and its readiness reaches the status.
+    let pods: Api<Pod> = env.api();
+    let broker = format!("{c}-broker-0");
+    let before = pods.get(&broker).await.unwrap();
+    pods.delete(&broker, &Default::default()).await.unwrap();
+    replaced_pod(&pods, &broker, &before.metadata.uid).await;
+    support::wait_for(
+        "status reports the recreated broker ready",
+        Duration::from_secs(90),
+        || async {
+            let st = env.get_kc(&ns, c).await.status?;
+            let node = st.nodes.iter().find(|n| n.pod == broker)?;
+            let ready = st.conditions.iter().find(|c| c.type_ == "Ready")?;
+            (node.ready && ready.reason == "ApplyFailed").then_some(())
+        },
+    )
+    .await;
+    assert!(
+        warnings(&env, "ApplyFailed")
+            .await
+            .iter()
+            .any(|n| n.contains(&claim)),
+        "a Warning Event names the claim"
+    );
+    let _ = classes.delete(&class, &Default::default()).await;
+}

@@ -118,12 +118,12 @@ pub async fn run(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
 ) -> Result<()> {
-    wait_for_crd(&client).await?;
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
+    wait_for_crd(&client, scopes.first().cloned().flatten().as_deref()).await?;
     info!(namespaces = ?config.namespaces, "starting controllers");
     let controllers = scopes.into_iter().map(|ns| {
         run_scope(
@@ -140,9 +140,11 @@ pub async fn run(
     Ok(())
 }
 
-/// Lists KafkaClusters once (limit 1) to check the CRD is installed, with an install hint.
-async fn wait_for_crd(client: &Client) -> Result<()> {
-    Api::<KafkaCluster>::all(client.clone())
+/// Lists KafkaClusters once (limit 1) to check the CRD is installed, with an install hint; in
+/// the first watched namespace when namespaces are given (a per-namespace Role cannot list
+/// across namespaces).
+async fn wait_for_crd(client: &Client, ns: Option<&str>) -> Result<()> {
+    api::<KafkaCluster>(client, ns)
         .list(&ListParams::default().limit(1))
         .await
         .map_err(Error::CrdMissing)?;

@@ -18,7 +18,7 @@ use super::events::EventReason;
 use super::observe::{self, Observed};
 use super::scale::{self, BrokerUsage, ScaleDownPlan};
 use super::{Context, durability, kafka, rack, roll, shutdown, status as writer, sync};
-use crate::crd::{ConditionType, KafkaCluster, Reason};
+use crate::crd::{ConditionType, KafkaCluster, KafkaClusterStatus, LastAccepted, Reason};
 use crate::desired::{self, Desired};
 use crate::error::{Error, Result};
 use crate::names::{ClusterNames, Role};
@@ -82,6 +82,18 @@ async fn shut_down(guard: &DeserializeGuard<KafkaCluster>, ctx: &Context) -> Res
     })
 }
 
+/// A spec that passed validation, with what was built from it.
+struct Accepted {
+    /// The KafkaCluster as managed this pass: the current spec, or the last accepted one while
+    /// the current one is refused (metadata and status are the current ones either way).
+    cr: KafkaCluster,
+    cluster: ValidatedCluster,
+    desired: Desired,
+    scale: ScaleDownPlan,
+    /// Why the current spec was refused, when the last accepted one is managed instead.
+    refused: Option<String>,
+}
+
 /// The pipeline, one call per stage.
 async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     let name = cr.name_any();
@@ -96,11 +108,93 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     .await?;
     let observed = observe::resolve(&ctx.caches, &ns, &name);
     let cluster_id = ensure_cluster_id(ctx, cr, &observed).await?;
-    let scale = plan_scale_down(ctx, cr, &ns, &observed).await;
-    let existing = observed.existing(scale.retained.clone(), uses_node_labels(cr));
-    let cluster = match validate::validate(cr, &existing, &cluster_id, &ctx.options) {
-        Ok(c) => c,
+    let accepted = match accept(ctx, cr, &ns, &observed, &cluster_id).await? {
+        Ok(accepted) => accepted,
         Err(invalid) => return refuse(ctx, cr, &invalid).await,
+    };
+    let Accepted {
+        cr: managed,
+        cluster,
+        desired,
+        scale,
+        ..
+    } = &accepted;
+    let rejected = sync::apply_all(ctx, managed, &ns, &desired.objects, &observed).await?;
+    sync::prune(ctx, managed, &ns, &desired.objects, &observed, &scale.removable).await?;
+    finish_scale_down(ctx, managed, cluster, scale).await;
+    // No restart while objects are refused: a restarted pod could start from a stale ConfigMap.
+    let decision = if rejected.is_empty() {
+        Some(roll::advance(ctx, managed, cluster, desired, &observed).await?)
+    } else {
+        None
+    };
+    if let Some(key) = &cluster.rack_topology_key {
+        rack::assign(
+            ctx,
+            managed,
+            &ns,
+            rack::plan(&observed.pods, &observed.node_labels, key),
+        )
+        .await?;
+    }
+    let action = report(ctx, &accepted, &observed, decision.as_ref(), &rejected).await?;
+    if rejected.is_empty() {
+        Ok(action)
+    } else {
+        // Reported in status and Events; the error brings the retry with backoff.
+        let objects: Vec<String> = rejected
+            .iter()
+            .map(|r| format!("{}/{}", r.kind, r.name))
+            .collect();
+        Err(Error::ApplyFailed(objects.join(", ")))
+    }
+}
+
+/// Validates the current spec; when it is refused, falls back to the last accepted spec
+/// recorded in status, so the cluster keeps being managed (lost pods recreated, status
+/// updated) and only the change is refused. Without a usable last accepted spec the current
+/// spec's problems are returned.
+async fn accept(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    ns: &str,
+    observed: &Observed,
+    cluster_id: &str,
+) -> Result<Result<Accepted, InvalidSpec>> {
+    let invalid = match candidate(ctx, cr, ns, observed, cluster_id).await? {
+        Ok(accepted) => return Ok(Ok(accepted)),
+        Err(invalid) => invalid,
+    };
+    let Some((previous, generation)) = last_accepted(cr) else {
+        return Ok(Err(invalid));
+    };
+    Ok(match candidate(ctx, &previous, ns, observed, cluster_id).await? {
+        Ok(accepted) => Ok(Accepted {
+            refused: Some(format!(
+                "{invalid}; the change is refused and the cluster keeps running the last accepted spec \
+                 (generation {})",
+                generation.unwrap_or_default()
+            )),
+            ..accepted
+        }),
+        // The recorded spec no longer passes either (an operator upgrade tightened a rule).
+        Err(_) => Err(invalid),
+    })
+}
+
+/// Scale-down plan, validation and the built objects of one spec.
+async fn candidate(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    ns: &str,
+    observed: &Observed,
+    cluster_id: &str,
+) -> Result<Result<Accepted, InvalidSpec>> {
+    let scale = plan_scale_down(ctx, cr, ns, observed).await;
+    let existing = observed.existing(scale.retained.clone(), uses_node_labels(cr));
+    let cluster = match validate::validate(cr, &existing, cluster_id, &ctx.options) {
+        Ok(c) => c,
+        Err(invalid) => return Ok(Err(invalid)),
     };
     let owner = cr
         .controller_owner_ref(&())
@@ -109,22 +203,25 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     // What the API server would refuse in the built objects, named by the spec field.
     let problems = validate::check_objects(&cluster, &desired.objects);
     if !problems.is_empty() {
-        return refuse(ctx, cr, &InvalidSpec { problems }).await;
+        return Ok(Err(InvalidSpec { problems }));
     }
-    sync::apply_all(ctx, cr, &ns, &desired.objects, &observed).await?;
-    sync::prune(ctx, cr, &ns, &desired.objects, &observed, &scale.removable).await?;
-    finish_scale_down(ctx, cr, &cluster, &scale).await;
-    let decision = roll::advance(ctx, cr, &cluster, &desired, &observed).await?;
-    if let Some(key) = &cluster.rack_topology_key {
-        rack::assign(
-            ctx,
-            cr,
-            &ns,
-            rack::plan(&observed.pods, &observed.node_labels, key),
-        )
-        .await?;
-    }
-    report(ctx, cr, &cluster, &desired, &observed, &scale, &decision).await
+    Ok(Ok(Accepted {
+        cr: cr.clone(),
+        cluster,
+        desired,
+        scale,
+        refused: None,
+    }))
+}
+
+/// The KafkaCluster as its last accepted spec describes it (current metadata and status), and
+/// that spec's generation.
+fn last_accepted(cr: &KafkaCluster) -> Option<(KafkaCluster, Option<i64>)> {
+    let recorded = cr.status.as_ref()?.last_accepted.as_ref()?;
+    let spec = serde_json::from_value(recorded.spec.clone()).ok()?;
+    let mut previous = cr.clone();
+    previous.spec = spec;
+    Some((previous, recorded.generation))
 }
 
 /// The cluster id is chosen once and recorded in status before anything uses it, so a crash
@@ -188,6 +285,15 @@ async fn finish_scale_down(
     );
     ctx.event(cr, EventType::Normal, EventReason::ScaledDown, &note)
         .await;
+    if scale.unsafe_removal {
+        let note = format!(
+            "removed brokers {} without asking Kafka whether they still held data ({}=true)",
+            ids.join(", "),
+            annotations::ALLOW_UNSAFE_SCALE_DOWN
+        );
+        ctx.event(cr, EventType::Warning, EventReason::UnsafeScaleDown, &note)
+            .await;
+    }
 }
 
 /// A spec the operator refuses: the conditions name the field, one Warning Event, nothing applied.
@@ -215,13 +321,18 @@ async fn refuse(ctx: &Context, cr: &KafkaCluster, invalid: &InvalidSpec) -> Resu
 /// bring the next pass, which reports their effect), and when to look again.
 async fn report(
     ctx: &Context,
-    cr: &KafkaCluster,
-    cluster: &ValidatedCluster,
-    desired: &Desired,
+    accepted: &Accepted,
     observed: &Observed,
-    scale: &ScaleDownPlan,
-    decision: &Decision,
+    decision: Option<&Decision>,
+    rejected: &[sync::Refusal],
 ) -> Result<Action> {
+    let Accepted {
+        cr,
+        cluster,
+        desired,
+        scale,
+        refused,
+    } = accepted;
     let facts = Facts {
         placement_violations: status::placement_violations(cluster, &observed.pods, &observed.node_labels),
         desired_hashes: desired
@@ -233,30 +344,33 @@ async fn report(
         moving_partitions: None,
     };
     let now = writer::now();
-    let mut next = status::compute(cluster, &observed.pods, &facts, cr.status.as_ref(), now);
-    status::with_rollout(Some(decision), &mut next, cr.status.as_ref(), now);
+    let previous = cr.status.as_ref();
+    let mut next = status::compute(cluster, &observed.pods, &facts, previous, now);
+    status::with_rollout(decision, &mut next, previous, now);
+    if decision.is_none() {
+        // The roll did not run this pass; its last plan stands.
+        next.rollout = previous.and_then(|p| p.rollout.clone());
+    }
+    if refused.is_none() {
+        next.last_accepted = Some(LastAccepted {
+            generation: cr.metadata.generation,
+            spec: serde_json::to_value(&cr.spec)?,
+        });
+    }
+    let rejected_text: Vec<String> = rejected.iter().map(ToString::to_string).collect();
+    status::with_refusals(&mut next, refused.as_deref(), &rejected_text, previous, now);
     // What Kafka runs with is read once the cluster is up and not rolling.
     let ready = next
         .conditions
         .iter()
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == "True");
     if ready
-        && decision.action == crate::roll::Action::Idle
+        && decision.is_some_and(|d| d.action == crate::roll::Action::Idle)
         && let Some(effective) = durability::pass(ctx, cr, cluster, &desired.durability()).await
     {
         next.durability = Some(effective);
     }
-    let was_blocked = cr.status.as_ref().is_some_and(|s| {
-        s.conditions.iter().any(|c| {
-            c.type_ == ConditionType::Progressing.as_str() && c.reason == Reason::ScaleDownBlocked.as_str()
-        })
-    });
-    if let Some(reason) = &scale.blocked_reason
-        && !was_blocked
-    {
-        ctx.event(cr, EventType::Warning, EventReason::ScaleDownBlocked, reason)
-            .await;
-    }
+    announce(ctx, cr, &next, scale, refused.as_deref(), rejected).await;
     writer::publish(ctx, cr, &next).await?;
     let progressing = next
         .conditions
@@ -270,8 +384,45 @@ async fn report(
         REQUEUE_STABLE
     };
     Ok(Action::requeue(
-        crate::roll::plan::requeue_after(decision).unwrap_or(generic),
+        decision
+            .and_then(crate::roll::plan::requeue_after)
+            .unwrap_or(generic),
     ))
+}
+
+/// Warning Events for what the new status reports for the first time: a blocked scale-down, a
+/// refused spec edit, objects the API server refused.
+async fn announce(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    next: &KafkaClusterStatus,
+    scale: &ScaleDownPlan,
+    refused: Option<&str>,
+    rejected: &[sync::Refusal],
+) {
+    let was_blocked = cr.status.as_ref().is_some_and(|s| {
+        s.conditions.iter().any(|c| {
+            c.type_ == ConditionType::Progressing.as_str() && c.reason == Reason::ScaleDownBlocked.as_str()
+        })
+    });
+    if let Some(reason) = &scale.blocked_reason
+        && !was_blocked
+    {
+        ctx.event(cr, EventType::Warning, EventReason::ScaleDownBlocked, reason)
+            .await;
+    }
+    if !status::ready_changed(cr.status.as_ref(), next) {
+        return;
+    }
+    if let Some(message) = refused {
+        ctx.event(cr, EventType::Warning, EventReason::InvalidSpec, message)
+            .await;
+    } else {
+        for r in rejected {
+            ctx.event(cr, EventType::Warning, EventReason::ApplyFailed, &r.to_string())
+                .await;
+        }
+    }
 }
 
 /// The bootstrap Service's address on the inter-broker listener, computed from the spec alone

@@ -114,11 +114,7 @@ async fn kafka_view(
     views: &Views,
 ) -> (KafkaView, Option<AdminClient>) {
     let any_pending = views.nodes.iter().any(|v| v.update != Update::None);
-    let skip = cr
-        .annotations()
-        .get(annotations::SKIP_KAFKA_GATES)
-        .map(String::as_str)
-        == Some("true");
+    let skip = gates_skipped(cr);
     let roll_unfinished = cr
         .status
         .as_ref()
@@ -133,6 +129,14 @@ async fn kafka_view(
         cluster.inter_broker().port
     );
     kafka::roll_view(&bootstrap).await
+}
+
+/// The annotation that rolls on pod readiness alone is set.
+fn gates_skipped(cr: &KafkaCluster) -> bool {
+    cr.annotations()
+        .get(annotations::SKIP_KAFKA_GATES)
+        .map(String::as_str)
+        == Some("true")
 }
 
 /// The I/O of one roll action.
@@ -181,6 +185,15 @@ impl Executor<'_> {
         let note = format!("restarting {} ({})", t.pod, t.restart_reason);
         self.event(t, EventType::Normal, EventReason::Restarting, &note)
             .await;
+        if gates_skipped(self.cr) {
+            let note = format!(
+                "restarted {} without Kafka's safety gates ({}=true)",
+                t.pod,
+                annotations::SKIP_KAFKA_GATES
+            );
+            self.event(t, EventType::Warning, EventReason::GatesSkipped, &note)
+                .await;
+        }
         Ok(())
     }
 

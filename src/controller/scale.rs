@@ -25,6 +25,8 @@ pub struct ScaleDownPlan {
     pub removable: BTreeSet<i32>,
     /// Why brokers are retained, for the status.
     pub blocked_reason: Option<String>,
+    /// Brokers are removed without asking Kafka (the unsafe scale-down annotation).
+    pub unsafe_removal: bool,
 }
 
 /// Broker ids that exist (pod or claim) but are not among the `wanted` ones.
@@ -46,6 +48,7 @@ pub fn plan(
         match usage(id) {
             _ if allow_unsafe => {
                 plan.removable.insert(id);
+                plan.unsafe_removal = true;
             }
             BrokerUsage::Empty => {
                 plan.removable.insert(id);
@@ -137,5 +140,10 @@ mod tests {
         assert_eq!(p.removable, s);
         assert!(p.retained.is_empty());
         assert!(p.blocked_reason.is_none());
+        assert!(
+            p.unsafe_removal,
+            "an unsafe removal is flagged for its Warning Event"
+        );
+        assert!(!plan(&s, false, |_| BrokerUsage::Empty).unsafe_removal);
     }
 }

@@ -1,13 +1,18 @@
 //! The apply and prune stages: desired objects are applied in order, writing only what differs;
 //! objects no longer desired are deleted. Pods are the exception to "apply what differs": a
 //! running pod is never touched here, because a restart is a rollout decision.
+//!
+//! An object the API server refuses (admission webhooks, quotas, PodSecurity, a missing
+//! PriorityClass or ServiceAccount, an immutable field such as a claim's size on a storage class
+//! that cannot grow) does not stop the stage: the other objects are still applied (lost pods
+//! still recreated), and the refusals are returned for the status and Events.
 
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Context;
 use super::apply::{self, needs_apply, orphans};
@@ -15,29 +20,65 @@ use super::events::{EventReason, pod_ref};
 use super::observe::Observed;
 use crate::crd::KafkaCluster;
 use crate::desired::Object;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::names::{ClusterNames, Role};
 
-/// Applies the desired objects in order, writing only what differs.
+/// An object the API server refused to apply, with the server's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: &'static str,
+    pub name: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}: {}", self.kind, self.name, self.message)
+    }
+}
+
+/// An API answer refusing `object` becomes a [`Refusal`]; other errors (the server unreachable)
+/// stay errors, so the reconcile is retried with backoff.
+fn refusal(object: &Object, result: Result<()>) -> Result<Option<Refusal>> {
+    match result {
+        Ok(()) => Ok(None),
+        Err(Error::Kube(kube::Error::Api(e))) => Ok(Some(Refusal {
+            kind: object.kind(),
+            name: object.name().to_string(),
+            message: format!("{} (HTTP {} {})", e.message, e.code, e.reason),
+        })),
+        Err(e) => Err(e),
+    }
+}
+
+/// Applies the desired objects in order, writing only what differs. Returns what the API
+/// server refused; the rest is applied regardless.
 pub async fn apply_all(
     ctx: &Context,
     cr: &KafkaCluster,
     ns: &str,
     desired: &[Object],
     observed: &Observed,
-) -> Result<()> {
+) -> Result<Vec<Refusal>> {
+    let mut refused = Vec::new();
     for object in desired {
-        match object {
-            Object::Pod(p) => ensure_pod(ctx, cr, ns, object, p, observed).await?,
+        let result = match object {
+            Object::Pod(p) => ensure_pod(ctx, cr, ns, object, p, observed).await,
             _ => {
                 let current = observed.counterpart(object);
                 if stale_claim_owner(cr, object, observed) || needs_apply(object, current.as_ref())? {
-                    apply::apply(&ctx.client, ns, object).await?;
+                    apply::apply(&ctx.client, ns, object).await
+                } else {
+                    Ok(())
                 }
             }
+        };
+        if let Some(r) = refusal(object, result)? {
+            warn!(object = %format!("{}/{}", r.kind, r.name), message = %r.message, "the API server refused the object");
+            refused.push(r);
         }
     }
-    Ok(())
+    Ok(refused)
 }
 
 /// A claim must lose its owner reference as soon as deleteClaim is switched off, or deleting the

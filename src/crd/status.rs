@@ -57,6 +57,7 @@ vocabulary! {
         RollTimeout,
         // any
         InvalidSpec,
+        ApplyFailed,
     }
 }
 
@@ -139,6 +140,10 @@ pub struct KafkaClusterStatus {
     /// The last or current partition rebalance (after a scale-up) or broker drain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceStatus>,
+    /// The spec the operator last accepted. While a later edit is refused (InvalidSpec), the
+    /// cluster keeps being managed as this spec says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_accepted: Option<LastAccepted>,
 }
 
 /// Progress of a rebalance or drain, derived from Kafka's state on each pass.
@@ -169,6 +174,20 @@ pub struct RebalanceStatus {
     /// Bytes still to copy, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_to_move: Option<i64>,
+}
+
+/// A spec that passed validation, recorded in status (which spec editors cannot write) so a
+/// restarted operator finds it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastAccepted {
+    /// The generation of the KafkaCluster whose spec this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// The accepted spec, verbatim (kept opaque: the spec's own rules are not re-run on status
+    /// writes).
+    #[schemars(schema_with = "opaque_object")]
+    pub spec: serde_json::Value,
 }
 
 /// Effective durability settings as Kafka reports them (DescribeConfigs of a broker), after the
@@ -272,6 +291,13 @@ fn is_zero(n: &i32) -> bool {
 
 fn default_true() -> bool {
     true
+}
+
+fn opaque_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
 }
 
 fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -1,0 +1,222 @@
+//! Integration tests on the local cluster for least privilege and faults: the operator under
+//! exactly the RBAC of deploy/operator.yaml (per-namespace mode), the API server stopped in the
+//! middle of a roll, and an admission webhook refusing pods for a while. Run with
+//! `make test-integration`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde::Deserialize;
+use serde_json::json;
+use support::{Operator, TestEnv, kubectl, read_repo_file, wait_for};
+
+const SKIP: &str = "kraftwerk.dev/skip-kafka-gates";
+
+/// The ClusterRole `kraftwerk` of deploy/operator.yaml, renamed.
+fn shipped_cluster_role(name: &str) -> ClusterRole {
+    let text = read_repo_file("deploy/operator.yaml");
+    let mut role: ClusterRole = serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|doc| serde_yaml::Value::deserialize(doc).ok())
+        .find(|v| v["kind"] == "ClusterRole")
+        .map(|v| serde_yaml::from_value(v).unwrap())
+        .expect("deploy/operator.yaml has a ClusterRole");
+    role.metadata = kube::api::ObjectMeta {
+        name: Some(name.into()),
+        ..Default::default()
+    };
+    role
+}
+
+/// A kubeconfig for `sa` in `ns`: the test cluster's server and CA, the ServiceAccount's token.
+fn service_account_kubeconfig(ns: &str, sa: &str, path: &std::path::Path) {
+    let token = kubectl()
+        .args(["create", "token", sa, "-n", ns, "--duration", "2h"])
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let view = kubectl()
+        .args(["config", "view", "--raw", "--minify", "-o", "json"])
+        .output()
+        .unwrap();
+    let admin: serde_json::Value = serde_json::from_slice(&view.stdout).unwrap();
+    let cluster = admin["clusters"][0]["cluster"].clone();
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{ "name": "c", "cluster": cluster }],
+        "users": [{ "name": sa, "user": { "token": String::from_utf8_lossy(&token.stdout).trim() } }],
+        "contexts": [{ "name": "c", "context": { "cluster": "c", "user": sa, "namespace": ns } }],
+        "current-context": "c",
+    });
+    std::fs::write(path, serde_json::to_vec(&config).unwrap()).unwrap();
+}
+
+/// Binds the shipped rules to a ServiceAccount in per-namespace mode: a RoleBinding in the test
+/// namespace to the shipped ClusterRole (its namespaced rules, in that namespace only), and a
+/// ClusterRoleBinding to a ClusterRole holding only the shipped `nodes` rule.
+async fn bind_per_namespace(env: &TestEnv, sa: &str) -> Vec<String> {
+    let ns = &env.ns;
+    let sas: Api<ServiceAccount> = env.api();
+    let account: ServiceAccount = serde_json::from_value(json!({ "metadata": { "name": sa } })).unwrap();
+    sas.create(&PostParams::default(), &account).await.unwrap();
+    let roles: Api<ClusterRole> = Api::all(env.client.clone());
+    let full = format!("{ns}-kraftwerk");
+    let nodes = format!("{ns}-kraftwerk-nodes");
+    roles
+        .create(&PostParams::default(), &shipped_cluster_role(&full))
+        .await
+        .unwrap();
+    let mut node_role = shipped_cluster_role(&nodes);
+    node_role.rules = node_role.rules.map(|rules| {
+        rules
+            .into_iter()
+            .filter(|r| {
+                r.resources
+                    .as_ref()
+                    .is_some_and(|x| x.contains(&"nodes".to_string()))
+            })
+            .collect()
+    });
+    roles.create(&PostParams::default(), &node_role).await.unwrap();
+    let subject = json!([{ "kind": "ServiceAccount", "name": sa, "namespace": ns }]);
+    let rb: RoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": "kraftwerk" },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": full },
+        "subjects": subject,
+    }))
+    .unwrap();
+    env.api::<RoleBinding>()
+        .create(&PostParams::default(), &rb)
+        .await
+        .unwrap();
+    let crb: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": { "name": nodes },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": nodes },
+        "subjects": subject,
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(env.client.clone())
+        .create(&PostParams::default(), &crb)
+        .await
+        .unwrap();
+    vec![full, nodes]
+}
+
+async fn unbind(env: &TestEnv, names: &[String]) {
+    let roles: Api<ClusterRole> = Api::all(env.client.clone());
+    let bindings: Api<ClusterRoleBinding> = Api::all(env.client.clone());
+    for n in names {
+        let _ = roles.delete(n, &DeleteParams::default()).await;
+        let _ = bindings.delete(n, &DeleteParams::default()).await;
+    }
+}
+
+/// The operator runs a whole lifecycle (create, a roll, a scale-down, delete) under exactly the
+/// rules of deploy/operator.yaml, bound per namespace, and is never refused by RBAC.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn the_shipped_rbac_covers_a_lifecycle_per_namespace() {
+    let mut env = TestEnv::new("rbac").await;
+    let ns = env.ns.clone();
+    let bound = bind_per_namespace(&env, "kraftwerk").await;
+    let kubeconfig = std::env::temp_dir().join(format!("{ns}.kubeconfig"));
+    service_account_kubeconfig(&ns, "kraftwerk", &kubeconfig);
+    env.operator = Operator::start_with(
+        &format!("{ns}-sa"),
+        std::slice::from_ref(&ns),
+        &["--leader-election=false"],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+    )
+    .await;
+
+    let c = "rbac";
+    env.create_kc(
+        &ns,
+        c,
+        json!({ "brokers": { "replicas": 2 }, "controllers": { "replicas": 1 } }),
+    )
+    .await
+    .unwrap();
+    let kcs = env.dyn_kc(&ns);
+    kcs.patch(
+        c,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "metadata": { "annotations": { SKIP: "true", "kraftwerk.dev/allow-unsafe-scale-down": "true" } } })),
+    )
+    .await
+    .unwrap();
+    env.wait_ready(&ns, c).await;
+    // A roll: every pod restarts once with the new configuration.
+    let pods: Api<Pod> = env.api();
+    let uid = |p: Pod| p.metadata.uid;
+    let before = uid(pods.get(&format!("{c}-broker-0")).await.unwrap());
+    env.patch_kc_spec(&ns, c, json!({ "config": { "num.network.threads": 5 } }))
+        .await
+        .unwrap();
+    wait_for("the roll to finish", Duration::from_secs(180), || async {
+        let kc = env.get_kc(&ns, c).await;
+        let st = kc.status?;
+        let current = st.observed_generation == kc.metadata.generation;
+        let done = current && st.nodes.len() == 3 && st.nodes.iter().all(|n| n.ready && n.up_to_date);
+        let stable = st
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Progressing" && c.status == "False");
+        (done && stable).then_some(())
+    })
+    .await;
+    let after = uid(pods.get(&format!("{c}-broker-0")).await.unwrap());
+    assert_ne!(before, after, "broker 0 was restarted by the roll");
+    // A scale-down (unsafe: no Kafka on kwok) and its Warning Event.
+    env.patch_kc_spec(&ns, c, json!({ "brokers": { "replicas": 1 } }))
+        .await
+        .unwrap();
+    wait_for("broker 1 removed", Duration::from_secs(60), || async {
+        pods.get_opt(&format!("{c}-broker-1"))
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    // Delete: ordered shutdown, finalizer released.
+    kcs.delete(c, &DeleteParams::default()).await.unwrap();
+    wait_for("the KafkaCluster gone", Duration::from_secs(120), || async {
+        kcs.get_opt(c).await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let log = std::fs::read_to_string(&env.operator.log_path).unwrap();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("forbidden") || l.contains("Forbidden"))
+        .collect();
+    assert!(refused.is_empty(), "refused by RBAC:\n{}", refused.join("\n"));
+    assert!(env.operator.is_running(), "{}", env.operator.log_tail(30));
+    // The bypass annotations were reported as Warning Events.
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter_map(|e| e.reason)
+        .collect();
+    for want in ["GatesSkipped", "UnsafeScaleDown"] {
+        assert!(
+            reasons.iter().any(|r| r == want),
+            "no Warning {want}: {reasons:?}"
+        );
+    }
+    unbind(&env, &bound).await;
+    let _ = std::fs::remove_file(&kubeconfig);
+}
