@@ -43,6 +43,8 @@ pub struct Facts {
     pub placement_violations: BTreeMap<String, String>,
     /// A rebalance or drain moving partitions (`Rebalancing` or `Draining`), with its progress.
     pub moving_partitions: Option<(Reason, String)>,
+    /// The release line Kafka reports per pod name (read during version changes).
+    pub kafka_versions: BTreeMap<String, String>,
 }
 
 /// The pods whose current node breaks their pool's constraints (after a constraint change; a
@@ -130,7 +132,9 @@ pub fn compute(
         observed_generation: generation,
         conditions,
         cluster_id: Some(cluster.cluster_id.clone()),
-        kafka_version: Some(cluster.version.clone()),
+        kafka_version: running_version(pods).or_else(|| previous.and_then(|p| p.kafka_version.clone())),
+        // Read from Kafka by the upgrade pass (`controller/upgrade.rs`); the last reading stands.
+        metadata_version: previous.and_then(|p| p.metadata_version.clone()),
         bootstrap_servers: listeners.first().map(|l| l.bootstrap_servers.clone()),
         listeners,
         replicas: broker_pods as i32,
@@ -150,6 +154,14 @@ pub fn compute(
         // Recorded by the pipeline when it accepts a spec.
         last_accepted: previous.and_then(|p| p.last_accepted.clone()),
     }
+}
+
+/// The version the cluster runs: the one every pod runs, or the oldest during a version change.
+pub fn running_version(pods: &[Pod]) -> Option<String> {
+    pods.iter()
+        .filter_map(|p| p.labels().get(labels::VERSION))
+        .min_by(|a, b| crate::upgrade::releases::compare(a, b))
+        .cloned()
 }
 
 /// One entry per node of the spec, controllers first.
@@ -176,6 +188,8 @@ fn node_statuses(cluster: &ValidatedCluster, pods: &[Pod], facts: &Facts) -> Vec
                 role: pool.role,
                 placement: facts.placement_violations.get(&name).cloned(),
                 node: pod.and_then(|p| p.spec.as_ref()?.node_name.clone()),
+                version: pod.and_then(|p| p.labels().get(labels::VERSION).cloned()),
+                kafka_version: facts.kafka_versions.get(&name).cloned(),
                 pod: name,
                 ready,
                 up_to_date,
@@ -475,6 +489,7 @@ pub fn plan_status(decision: &Decision) -> RolloutStatus {
             })
             .collect();
         RolloutPhase {
+            message: String::new(),
             name: name.into(),
             state: summary(&states),
             steps_omitted: (all.len() - listed.len()) as i32,
@@ -546,6 +561,31 @@ pub fn with_rollout(
     }
 }
 
+/// A version change still under way after the roll (soak, finalisation): Progressing, unless
+/// something else already is.
+pub fn with_upgrade(
+    message: &str,
+    next: &mut KafkaClusterStatus,
+    previous: Option<&KafkaClusterStatus>,
+    now: Timestamp,
+) {
+    let busy = next
+        .conditions
+        .iter()
+        .any(|c| c.type_ == ConditionType::Progressing.as_str() && c.status == "True");
+    if busy {
+        return;
+    }
+    let prev = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
+    let c = Cond {
+        type_: ConditionType::Progressing,
+        status: true,
+        reason: Reason::Upgrading,
+        message: message.to_string(),
+    };
+    replace_condition(&mut next.conditions, c, prev, now);
+}
+
 fn replace_condition(conditions: &mut [Condition], c: Cond, previous: &[Condition], now: Timestamp) {
     if let Some(slot) = conditions.iter_mut().find(|x| x.type_ == c.type_.as_str()) {
         let generation = slot.observed_generation;
@@ -598,6 +638,57 @@ mod tests {
                 ..Default::default()
             }),
         }
+    }
+
+    #[test]
+    fn kafka_version_is_what_the_pods_run_and_the_oldest_while_mixed() {
+        let mut pods = all_pods(true);
+        let c = validated("version: 4.3.1\n");
+        let now = Timestamp::from_second(0).unwrap();
+        let label = |p: &mut Pod, v: &str| {
+            p.metadata
+                .labels
+                .get_or_insert_with(Default::default)
+                .insert(labels::VERSION.into(), v.into());
+        };
+        pods.iter_mut().for_each(|p| label(p, "4.2.2"));
+        label(&mut pods[0], "4.3.1");
+        let s = compute(&c, &pods, &Facts::default(), None, now);
+        assert_eq!(s.kafka_version.as_deref(), Some("4.2.2"), "not the spec's 4.3.1");
+        assert_eq!(s.nodes[0].version.as_deref(), Some("4.3.1"));
+        assert_eq!(s.nodes[1].version.as_deref(), Some("4.2.2"));
+        pods.iter_mut().for_each(|p| label(p, "4.3.1"));
+        let previous = KafkaClusterStatus {
+            metadata_version: Some("4.2-IV1".into()),
+            ..Default::default()
+        };
+        let s = compute(&c, &pods, &Facts::default(), Some(&previous), now);
+        assert_eq!(s.kafka_version.as_deref(), Some("4.3.1"));
+        assert_eq!(
+            s.metadata_version.as_deref(),
+            Some("4.2-IV1"),
+            "the last reading stands"
+        );
+        let s = compute(&c, &[], &Facts::default(), Some(&s), now);
+        assert_eq!(
+            s.kafka_version.as_deref(),
+            Some("4.3.1"),
+            "no pods: the last one stands"
+        );
+    }
+
+    #[test]
+    fn an_upgrade_under_way_is_progressing_unless_something_else_is() {
+        let c = validated("");
+        let now = Timestamp::from_second(0).unwrap();
+        let mut s = compute(&c, &all_pods(true), &Facts::default(), None, now);
+        with_upgrade("soaking", &mut s, None, now);
+        let p = s.conditions.iter().find(|c| c.type_ == "Progressing").unwrap();
+        assert_eq!((p.status.as_str(), p.reason.as_str()), ("True", "Upgrading"));
+        let mut s = compute(&c, &all_pods(false), &Facts::default(), None, now);
+        with_upgrade("soaking", &mut s, None, now);
+        let p = s.conditions.iter().find(|c| c.type_ == "Progressing").unwrap();
+        assert_eq!(p.reason, "NodesStarting");
     }
 
     fn all_pods(ready: bool) -> Vec<Pod> {

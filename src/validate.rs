@@ -192,6 +192,11 @@ impl ValidatedCluster {
             .find(|l| l.name == self.inter_broker_listener)
             .unwrap_or(&self.listeners[0])
     }
+
+    /// `host:port` of the bootstrap Service on the inter-broker listener (the admin client's).
+    pub fn bootstrap(&self) -> String {
+        format!("{}:{}", self.names.bootstrap_fqdn(), self.inter_broker().port)
+    }
 }
 
 /// Validates `cr` against what exists. `cluster_id` is the id already chosen for the cluster.

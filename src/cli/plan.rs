@@ -14,7 +14,12 @@ pub fn format_plan(plan: &RolloutStatus) -> String {
     for (i, phase) in plan.phases.iter().enumerate() {
         let last_phase = i + 1 == plan.phases.len();
         let branch = if last_phase { "└─" } else { "├─" };
-        out.push_str(&format!("{branch} {} ({})\n", phase.name, phase.state));
+        let message = if phase.message.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", phase.message)
+        };
+        out.push_str(&format!("{branch} {} ({}){message}\n", phase.name, phase.state));
         let indent = if last_phase { " " } else { "│" };
         for (j, step) in phase.steps.iter().enumerate() {
             let twig = if j + 1 == phase.steps.len() && phase.steps_omitted == 0 {
@@ -56,6 +61,7 @@ mod tests {
             awaiting_approval: None,
             phases: vec![
                 RolloutPhase {
+                    message: String::new(),
                     name: "controllers".into(),
                     state: StepState::Complete,
                     steps_omitted: 0,
@@ -67,6 +73,7 @@ mod tests {
                     }],
                 },
                 RolloutPhase {
+                    message: String::new(),
                     name: "brokers".into(),
                     state: StepState::InProgress,
                     steps_omitted: 0,
@@ -77,6 +84,13 @@ mod tests {
                         reason: "restarting".into(),
                     }],
                 },
+                RolloutPhase {
+                    message: "rolling brokers to 4.3.1 (4 of 6 nodes run it)".into(),
+                    name: "upgrade".into(),
+                    state: StepState::InProgress,
+                    steps_omitted: 0,
+                    steps: Vec::new(),
+                },
             ],
         };
         let text = format_plan(&plan);
@@ -85,8 +99,9 @@ mod tests {
             "rollout (IN_PROGRESS): restarting c-broker-1\n\
              ├─ controllers (COMPLETE)\n\
              │  └─ 9000 c-controller-9000 (COMPLETE)\n\
-             └─ brokers (IN_PROGRESS)\n   \
-             └─ 1 c-broker-1 (IN_PROGRESS) restarting\n"
+             ├─ brokers (IN_PROGRESS)\n\
+             │  └─ 1 c-broker-1 (IN_PROGRESS) restarting\n\
+             └─ upgrade (IN_PROGRESS) rolling brokers to 4.3.1 (4 of 6 nodes run it)\n"
         );
     }
 }

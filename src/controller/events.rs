@@ -46,6 +46,8 @@ event_reasons! {
     DurabilityCorrected => "Durability",
     DurabilityRefused => "Durability",
     DurabilityDrift => "Durability",
+    FeaturesFinalized => "Upgrade",
+    FinalizeFailed => "Upgrade",
 }
 
 /// A pod as the related object of an Event. kube's `Recorder` folds Events with the same

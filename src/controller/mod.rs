@@ -13,6 +13,7 @@ pub mod scale;
 pub mod shutdown;
 mod status;
 mod sync;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -17,6 +17,7 @@ use tracing::{Span, field, info, instrument, warn};
 use super::events::EventReason;
 use super::observe::{self, Observed};
 use super::scale::{self, BrokerUsage, ScaleDownPlan};
+use super::upgrade::{self, Outcome};
 use super::{Context, durability, kafka, rack, roll, shutdown, status as writer, sync};
 use crate::crd::{ConditionType, KafkaCluster, KafkaClusterStatus, LastAccepted, Reason};
 use crate::desired::{self, Desired};
@@ -24,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::names::{ClusterNames, Role};
 use crate::roll::Decision;
 use crate::status::{self, Facts};
-use crate::validate::{self, InvalidSpec, ValidatedCluster};
+use crate::validate::{self, InvalidSpec, Problem, ValidatedCluster};
 use crate::{annotations, cluster_id};
 
 const REQUEUE_STABLE: Duration = Duration::from_secs(300);
@@ -128,6 +129,10 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     } else {
         None
     };
+    let idle = decision
+        .as_ref()
+        .is_some_and(|d| d.action == crate::roll::Action::Idle);
+    let upgrade = upgrade::advance(ctx, managed, cluster, desired, &observed, idle).await;
     if let Some(key) = &cluster.rack_topology_key {
         rack::assign(
             ctx,
@@ -137,7 +142,12 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         )
         .await?;
     }
-    let action = report(ctx, &accepted, &observed, decision.as_ref(), &rejected).await?;
+    let passes = Passes {
+        roll: decision.as_ref(),
+        upgrade: &upgrade,
+        rejected: &rejected,
+    };
+    let action = report(ctx, &accepted, &observed, &passes).await?;
     if rejected.is_empty() {
         Ok(action)
     } else {
@@ -191,6 +201,15 @@ async fn candidate(
     cluster_id: &str,
 ) -> Result<Result<Accepted, InvalidSpec>> {
     let scale = plan_scale_down(ctx, cr, ns, observed).await;
+    // A downgrade the finalized metadata.version forbids: refused like an invalid field.
+    let bootstrap = bootstrap_address(cr, ns, &ctx.options.cluster_domain);
+    if let Some(refusal) = upgrade::gate(cr, observed, &bootstrap).await {
+        let problems = vec![Problem {
+            field: refusal.field.into(),
+            reason: refusal.message,
+        }];
+        return Ok(Err(InvalidSpec { problems }));
+    }
     let existing = observed.existing(scale.retained.clone(), uses_node_labels(cr));
     let cluster = match validate::validate(cr, &existing, cluster_id, &ctx.options) {
         Ok(c) => c,
@@ -271,11 +290,7 @@ async fn finish_scale_down(
     if scale.removable.is_empty() {
         return;
     }
-    let bootstrap = format!(
-        "{}:{}",
-        cluster.names.bootstrap_fqdn(),
-        cluster.inter_broker().port
-    );
+    let bootstrap = cluster.bootstrap();
     kafka::unregister(&bootstrap, &scale.removable).await;
     let ids: Vec<String> = scale.removable.iter().map(ToString::to_string).collect();
     let note = format!(
@@ -317,15 +332,23 @@ async fn refuse(ctx: &Context, cr: &KafkaCluster, invalid: &InvalidSpec) -> Resu
     Ok(Action::await_change())
 }
 
+/// What the roll and upgrade passes decided and the objects the API server refused, for the
+/// status.
+struct Passes<'a> {
+    roll: Option<&'a Decision>,
+    upgrade: &'a Outcome,
+    rejected: &'a [sync::Refusal],
+}
+
 /// Status from what this pass observed and decided (watch events of this pass's own writes
 /// bring the next pass, which reports their effect), and when to look again.
 async fn report(
     ctx: &Context,
     accepted: &Accepted,
     observed: &Observed,
-    decision: Option<&Decision>,
-    rejected: &[sync::Refusal],
+    passes: &Passes<'_>,
 ) -> Result<Action> {
+    let (decision, rejected) = (passes.roll, passes.rejected);
     let Accepted {
         cr,
         cluster,
@@ -342,6 +365,7 @@ async fn report(
             .collect(),
         scale_down_blocked: scale.blocked_reason.clone(),
         moving_partitions: None,
+        kafka_versions: passes.upgrade.kafka_versions.clone(),
     };
     let now = writer::now();
     let previous = cr.status.as_ref();
@@ -351,6 +375,7 @@ async fn report(
         // The roll did not run this pass; its last plan stands.
         next.rollout = previous.and_then(|p| p.rollout.clone());
     }
+    upgrade::report(passes.upgrade, &mut next, previous, now);
     if refused.is_none() {
         next.last_accepted = Some(LastAccepted {
             generation: cr.metadata.generation,
@@ -383,11 +408,15 @@ async fn report(
     } else {
         REQUEUE_STABLE
     };
-    Ok(Action::requeue(
-        decision
-            .and_then(crate::roll::plan::requeue_after)
-            .unwrap_or(generic),
-    ))
+    let after = decision
+        .and_then(crate::roll::plan::requeue_after)
+        .unwrap_or(generic);
+    // A soak ends without any event: look again then.
+    let soak = passes
+        .upgrade
+        .requeue_seconds
+        .map(|s| Duration::from_secs(s.max(1).unsigned_abs()));
+    Ok(Action::requeue(soak.map_or(after, |s| s.min(after))))
 }
 
 /// Warning Events for what the new status reports for the first time: a blocked scale-down, a

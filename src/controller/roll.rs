@@ -123,11 +123,7 @@ async fn kafka_view(
     if !(any_pending || roll_unfinished) || skip {
         return (KafkaView::Skipped, None);
     }
-    let bootstrap = format!(
-        "{}:{}",
-        cluster.names.bootstrap_fqdn(),
-        cluster.inter_broker().port
-    );
+    let bootstrap = cluster.bootstrap();
     kafka::roll_view(&bootstrap).await
 }
 

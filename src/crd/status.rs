@@ -51,6 +51,7 @@ vocabulary! {
         WaitingForGate,
         WaitingForNode,
         WaitingForKafka,
+        Upgrading,
         // Degraded
         NodesStuck,
         AsExpected,
@@ -106,9 +107,13 @@ pub struct KafkaClusterStatus {
     /// The KRaft cluster id, generated once and never regenerated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
-    /// The Kafka version the pods run.
+    /// The Kafka version the pods run (not the one the spec asks for): during a version change
+    /// the oldest one still running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_version: Option<String>,
+    /// The `metadata.version` the cluster finalized (e.g. `4.3-IV0`), as Kafka last reported it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_version: Option<String>,
     /// `host:port` of the bootstrap Service for the first listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_servers: Option<String>,
@@ -221,7 +226,7 @@ pub struct RolloutStatus {
     /// KafkaCluster annotation `kraftwerk.dev/canary-approved` (`kraftwerk plan --approve`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub awaiting_approval: Option<String>,
-    /// `controllers`, then `brokers`.
+    /// `controllers`, then `brokers`, then `upgrade` while a version change is not finished.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<RolloutPhase>,
 }
@@ -231,6 +236,9 @@ pub struct RolloutStatus {
 pub struct RolloutPhase {
     pub name: String,
     pub state: StepState,
+    /// What the phase does now (phases without per-node steps, such as `upgrade`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
     /// Steps left out of `steps`: phases of more than 100 nodes list only unfinished steps, at
     /// most 100.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -276,6 +284,13 @@ pub struct NodeStatus {
     /// The pod runs the current configuration (false while a restart is pending).
     #[serde(default = "default_true")]
     pub up_to_date: bool,
+    /// The Kafka version the pod runs (its image's release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The release line Kafka reports for the node (from the highest `metadata.version` it
+    /// supports, ApiVersions), read during version changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_version: Option<String>,
     /// Placement constraints this pod's current node does not satisfy (they changed since the
     /// pod was placed); replacing the pod moves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@
 
 pub mod plan;
 pub mod releases;
+pub mod view;
 
 pub use plan::{Input, NodeVersion, Refusal, Step, UpgradeDecision, admit, plan};
 pub use releases::{Release, find};
