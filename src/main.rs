@@ -241,7 +241,7 @@ fn run_operator(
             health: health.clone(),
         };
         let server = tokio::spawn(http::serve(metrics_addr, state));
-        let client = controller::counting_client(metrics.clone())
+        let client = controller::counting_client(metrics.clone(), health.clone())
             .await
             .map_err(|e| e.to_string())?;
         // With leader election, the controllers run only while this replica holds the Lease.

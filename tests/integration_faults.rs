@@ -220,3 +220,181 @@ async fn the_shipped_rbac_covers_a_lifecycle_per_namespace() {
     unbind(&env, &bound).await;
     let _ = std::fs::remove_file(&kubeconfig);
 }
+
+/// An admission webhook that refuses every request it is sent, over HTTPS (Python's standard
+/// library; the certificate is self-signed for 127.0.0.1 and is its own CA bundle).
+const REFUSING_WEBHOOK: &str = r#"
+import http.server, json, ssl, sys
+class Refuse(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": review["request"]["uid"], "allowed": False,
+                         "status": {"code": 403, "message": "refused by the test webhook"}}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Refuse)
+tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+tls.load_cert_chain(sys.argv[2], sys.argv[3])
+server.socket = tls.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"#;
+
+/// The refusing webhook as a child process; killed when dropped.
+struct Webhook {
+    child: std::process::Child,
+    url: String,
+    ca: String,
+}
+
+impl Webhook {
+    fn start(dir: &std::path::Path) -> Webhook {
+        use base64::Engine;
+        std::fs::create_dir_all(dir).unwrap();
+        let (cert, key, script) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("webhook.py"));
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+            ])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+        std::fs::write(&script, REFUSING_WEBHOOK).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(&cert)
+            .arg(&key)
+            .spawn()
+            .expect("python3 for the test webhook");
+        let ca = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&cert).unwrap());
+        Webhook {
+            child,
+            url: format!("https://127.0.0.1:{port}/validate"),
+            ca,
+        }
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fault injection: for a while an admission webhook refuses every pod created in the namespace.
+/// A lost broker pod cannot be recreated meanwhile: Ready=False, reason ApplyFailed, naming the
+/// pod and the webhook's message, and a Warning Event. Once the webhook is gone the operator's
+/// retry recreates the pod and the cluster is Ready again, with no change to the KafkaCluster.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn refusing_webhook_is_reported_and_recovery_is_automatic() {
+    use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+    let env = TestEnv::new("webhook").await;
+    let ns = env.ns.clone();
+    let c = "hooked";
+    env.create_kc(
+        &ns,
+        c,
+        json!({ "brokers": { "replicas": 1 }, "controllers": { "replicas": 1 } }),
+    )
+    .await
+    .unwrap();
+    env.wait_ready(&ns, c).await;
+    let hook = Webhook::start(&std::env::temp_dir().join(&ns));
+    let configs: Api<ValidatingWebhookConfiguration> = Api::all(env.client.clone());
+    let config: ValidatingWebhookConfiguration = serde_json::from_value(json!({
+        "metadata": { "name": ns },
+        "webhooks": [{
+            "name": "refuse.kraftwerk.test",
+            "clientConfig": { "url": hook.url, "caBundle": hook.ca },
+            "rules": [{ "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"] }],
+            "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": ns } },
+            "failurePolicy": "Fail", "sideEffects": "None", "admissionReviewVersions": ["v1"], "timeoutSeconds": 5,
+        }],
+    }))
+    .unwrap();
+    configs.create(&PostParams::default(), &config).await.unwrap();
+    // In force once a dry-run pod is refused by it.
+    let pods: Api<Pod> = env.api();
+    let probe: Pod = serde_json::from_value(json!({
+        "metadata": { "name": "probe" },
+        "spec": { "containers": [{ "name": "c", "image": "x" }] },
+    }))
+    .unwrap();
+    wait_for("the webhook in force", Duration::from_secs(60), || async {
+        let dry = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        match pods.create(&dry, &probe).await {
+            Err(kube::Error::Api(e)) if e.message.contains("refused by the test webhook") => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+
+    let broker = format!("{c}-broker-0");
+    pods.delete(&broker, &DeleteParams::default()).await.unwrap();
+    let kc = env
+        .wait_condition(&ns, c, "Ready", "False", Some("ApplyFailed"))
+        .await;
+    let ready = kc
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .unwrap()
+        .clone();
+    assert!(
+        ready.message.contains(&format!("Pod/{broker}"))
+            && ready.message.contains("refused by the test webhook"),
+        "{}",
+        ready.message
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let warned = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .any(|e| {
+            e.reason.as_deref() == Some("ApplyFailed")
+                && e.note.is_some_and(|n| n.contains("refused by the test webhook"))
+        });
+    assert!(warned, "a Warning Event ApplyFailed");
+
+    // The webhook goes away; the retry (backoff) recreates the pod.
+    let removed = std::time::Instant::now();
+    configs.delete(&ns, &DeleteParams::default()).await.unwrap();
+    drop(hook);
+    env.wait_ready(&ns, c).await;
+    println!(
+        "Ready again {:?} after the webhook was removed",
+        removed.elapsed()
+    );
+    assert!(pods.get_opt(&broker).await.unwrap().is_some());
+}

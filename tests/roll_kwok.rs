@@ -471,6 +471,78 @@ async fn operator_killed_mid_roll_carries_on() {
     assert!(rec.max_down() <= 1, "two nodes down at once");
 }
 
+/// Fault injection: the API server is stopped for 30 s in the middle of a roll and started again
+/// (tests/cluster/apiserver-outage.sh). The operator keeps running, its /readyz answers 503
+/// while the API server does not and 200 again after, and the roll completes: every node
+/// restarted exactly once, never two down at once.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn api_server_outage_mid_roll() {
+    let mut env = TestEnv::new("roll-outage").await;
+    let c = "outage";
+    let rec = ready_cluster(&env, c, json!({}), true).await;
+    env.patch_kc_spec(&env.ns, c, json!({"config": {"queued.max.requests": "700"}}))
+        .await
+        .unwrap();
+    wait_until("two restarts", Duration::from_secs(180), &env, || {
+        rec.restarts().len() >= 2
+    })
+    .await;
+    let before = rec.restarts().len();
+    let started = Instant::now();
+    let mut outage =
+        tokio::process::Command::new(support::repo_root().join("tests/cluster/apiserver-outage.sh"))
+            .arg("30")
+            .spawn()
+            .expect("run apiserver-outage.sh");
+    // /readyz while the API server is down and coming back.
+    let mut codes = BTreeMap::<u16, usize>::new();
+    let status = loop {
+        if let Ok((code, _)) = support::http_get(env.operator.metrics_addr, "/readyz").await {
+            *codes.entry(code).or_default() += 1;
+        }
+        if let Some(status) = outage.try_wait().unwrap() {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(status.success(), "apiserver-outage.sh failed: {status}");
+    let outage_secs = started.elapsed().as_secs();
+    assert!(
+        env.operator.is_running(),
+        "the operator exited:\n{}",
+        env.operator.log_tail(40)
+    );
+    assert!(
+        codes.contains_key(&503),
+        "/readyz never reflected the outage: {codes:?}"
+    );
+    support::wait_for("/readyz 200 again", Duration::from_secs(90), || async {
+        let (code, _) = support::http_get(env.operator.metrics_addr, "/readyz")
+            .await
+            .ok()?;
+        (code == 200).then_some(())
+    })
+    .await;
+    let back = started.elapsed().as_secs();
+    roll_settles(&env, c, &rec, 6, 300).await;
+    println!(
+        "outage script (30 s down, then the API server starting) took {outage_secs}s; /readyz codes meanwhile {codes:?}; ready again after {back}s; \
+         restarts before the outage {before}, in all {:?}; max nodes down {}; roll done {}s after the outage began",
+        rec.restarts(),
+        rec.max_down(),
+        started.elapsed().as_secs()
+    );
+    assert!(
+        rec.restart_counts().values().all(|n| *n == 1),
+        "a node restarted twice: {:?}",
+        rec.restart_counts()
+    );
+    assert_eq!(rec.restarts().len(), 6);
+    assert!(rec.max_down() <= 1, "two nodes down at once");
+    assert!(env.operator.is_running());
+}
+
 /// Vertical scaling and an image change go through the same roll: every affected node once,
 /// one at a time, controllers before brokers.
 #[tokio::test]
@@ -826,4 +898,169 @@ async fn version_change_rolls_in_order_resumes_after_a_kill_and_refuses_a_bad_do
     let order = rec.restarts();
     assert!(order[6..9].iter().all(|p| p.contains("controller")), "{order:?}");
     println!("downgrade restarts {:?}", &order[6..]);
+}
+
+/// A small seeded generator (xorshift64*), so a kill schedule can be replayed from its seed.
+struct Schedule(u64);
+
+impl Schedule {
+    fn next_below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
+    }
+}
+
+/// `KRAFTWERK_KILL_SEED`: a number, or `random` for a fresh one; 18 (CI) when unset.
+fn kill_seed() -> u64 {
+    match std::env::var("KRAFTWERK_KILL_SEED").ok().as_deref() {
+        None | Some("") => 18,
+        Some("random") => uuid::Uuid::new_v4().as_u64_pair().0 | 1,
+        Some(n) => n.parse().expect("KRAFTWERK_KILL_SEED is a number or `random`"),
+    }
+}
+
+/// Kills the operator (SIGKILL) `n` times, each after a random 0–1.5 s of work, starting a fresh
+/// one each time; records (phase, delay in ms).
+async fn kill_at_random(
+    env: &mut TestEnv,
+    schedule: &mut Schedule,
+    phase: &'static str,
+    n: usize,
+    kills: &mut Vec<(&'static str, u64)>,
+) {
+    for _ in 0..n {
+        let delay = schedule.next_below(1500);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        env.operator.kill();
+        kills.push((phase, delay));
+        let namespaces = env.namespaces.clone();
+        let name = format!("{}-kill-{}", env.ns, kills.len());
+        env.operator = Operator::start(&name, &namespaces).await;
+    }
+}
+
+/// Fault injection: the operator is killed at 20 moments drawn from a seeded schedule, across
+/// create (5), a roll (5), a scale-up (3), a scale-down (2) and delete (5), and started again
+/// each time. Every operation completes exactly once: each pod created once, each node restarted
+/// once by the roll and never two down at once, the added broker created once and removed once
+/// (with its claim), and the deleted cluster gone with its pods. The seed comes from
+/// `KRAFTWERK_KILL_SEED` (CI: the fixed default; `random` locally) and is printed.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn operator_killed_at_random_moments() {
+    let seed = kill_seed();
+    let mut schedule = Schedule(seed);
+    let mut kills = Vec::new();
+    let mut env = TestEnv::new("kill-random").await;
+    let c = "chaos";
+    let ns = env.ns.clone();
+    let all = pod_names(
+        c,
+        &["controller-9000", "broker-0", "broker-1", "broker-2", "broker-3"],
+    );
+    let first_four = &all[..4];
+    let added = &all[4];
+    let rec = Recorder::start_with(env.api(), c, first_four.to_vec());
+    let rec_added = Recorder::start_with(env.api(), c, vec![added.clone()]);
+
+    env.create_kc(
+        &ns,
+        c,
+        json!({"brokers": {"replicas": 3}, "controllers": {"replicas": 1}}),
+    )
+    .await
+    .unwrap();
+    annotate(
+        &env,
+        c,
+        json!({ SKIP: "true", "kraftwerk.dev/allow-unsafe-scale-down": "true" }),
+    )
+    .await;
+    kill_at_random(&mut env, &mut schedule, "create", 5, &mut kills).await;
+    env.wait_ready(&ns, c).await;
+    env.wait_condition(&ns, c, "Progressing", "False", None).await;
+    let created = rec.restart_counts();
+    assert!(rec.restarts().is_empty(), "a pod was created twice: {created:?}");
+    assert_eq!(created.len(), 4, "{created:?}");
+    rec.reset_down();
+
+    env.patch_kc_spec(&ns, c, json!({"config": {"queued.max.requests": "800"}}))
+        .await
+        .unwrap();
+    kill_at_random(&mut env, &mut schedule, "roll", 5, &mut kills).await;
+    roll_settles(&env, c, &rec, 4, 240).await;
+    let rolled = rec.restart_counts();
+    assert!(
+        first_four.iter().all(|p| rolled.get(p) == Some(&1)),
+        "each node restarted once: {rolled:?}"
+    );
+    let roll_max_down = rec.max_down();
+    assert!(roll_max_down <= 1, "two nodes down at once");
+
+    let pods: Api<Pod> = env.api();
+    env.patch_kc_spec(&ns, c, json!({"brokers": {"replicas": 4}}))
+        .await
+        .unwrap();
+    kill_at_random(&mut env, &mut schedule, "scale-up", 3, &mut kills).await;
+    support::wait_for("broker 3 ready", Duration::from_secs(120), || async {
+        let kc = env.get_kc(&ns, c).await;
+        let st = kc.status?;
+        (st.observed_generation == kc.metadata.generation && st.ready_brokers == 4).then_some(())
+    })
+    .await;
+    env.patch_kc_spec(&ns, c, json!({"brokers": {"replicas": 3}}))
+        .await
+        .unwrap();
+    kill_at_random(&mut env, &mut schedule, "scale-down", 2, &mut kills).await;
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> = env.api();
+    support::wait_for(
+        "broker 3 and its claim removed",
+        Duration::from_secs(120),
+        || async {
+            let pod_gone = pods.get_opt(added).await.ok()?.is_none();
+            let claim_gone = claims.get_opt(&format!("data-{added}")).await.ok()?.is_none();
+            (pod_gone && claim_gone).then_some(())
+        },
+    )
+    .await;
+    let scaled = rec.restart_counts();
+    let added_uids = rec_added.restart_counts();
+    assert_eq!(
+        added_uids.get(added),
+        Some(&0),
+        "broker 3 created once: {added_uids:?}"
+    );
+    assert!(
+        first_four.iter().all(|p| scaled.get(p) == Some(&1)),
+        "scaling restarted a node: {scaled:?}"
+    );
+
+    env.dyn_kc(&ns).delete(c, &Default::default()).await.unwrap();
+    kill_at_random(&mut env, &mut schedule, "delete", 5, &mut kills).await;
+    support::wait_for(
+        "the cluster and its pods gone",
+        Duration::from_secs(180),
+        || async {
+            let kc_gone = env.dyn_kc(&ns).get_opt(c).await.ok()?.is_none();
+            let lp = kube::api::ListParams::default().labels(&format!("kraftwerk.dev/cluster={c}"));
+            let pods_gone = pods.list(&lp).await.ok()?.items.is_empty();
+            (kc_gone && pods_gone).then_some(())
+        },
+    )
+    .await;
+    assert!(env.operator.is_running(), "{}", env.operator.log_tail(30));
+    let per_phase: BTreeMap<&str, usize> = kills.iter().fold(BTreeMap::new(), |mut m, (p, _)| {
+        *m.entry(*p).or_default() += 1;
+        m
+    });
+    println!(
+        "seed {seed}: {} kills {per_phase:?}, delays (ms) {:?}; restarts per pod {:?}; max nodes down during the roll {}",
+        kills.len(),
+        kills.iter().map(|(_, d)| *d).collect::<Vec<_>>(),
+        rec.restart_counts(),
+        roll_max_down
+    );
+    assert_eq!(kills.len(), 20);
 }

@@ -101,15 +101,18 @@ pub struct RunConfig {
     pub concurrency: u16,
 }
 
-/// A client whose every request is counted by HTTP verb (the no-churn measure).
-pub async fn counting_client(metrics: Arc<Metrics>) -> Result<Client> {
+/// A client whose every request is counted by HTTP verb (the no-churn measure), and whose
+/// outcomes tell `health` whether the API server answers (a transport error: it does not; any
+/// HTTP response: it does).
+pub async fn counting_client(metrics: Arc<Metrics>, health: Arc<Health>) -> Result<Client> {
     let config = Config::infer().await.map_err(|e| Error::Config(e.to_string()))?;
     let builder = ClientBuilder::try_from(config)?;
-    let layer = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
+    let count = tower::util::MapRequestLayer::new(move |req: http::Request<kube::client::Body>| {
         metrics.observe_request(req.method(), req.uri());
         req
     });
-    Ok(builder.with_layer(&layer).build())
+    let answered = tower::util::MapResultLayer::new(record_answer(health));
+    Ok(builder.with_layer(&count).with_layer(&answered).build())
 }
 
 /// Runs the controllers until SIGTERM/SIGINT. Waits for the CRD to be served first.
@@ -139,6 +142,14 @@ pub async fn run(
     futures::future::join_all(controllers).await;
     health.alive.store(false, Ordering::Relaxed);
     Ok(())
+}
+
+/// Passes a response through, noting in `health` whether there was one.
+fn record_answer<R, E>(health: Arc<Health>) -> impl Fn(Result<R, E>) -> Result<R, E> + Clone {
+    move |result| {
+        health.api_answered(result.is_ok());
+        result
+    }
 }
 
 /// Lists KafkaClusters once (limit 1) to check the CRD is installed, with an install hint; in

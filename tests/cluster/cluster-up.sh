@@ -55,10 +55,18 @@ componentsPatches:
     value: $service_cidr
 - name: kube-controller-manager
   extraArgs:
+  # One instance: no leader election, so an API server outage (tests/cluster/apiserver-outage.sh)
+  # does not make it exit when it cannot renew its lease.
+  - key: leader-elect
+    value: "false"
   # The in-tree hostPath provisioner gives PVCs real (if local-only) PersistentVolumes,
   # so pods with claims schedule and PVC lifecycles behave as on a real cluster.
   - key: enable-hostpath-provisioner
     value: "true"
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
 # A flag, not a KwokConfiguration document: kwokctl writes such a document out without
 # its defaults, and kwok then refuses to start ("node leases parallelism must be > 0").
 - name: kwok-controller
