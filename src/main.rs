@@ -213,6 +213,9 @@ async fn plan_cmd(cluster: String, namespace: String, approve: bool) -> Result<(
         Some(plan) => print!("{}", cli::plan::format_plan(plan)),
         None => println!("KafkaCluster {namespace}/{cluster} has no rollout plan in its status yet"),
     }
+    if let Some(r) = kc.status.as_ref().and_then(|s| s.rebalance.as_ref()) {
+        print!("{}", cli::plan::format_rebalance(r));
+    }
     Ok(())
 }
 

@@ -82,6 +82,16 @@ impl<C: Connector> AdminClient<C> {
     /// Starts (or cancels) reassignments. Fails with the first partition-level error;
     /// the other partitions of the same request may have been accepted.
     pub async fn alter_partition_reassignments(&self, changes: &[Reassignment]) -> Result<(), AdminError> {
+        self.alter_partition_reassignments_opts(changes, true).await
+    }
+
+    /// As [`Self::alter_partition_reassignments`]; with `allow_rf_change` false, Kafka (v1+)
+    /// refuses a reassignment that would change a partition's replication factor.
+    pub async fn alter_partition_reassignments_opts(
+        &self,
+        changes: &[Reassignment],
+        allow_rf_change: bool,
+    ) -> Result<(), AdminError> {
         let timeout_ms = self.server_timeout_ms();
         let mut topics: Vec<ReassignableTopic> = Vec::new();
         for c in changes {
@@ -107,7 +117,7 @@ impl<C: Connector> AdminClient<C> {
                     .with_timeout_ms(timeout_ms)
                     .with_topics(topics);
                 if v >= 1 {
-                    r.with_allow_replication_factor_change(true)
+                    r.with_allow_replication_factor_change(allow_rf_change)
                 } else {
                     r
                 }

@@ -1,6 +1,6 @@
 //! `kraftwerk plan`: the rollout plan of a KafkaCluster as text.
 
-use kraftwerk::crd::RolloutStatus;
+use kraftwerk::crd::{RebalanceStatus, RolloutStatus};
 
 /// The plan as text, DC/OS `plan show` style:
 /// ```text
@@ -47,11 +47,53 @@ pub fn format_plan(plan: &RolloutStatus) -> String {
     out
 }
 
+/// A rebalance or drain as a phase, in the style of the rollout:
+/// ```text
+/// rebalance (IN_PROGRESS): rebalancing: 4/12 partitions moved, 4 in flight
+/// └─ brokers 0, 1, 2, 3, 4: 12 to move, 4 moved, 4 in flight
+/// ```
+pub fn format_rebalance(r: &RebalanceStatus) -> String {
+    let brokers: Vec<String> = r.brokers.iter().map(ToString::to_string).collect();
+    let bytes = r
+        .bytes_to_move
+        .map(|b| format!(", {b} bytes to copy"))
+        .unwrap_or_default();
+    format!(
+        "{} ({}): {}\n└─ brokers {}: {} to move, {} moved, {} in flight{bytes}\n",
+        r.operation,
+        r.state,
+        r.message,
+        brokers.join(", "),
+        r.partitions_to_move,
+        r.partitions_moved,
+        r.in_flight
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use kraftwerk::crd::{RolloutPhase, RolloutStep, StepState};
 
     use super::*;
+
+    #[test]
+    fn format_rebalance_shows_progress() {
+        let r = RebalanceStatus {
+            operation: "drain".into(),
+            state: StepState::InProgress,
+            message: "draining brokers 1, 3: 2/6 partitions moved, 4 in flight".into(),
+            brokers: vec![0, 2, 4],
+            partitions_to_move: 6,
+            partitions_moved: 2,
+            in_flight: 4,
+            ..Default::default()
+        };
+        assert_eq!(
+            format_rebalance(&r),
+            "drain (IN_PROGRESS): draining brokers 1, 3: 2/6 partitions moved, 4 in flight\n\
+             └─ brokers 0, 2, 4: 6 to move, 2 moved, 4 in flight\n"
+        );
+    }
 
     #[test]
     fn format_plan_lists_phases_and_steps() {

@@ -7,6 +7,7 @@ pub mod events;
 pub mod kafka;
 pub mod observe;
 mod rack;
+pub mod rebalance;
 mod reconcile;
 pub mod roll;
 pub mod scale;

@@ -18,7 +18,7 @@ use super::events::EventReason;
 use super::observe::{self, Observed};
 use super::scale::{self, BrokerUsage, ScaleDownPlan};
 use super::upgrade::{self, Outcome};
-use super::{Context, durability, kafka, rack, roll, shutdown, status as writer, sync};
+use super::{Context, durability, kafka, rack, rebalance, roll, shutdown, status as writer, sync};
 use crate::crd::{ConditionType, KafkaCluster, KafkaClusterStatus, LastAccepted, Reason};
 use crate::desired::{self, Desired};
 use crate::error::{Error, Result};
@@ -142,9 +142,11 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         )
         .await?;
     }
+    let moves = rebalance::advance(ctx, managed, cluster, &observed, scale, idle).await;
     let passes = Passes {
         roll: decision.as_ref(),
         upgrade: &upgrade,
+        moves: &moves,
         rejected: &rejected,
     };
     let action = report(ctx, &accepted, &observed, &passes).await?;
@@ -337,6 +339,8 @@ async fn refuse(ctx: &Context, cr: &KafkaCluster, invalid: &InvalidSpec) -> Resu
 struct Passes<'a> {
     roll: Option<&'a Decision>,
     upgrade: &'a Outcome,
+    /// The rebalance/drain pass (its status, and why surplus brokers stay).
+    moves: &'a rebalance::Pass,
     rejected: &'a [sync::Refusal],
 }
 
@@ -353,7 +357,7 @@ async fn report(
         cr,
         cluster,
         desired,
-        scale,
+        scale: _,
         refused,
     } = accepted;
     let facts = Facts {
@@ -363,8 +367,8 @@ async fn report(
             .iter()
             .map(|n| (n.pod.clone(), n.config_hash.clone()))
             .collect(),
-        scale_down_blocked: scale.blocked_reason.clone(),
-        moving_partitions: None,
+        scale_down_blocked: passes.moves.scale_down_blocked.clone(),
+        moving_partitions: passes.moves.moving.clone(),
         kafka_versions: passes.upgrade.kafka_versions.clone(),
     };
     let now = writer::now();
@@ -376,6 +380,7 @@ async fn report(
         next.rollout = previous.and_then(|p| p.rollout.clone());
     }
     upgrade::report(passes.upgrade, &mut next, previous, now);
+    next.rebalance = passes.moves.status.clone();
     if refused.is_none() {
         next.last_accepted = Some(LastAccepted {
             generation: cr.metadata.generation,
@@ -395,7 +400,8 @@ async fn report(
     {
         next.durability = Some(effective);
     }
-    announce(ctx, cr, &next, scale, refused.as_deref(), rejected).await;
+    let blocked = passes.moves.scale_down_blocked.as_deref();
+    announce(ctx, cr, &next, blocked, refused.as_deref(), rejected).await;
     writer::publish(ctx, cr, &next).await?;
     let progressing = next
         .conditions
@@ -425,7 +431,7 @@ async fn announce(
     ctx: &Context,
     cr: &KafkaCluster,
     next: &KafkaClusterStatus,
-    scale: &ScaleDownPlan,
+    blocked: Option<&str>,
     refused: Option<&str>,
     rejected: &[sync::Refusal],
 ) {
@@ -434,7 +440,7 @@ async fn announce(
             c.type_ == ConditionType::Progressing.as_str() && c.reason == Reason::ScaleDownBlocked.as_str()
         })
     });
-    if let Some(reason) = &scale.blocked_reason
+    if let Some(reason) = blocked
         && !was_blocked
     {
         ctx.event(cr, EventType::Warning, EventReason::ScaleDownBlocked, reason)

@@ -69,6 +69,9 @@ pub async fn advance(
         admin: admin.as_ref().filter(|_| matches!(kafka, KafkaView::Known(_))),
         elr: durability::elr_expected(&cluster.version),
     };
+    if let (Some(admin), KafkaView::Known(state)) = (exec.admin, &kafka) {
+        elect_preferred_leaders(admin, state, &decision.action).await;
+    }
     match &decision.action {
         Action::Restart { ids, canary } => {
             for id in ids {
@@ -85,6 +88,37 @@ pub async fn advance(
         Action::Idle | Action::Wait | Action::Hold => {}
     }
     Ok(decision)
+}
+
+/// After a restarted broker is back (the planner moves on only then) and when the roll ends,
+/// leadership goes back to each partition's preferred replica, except for the nodes about to
+/// restart: without it the last broker rolled would lead most partitions. Best effort.
+async fn elect_preferred_leaders(admin: &AdminClient, state: &crate::roll::KafkaState, action: &Action) {
+    let restarting: &[i32] = match action {
+        Action::Restart { ids, .. } => ids,
+        Action::Idle => &[],
+        _ => return,
+    };
+    let partitions = crate::rebalance::progress::election_partitions(
+        state
+            .partitions
+            .iter()
+            .map(|p| (p.topic.as_str(), p.partition, p.replicas.as_slice())),
+        restarting,
+    );
+    if partitions.is_empty() {
+        return;
+    }
+    match admin.elect_preferred_leaders(Some(&partitions)).await {
+        Ok(outcome) if outcome.elected > 0 => {
+            info!(
+                elected = outcome.elected,
+                "preferred leaders elected after a restart"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "preferred-leader election failed"),
+    }
 }
 
 /// A pod that runs the desired configuration records what that is (static hash, dynamic keys).

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::plan::{self, Input, Move};
+use super::plan::{self, Assignment, Input, Move};
 use crate::crd::{RebalanceStatus, StepState};
 
 /// Which operation runs.
@@ -37,13 +37,14 @@ pub fn wanted(
     if !draining.is_empty() {
         return Some(Operation::Drain(draining.clone()));
     }
+    let unfinished = previous.is_some_and(|p| p.state != StepState::Complete);
     if !enabled {
-        return None;
+        // An unfinished run (a drain that just emptied its brokers) still removes its throttles.
+        return unfinished.then(|| Operation::Drain(BTreeSet::new()));
     }
     let Some(prev) = previous else {
         return Some(Operation::Rebalance);
     };
-    let unfinished = prev.state != StepState::Complete;
     let recorded: BTreeSet<i32> = prev.brokers.iter().copied().collect();
     let new_trigger = trigger.is_some() && trigger != prev.trigger.as_deref();
     (unfinished || recorded != *brokers || new_trigger).then_some(Operation::Rebalance)
@@ -212,4 +213,37 @@ pub fn election_partitions<'a>(
         }
     }
     by_topic.into_iter().collect()
+}
+
+/// A partition listed with more replicas than the other partitions of its topic and no
+/// reassignment in flight: a broker's metadata still shows a reassignment that has just
+/// completed (old and new replicas together). Planning from it would be wrong; the pass waits.
+pub fn unsettled(partitions: &[Assignment]) -> Option<String> {
+    let mut rf: BTreeMap<&str, usize> = BTreeMap::new();
+    for p in partitions {
+        let e = rf.entry(p.topic.as_str()).or_insert(p.replicas.len());
+        *e = (*e).min(p.replicas.len());
+    }
+    partitions
+        .iter()
+        .find(|p| p.replicas.len() > rf[p.topic.as_str()])
+        .map(|p| format!("{}-{} lists {} replicas", p.topic, p.partition, p.replicas.len()))
+}
+
+/// Registered brokers that are fenced (stopped), not among `brokers` and not being drained:
+/// removed brokers whose unregistration has not happened yet.
+pub fn stale_registrations(
+    registered: &BTreeMap<i32, bool>,
+    brokers: &BTreeSet<i32>,
+    op: &Operation,
+) -> Vec<i32> {
+    let draining = match op {
+        Operation::Drain(ids) => ids.clone(),
+        Operation::Rebalance => BTreeSet::new(),
+    };
+    registered
+        .iter()
+        .filter(|(id, fenced)| **fenced && !brokers.contains(id) && !draining.contains(id))
+        .map(|(id, _)| *id)
+        .collect()
 }

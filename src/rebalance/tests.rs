@@ -422,6 +422,41 @@ mod progress {
     }
 
     #[test]
+    fn only_fenced_brokers_outside_the_set_and_not_draining_are_stale() {
+        let registered =
+            std::collections::BTreeMap::from([(0, false), (1, true), (2, false), (3, true), (4, true)]);
+        let stale = crate::rebalance::progress::stale_registrations(
+            &registered,
+            &ids(&[0, 2, 4]),
+            &Operation::Drain(ids(&[3])),
+        );
+        assert_eq!(stale, vec![1], "4 is wanted (restarting), 3 is draining");
+    }
+
+    #[test]
+    fn a_disabled_rebalance_still_closes_an_unfinished_run() {
+        let running = RebalanceStatus {
+            state: StepState::InProgress,
+            ..complete(&[0, 2, 4], None)
+        };
+        assert_eq!(
+            wanted(&ids(&[]), false, &ids(&[0, 2, 4]), None, Some(&running)),
+            Some(Operation::Drain(ids(&[])))
+        );
+    }
+
+    #[test]
+    fn a_partition_listing_old_and_new_replicas_is_unsettled() {
+        let mut parts = layout("t", 4, 3, &[0, 1, 2, 3]);
+        assert_eq!(crate::rebalance::progress::unsettled(&parts), None);
+        parts[2].replicas.push(3);
+        assert_eq!(
+            crate::rebalance::progress::unsettled(&parts).as_deref(),
+            Some("t-2 lists 4 replicas")
+        );
+    }
+
+    #[test]
     fn election_skips_partitions_whose_preferred_leader_restarts() {
         let parts = [("t", 0, vec![1, 2]), ("t", 1, vec![2, 1]), ("u", 0, vec![1, 0])];
         let got = election_partitions(parts.iter().map(|(t, p, r)| (*t, *p, r.as_slice())), &[2]);

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use kraftwerk::admin::{AdminClient, AdminConfig, AdminError, Target};
 
+pub mod producer;
+
 pub const KAFKA_VERSION: &str = "4.3.1";
 
 /// A result with a human-readable error (tests print it).
