@@ -214,6 +214,71 @@ async fn can_roll_refuses_when_a_broker_is_down() {
             canary: false
         }
     );
+
+    // Admin calls timing out: broker 0 back, then broker 1 frozen (SIGSTOP) while Kafka still
+    // lists it unfenced and in every ISR. It does not answer its probe, so the gates count it
+    // out: neither other broker may restart, the planner waits and says why; once it resumes,
+    // the gates open again.
+    cluster.node_mut(0).unwrap().start().unwrap();
+    let full_isr = |s: &kraftwerk::roll::gates::KafkaState| {
+        s.partitions
+            .iter()
+            .filter(|p| p.topic == "gated")
+            .all(|p| p.isr.len() == 3)
+    };
+    let started = Instant::now();
+    while !matches!(kafka_view(&admin).await, KafkaView::Known(s) if full_isr(&s)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "broker 0 did not rejoin the ISRs"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cluster.node(1).unwrap().pause().unwrap();
+    // Three looks while it is frozen: the first may go to broker 1 itself (then Kafka is
+    // "unreachable"); the next ones go elsewhere and see Kafka's unchanged view, in which the
+    // probe finds broker 1 silent.
+    let stale: BTreeSet<i32> = [0, 2].into();
+    let mut probed = false;
+    for look in 1..=3 {
+        let asked = Instant::now();
+        let view = kafka_view(&admin).await;
+        let took = asked.elapsed();
+        let d = plan(
+            &views(&mut cluster, &stale, &BTreeMap::new()),
+            &view,
+            &Controls::default(),
+        );
+        println!(
+            "broker 1 frozen, look {look}: the Kafka view took {took:?}; planner: {:?}: {}",
+            d.action, d.message
+        );
+        assert_eq!(d.action, Action::Wait, "{}", d.message);
+        if let KafkaView::Known(state) = &view {
+            probed = true;
+            assert_eq!(state.brokers.get(&1), Some(&true), "broker 1 counted out");
+            for b in [0, 2] {
+                let refusal = brokers_can_roll(state, &[b]).expect_err("must wait while broker 1 is frozen");
+                println!("broker {b} refused: {refusal}");
+            }
+        }
+    }
+    println!("the probe path was exercised: {probed}");
+    cluster.node(1).unwrap().resume().unwrap();
+    let resumed = Instant::now();
+    loop {
+        if let KafkaView::Known(s) = kafka_view(&admin).await
+            && brokers_can_roll(&s, &[0]).is_ok()
+        {
+            break;
+        }
+        assert!(
+            resumed.elapsed() < Duration::from_secs(120),
+            "the gates stayed closed after SIGCONT"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!("gates open again {:?} after SIGCONT", resumed.elapsed());
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::scale::BrokerUsage;
-use crate::admin::{AdminClient, AdminConfig, AdminError};
+use crate::admin::{AdminClient, AdminConfig, AdminError, Target};
 use crate::roll::KafkaView;
 use crate::roll::gates::{DEFAULT_FETCH_TIMEOUT_MS, KafkaState, Partition, Quorum, Voter};
 
@@ -123,7 +123,14 @@ pub async fn kafka_state(admin: &AdminClient) -> Result<KafkaState, AdminError> 
             });
         }
     }
-    Ok(KafkaState {
+    let live: Vec<i32> = cluster
+        .brokers
+        .iter()
+        .filter(|b| !b.fenced)
+        .map(|b| b.id)
+        .collect();
+    let silent = unresponsive(admin, &live).await;
+    let state = KafkaState {
         brokers: cluster.brokers.iter().map(|b| (b.id, b.fenced)).collect(),
         quorum: Some(Quorum {
             leader: quorum.leader_id,
@@ -138,5 +145,32 @@ pub async fn kafka_state(admin: &AdminClient) -> Result<KafkaState, AdminError> 
         }),
         partitions,
         fetch_timeout_ms: DEFAULT_FETCH_TIMEOUT_MS,
-    })
+    };
+    Ok(state.without_unresponsive(&silent))
+}
+
+/// The brokers among `ids` that do not answer a request of their own within the request
+/// timeout (a frozen process, a hung disk). Kafka itself notices only later (fencing after
+/// `broker.session.timeout.ms`, ISR shrink after `replica.lag.time.max.ms`), and until then
+/// the gates would count them in the ISRs.
+async fn unresponsive(admin: &AdminClient, ids: &[i32]) -> BTreeSet<i32> {
+    use kafka_protocol::messages::MetadataRequest;
+    let probes = ids.iter().map(|&id| async move {
+        let probe = admin
+            .send::<MetadataRequest, _>(Target::Node(id), None, |_| {
+                MetadataRequest::default()
+                    .with_topics(Some(Vec::new()))
+                    .with_allow_auto_topic_creation(false)
+            })
+            .await;
+        probe.err().map(|e| {
+            warn!(broker = id, error = %e, "broker does not answer; the roll counts it out of every ISR");
+            id
+        })
+    });
+    futures::future::join_all(probes)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }

@@ -41,6 +41,23 @@ pub struct KafkaState {
     pub fetch_timeout_ms: i64,
 }
 
+impl KafkaState {
+    /// The state with `silent` brokers (they did not answer a request of their own) counted
+    /// as fenced and out of every ISR, as Kafka will see them once it notices.
+    pub fn without_unresponsive(mut self, silent: &BTreeSet<i32>) -> KafkaState {
+        if silent.is_empty() {
+            return self;
+        }
+        for id in silent {
+            self.brokers.insert(*id, true);
+        }
+        for p in &mut self.partitions {
+            p.isr.retain(|r| !silent.contains(r));
+        }
+        self
+    }
+}
+
 impl Quorum {
     fn leader_caught_up(&self) -> Option<i64> {
         self.voters
@@ -215,6 +232,20 @@ mod tests {
             fetch_timeout_ms: DEFAULT_FETCH_TIMEOUT_MS,
             ..Default::default()
         }
+    }
+
+    /// A broker that does not answer (frozen) counts as out of the ISRs: with it silent, no
+    /// other broker of its partitions may restart, and it is not "recovered".
+    #[test]
+    fn a_silent_broker_blocks_the_others() {
+        let healthy = state(vec![part(&[0, 1, 2], &[0, 1, 2], 2)]);
+        assert!(brokers_can_roll(&healthy, &[0]).is_ok());
+        let frozen = healthy.clone().without_unresponsive(&BTreeSet::from([1]));
+        let refusal = brokers_can_roll(&frozen, &[0]).expect_err("must wait");
+        assert!(refusal.contains("ISR [0, 2]"), "{refusal}");
+        assert!(brokers_can_roll(&frozen, &[2]).is_err());
+        assert_eq!(frozen.brokers.get(&1), Some(&true), "counted as fenced");
+        assert_eq!(healthy.clone().without_unresponsive(&BTreeSet::new()), healthy);
     }
 
     #[test]
