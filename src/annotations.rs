@@ -45,6 +45,12 @@ pub const CANARY: &str = "kraftwerk.dev/canary";
 /// Cluster id recorded on each claim, so a recreated KafkaCluster can adopt retained data.
 pub const CLUSTER_ID: &str = "kraftwerk.dev/cluster-id";
 
+// --- On controller pods and PVCs -----------------------------------------------------------------
+
+/// `Dynamic` on the controller objects of a cluster formatted with the dynamic quorum
+/// (KIP-853); controllers without it were formatted with a static voter list.
+pub const QUORUM: &str = "kraftwerk.dev/quorum";
+
 // --- Finalizer ------------------------------------------------------------------------------
 
 /// Held on each KafkaCluster so its brokers stop before its controllers on deletion.

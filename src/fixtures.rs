@@ -31,13 +31,12 @@ pub fn cluster(spec_yaml: &str) -> KafkaCluster {
 }
 
 pub fn validated(spec_yaml: &str) -> ValidatedCluster {
-    validate::validate(
-        &cluster(spec_yaml),
-        &Existing::default(),
-        CLUSTER_ID,
-        &Options::default(),
-    )
-    .expect("valid")
+    validated_with(spec_yaml, &Existing::default())
+}
+
+/// As [`validated`], against what `existing` says exists.
+pub fn validated_with(spec_yaml: &str, existing: &Existing) -> ValidatedCluster {
+    validate::validate(&cluster(spec_yaml), existing, CLUSTER_ID, &Options::default()).expect("valid")
 }
 
 /// The data claim of node `id` of cluster `demo`, of `size` and storage class `class`.

@@ -25,6 +25,7 @@ pub mod desired;
 pub mod labels;
 pub mod names;
 pub mod quantity;
+pub mod quorum;
 pub mod validate;
 
 pub mod cluster_id;

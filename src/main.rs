@@ -168,6 +168,7 @@ fn render_cmd(
     let options = RenderOptions {
         validate: Options { cluster_domain },
         cluster_id,
+        quorum_formed: false,
     };
     let rendered = render::render(&cr, &options).map_err(|e| format!("invalid KafkaCluster: {e}"))?;
     print!(

@@ -16,6 +16,9 @@ pub struct RenderOptions {
     pub validate: Options,
     /// The KRaft cluster id to render. Defaults to `status.clusterId`, else a fresh one.
     pub cluster_id: Option<String>,
+    /// Render as for a cluster whose dynamic quorum already formed: controllers join as
+    /// observers (`--no-initial-controllers`) instead of being formatted as initial voters.
+    pub quorum_formed: bool,
 }
 
 /// One node's identity and configuration.
@@ -26,6 +29,8 @@ pub struct RenderedNode {
     pub role: Role,
     pub fqdn: String,
     pub server_properties: String,
+    /// The quorum arguments of `kafka-storage format` the node's start script passes.
+    pub format_args: Vec<String>,
 }
 
 /// The result of [`render`].
@@ -44,7 +49,13 @@ pub fn render(cr: &KafkaCluster, options: &RenderOptions) -> Result<Rendered, In
         .clone()
         .or_else(|| cr.status.as_ref().and_then(|s| s.cluster_id.clone()))
         .unwrap_or_else(cluster_id::generate);
-    let cluster = validate::validate(cr, &Existing::default(), &id, &options.validate)?;
+    // A new cluster records its spec's controllers as the initial voters.
+    let existing = Existing {
+        quorum_formed: options.quorum_formed,
+        initial_voters: crate::quorum::desired_ids(cr.spec.controllers.replicas),
+        ..Default::default()
+    };
+    let cluster = validate::validate(cr, &existing, &id, &options.validate)?;
     // Owner references need the object's uid, which only exists once it was created.
     let owner: Option<OwnerReference> = cr.meta().uid.as_ref().and_then(|_| cr.controller_owner_ref(&()));
     let built = desired::build(&cluster, owner.as_ref());
@@ -61,6 +72,7 @@ pub fn render(cr: &KafkaCluster, options: &RenderOptions) -> Result<Rendered, In
             node_id: n.id,
             role: n.role,
             server_properties: n.text,
+            format_args: desired::format_args(&cluster, n.role, n.id),
         })
         .collect();
     Ok(Rendered {

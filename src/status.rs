@@ -39,6 +39,8 @@ pub struct Facts {
     pub desired_hashes: BTreeMap<String, String>,
     /// Broker ids kept although the spec asks for fewer, with the reason.
     pub scale_down_blocked: Option<String>,
+    /// The controller quorum's pending voter change, or why it waits.
+    pub quorum_changing: Option<String>,
     /// Pods that run where their pool's placement constraints no longer allow, with the reason.
     pub placement_violations: BTreeMap<String, String>,
     /// A rebalance or drain moving partitions (`Rebalancing` or `Draining`), with its progress.
@@ -153,6 +155,8 @@ pub fn compute(
         rebalance: previous.and_then(|p| p.rebalance.clone()),
         // Recorded by the pipeline when it accepts a spec.
         last_accepted: previous.and_then(|p| p.last_accepted.clone()),
+        // Read from Kafka by the quorum pass (`controller/quorum.rs`).
+        controller_quorum: previous.and_then(|p| p.controller_quorum.clone()),
     }
 }
 
@@ -255,6 +259,13 @@ fn conditions(nodes: &[NodeStatus], facts: &Facts) -> [Cond; 3] {
         )
     } else if let Some((reason, message)) = &facts.moving_partitions {
         cond(ConditionType::Progressing, true, *reason, message.clone())
+    } else if let Some(change) = &facts.quorum_changing {
+        cond(
+            ConditionType::Progressing,
+            true,
+            Reason::QuorumChanging,
+            change.clone(),
+        )
     } else if !stale.is_empty() {
         let msg = format!(
             "configuration changed; pods awaiting restart: {}",

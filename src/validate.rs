@@ -17,6 +17,7 @@ use crate::labels;
 use crate::names::{ClusterNames, Role, node_id};
 use crate::placement::{self, Constraint};
 use crate::quantity;
+use crate::quorum::{self, QuorumMode};
 
 /// Longest cluster name whose derived names (`<name>-controller-9004`, `<name>-kafka-bootstrap`)
 /// still fit a 63-character DNS label.
@@ -75,6 +76,15 @@ pub struct Existing {
     /// Broker ids above the desired count that may not be removed yet (they still hold data or
     /// Kafka could not be asked). They keep running and keep their configuration.
     pub retained_broker_ids: BTreeSet<i32>,
+    /// Controller ids above the desired count that are still voters of the dynamic quorum (or
+    /// could not be checked). They keep running until removed as voters.
+    pub retained_controller_ids: BTreeSet<i32>,
+    /// The dynamic quorum was seen formed (`status.controllerQuorum` lists voters): controllers
+    /// created from now on join as observers instead of being formatted as initial voters.
+    pub quorum_formed: bool,
+    /// The initial voters recorded before the first controller was created
+    /// (`status.controllerQuorum.initialVoters`); only they are formatted as voters.
+    pub initial_voters: BTreeSet<i32>,
     /// Labels of the cluster's nodes, for LIKE/UNLIKE placement constraints (evaluated when
     /// pods are created). Empty when no pool uses them.
     pub nodes: Vec<BTreeMap<String, String>>,
@@ -152,6 +162,19 @@ pub struct Pool {
     pub constraints: Option<Vec<Constraint>>,
 }
 
+/// The controller quorum's configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuorumSettings {
+    pub mode: QuorumMode,
+    /// `--initial-controllers` for the initial voters formatted now (dynamic quorum not formed
+    /// yet); None: controllers are formatted with `--no-initial-controllers` (or, static, with
+    /// neither).
+    pub initial_controllers: Option<String>,
+    /// The controllers that get [`QuorumSettings::initial_controllers`]; any other joins as an
+    /// observer.
+    pub initial_voters: BTreeSet<i32>,
+}
+
 /// Everything the builders need, already defaulted and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ValidatedCluster {
@@ -167,6 +190,7 @@ pub struct ValidatedCluster {
     pub inter_broker_listener: String,
     pub controllers: Pool,
     pub brokers: Pool,
+    pub quorum: QuorumSettings,
     pub rack_topology_key: Option<String>,
     /// Node labels for LIKE/UNLIKE constraints.
     pub nodes: Vec<BTreeMap<String, String>>,
@@ -259,14 +283,17 @@ pub fn validate_with(
         );
     }
 
-    let wanted_controllers = check_replicas(spec, existing, &mut refuse);
+    let mode = quorum_mode(existing);
+    let wanted_controllers = check_replicas(spec, existing, mode, &mut refuse);
     let controller_replicas = spec.controllers.replicas;
     let broker_replicas = spec.brokers.replicas;
+    let mut controller_ids = wanted_controllers.clone();
+    controller_ids.extend(existing.retained_controller_ids.iter().copied());
 
     let controllers = pool(
         Role::Controller,
         controller_replicas,
-        wanted_controllers.iter().copied().collect(),
+        controller_ids.into_iter().collect(),
         &spec.controllers.pool,
         &cluster_overrides,
         existing,
@@ -291,8 +318,19 @@ pub fn validate_with(
         let tag = crate::upgrade::find(&spec.version).map_or(spec.version.as_str(), |r| r.image_tag);
         format!("{DEFAULT_IMAGE_REPOSITORY}:{tag}")
     });
+    let names = ClusterNames::new(&name, &namespace, &options.cluster_domain);
+    let bootstrapping =
+        mode == QuorumMode::Dynamic && !existing.quorum_formed && !existing.initial_voters.is_empty();
+    let initial_controllers = bootstrapping.then(|| {
+        let hosts: Vec<(i32, String)> = existing
+            .initial_voters
+            .iter()
+            .map(|&id| (id, names.node_fqdn(Role::Controller, id)))
+            .collect();
+        quorum::initial_controllers(cluster_id, &hosts, spec.controller_listener.port)
+    });
     Ok(ValidatedCluster {
-        names: ClusterNames::new(&name, &namespace, &options.cluster_domain),
+        names,
         generation: cr.metadata.generation,
         version: spec.version.clone(),
         image,
@@ -304,6 +342,15 @@ pub fn validate_with(
         inter_broker_listener,
         controllers,
         brokers,
+        quorum: QuorumSettings {
+            mode,
+            initial_controllers,
+            initial_voters: if bootstrapping {
+                existing.initial_voters.clone()
+            } else {
+                BTreeSet::new()
+            },
+        },
         rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
         nodes: existing.nodes.clone(),
     })
@@ -438,11 +485,26 @@ fn check_listeners(
     (listeners, inter_broker_listener)
 }
 
+/// The quorum mode of the cluster, from its existing controller pods and claims.
+pub fn quorum_mode(existing: &Existing) -> QuorumMode {
+    let is_controller = |m: &&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        m.labels
+            .as_ref()
+            .and_then(|l| l.get(labels::ROLE))
+            .map(String::as_str)
+            == Some(Role::Controller.as_str())
+    };
+    let pods = existing.pods.iter().map(|p| &p.metadata);
+    let pvcs = existing.pvcs.iter().map(|p| &p.metadata);
+    QuorumMode::of(pods.chain(pvcs).filter(is_controller))
+}
+
 /// Broker and controller counts; the controller ids the spec asks for (a static quorum cannot
-/// change them on an existing cluster).
+/// change them on an existing cluster; a dynamic one changes its voters one at a time).
 fn check_replicas(
     spec: &crate::crd::KafkaClusterSpec,
     existing: &Existing,
+    mode: QuorumMode,
     refuse: &mut impl FnMut(&str, String),
 ) -> BTreeSet<i32> {
     let broker_replicas = spec.brokers.replicas;
@@ -464,12 +526,17 @@ fn check_replicas(
     let wanted_controllers: BTreeSet<i32> = (0..controller_replicas.clamp(0, 5))
         .map(|i| node_id(Role::Controller, i))
         .collect();
-    if !existing_controllers.is_empty() && existing_controllers != wanted_controllers {
+    if mode == QuorumMode::Static
+        && !existing_controllers.is_empty()
+        && existing_controllers != wanted_controllers
+    {
         refuse(
             "spec.controllers.replicas",
             format!(
-                "cannot change from {} to {controller_replicas} on an existing cluster: the KRaft quorum \
-                 (controller.quorum.voters) is fixed when the cluster is created",
+                "cannot change from {} to {controller_replicas}: this cluster was formatted with a static \
+                 KRaft quorum (controller.quorum.voters, kraft.version 0), whose voters are fixed. Clusters \
+                 created by this operator version use the dynamic quorum (KIP-853); see docs/operations.md \
+                 for the static-to-dynamic upgrade",
                 existing_controllers.len()
             ),
         );

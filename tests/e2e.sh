@@ -11,7 +11,8 @@
 #     kafka-metadata-quorum.sh describe --status) run, and kafka-configs.sh shows the durability
 #     Kafka runs with: cluster-level min.insync.replicas=2, and a topic created without settings
 #     has replication factor 3 and effective min.insync.replicas=2; the operator shows the same
-#     in status.durability, read back from Kafka;
+#     in status.durability, read back from Kafka; the cluster runs the dynamic quorum
+#     (kraft.version 1, voters with directory ids, status.controllerQuorum read back from Kafka);
 #  3. from a client pod, create a topic and produce with acks=all, then consume, through the
 #     bootstrap Service's DNS name;
 #  4. delete a broker pod: it comes back with the same node id, the same volume and the same
@@ -166,6 +167,10 @@ quorum=$(kexec $kb/kafka-metadata-quorum.sh --bootstrap-server localhost:9092 de
 for id in 9000 9001 9002; do
   grep -q "\"id\": $id" <<<"$(grep CurrentVoters <<<"$quorum")" || fail "controller $id is not a voter: $quorum"
 done
+# a new cluster runs the dynamic quorum (KIP-853): kraft.version 1, voters with directory ids
+grep -Eq 'Feature: kraft.version.*FinalizedVersionLevel: 1' <<<"$features" ||
+  fail "kraft.version is not 1 (dynamic quorum): $features"
+grep -q '"directoryId"' <<<"$(grep CurrentVoters <<<"$quorum")" || fail "the voters carry no directory id: $quorum"
 cluster_level=$(kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --describe --entity-type brokers --entity-default) ||
   fail "kafka-configs.sh --entity-default: $cluster_level"
 grep -q '^ *min.insync.replicas=2 ' <<<"$cluster_level" || fail "cluster-level min.insync.replicas is not 2: $cluster_level"
@@ -190,6 +195,16 @@ for _ in $(seq 1 60); do
 done
 [ "$(durability_status)" = 3/2 ] || fail "status.durability (replicationFactor/minInSyncReplicas) is '$(durability_status)', want 3/2"
 step "status.durability: replicationFactor/minInSyncReplicas $(durability_status), read back from Kafka"
+quorum_status() {
+  "${kubectl[@]}" -n "$NS" get kafkacluster "$CLUSTER" \
+    -o jsonpath='{.status.controllerQuorum.mode} {.status.controllerQuorum.voters[*].id}'
+}
+for _ in $(seq 1 60); do
+  [ "$(quorum_status)" = "Dynamic 9000 9001 9002" ] && break
+  sleep 1
+done
+[ "$(quorum_status)" = "Dynamic 9000 9001 9002" ] || fail "status.controllerQuorum is '$(quorum_status)', want 'Dynamic 9000 9001 9002'"
+step "status.controllerQuorum: $(quorum_status) (kraft.version 1, read back from Kafka)"
 
 # --- 3. produce (acks=all) and consume through the bootstrap Service ---------------------------
 "${kubectl[@]}" apply -f - >/dev/null <<YAML

@@ -136,6 +136,26 @@ async fn rendered_cluster_boots_and_serves_acks_all() {
     let mut observers: Vec<i32> = quorum.observers.iter().map(|o| o.id).collect();
     observers.sort();
     assert_eq!(observers, vec![0, 1, 2], "brokers observe the metadata log");
+    // A new cluster runs the dynamic quorum (KIP-853): kraft.version 1, and the voters carry
+    // the directory ids the operator formatted them with.
+    let features = admin.finalized_features().await.expect("ApiVersions");
+    assert_eq!(features.level("kraft.version"), Some(1), "{features:?}");
+    for v in &quorum.voters {
+        assert_eq!(
+            v.directory_id.as_deref(),
+            Some(kraftwerk::quorum::initial_directory_id(&cluster.cluster_id, v.id).as_str()),
+            "voter {}",
+            v.id
+        );
+    }
+    for n in cluster.nodes.iter().filter(|n| n.role == Role::Controller) {
+        assert!(!n.props.contains_key("controller.quorum.voters"), "{}", n.name);
+        assert!(
+            n.props.contains_key("controller.quorum.bootstrap.servers"),
+            "{}",
+            n.name
+        );
+    }
 
     // All brokers registered and unfenced.
     let desc = admin.describe_cluster().await.expect("DescribeCluster");

@@ -162,6 +162,7 @@ fn rendered_specs(scratch: &Path) -> (String, Vec<NodeSpec>) {
                 role,
                 fqdn: n.fqdn.clone(),
                 server_properties: props,
+                format_args: n.format_args.clone(),
             }
         })
         .collect();

@@ -49,9 +49,28 @@ fn rendered_specs() -> Vec<NodeSpec> {
     rendered.nodes.iter().map(NodeSpec::from).collect()
 }
 
+/// Controllers 9003 and 9004 as the operator renders them when `controllers.replicas` goes to 5
+/// on the formed quorum: they join as observers (`--no-initial-controllers`).
+fn spare_controllers() -> Vec<NodeSpec> {
+    let mut cr: KafkaCluster = serde_yaml::from_str(CR).expect("CR parses");
+    cr.spec.controllers.replicas = 5;
+    let options = RenderOptions {
+        quorum_formed: true,
+        ..Default::default()
+    };
+    let rendered = render(&cr, &options).expect("CR renders");
+    rendered
+        .nodes
+        .iter()
+        .filter(|n| n.node_id >= 9003)
+        .map(NodeSpec::from)
+        .collect()
+}
+
 async fn boot(label: &str) -> TestCluster {
     let specs = rendered_specs();
-    let mut cluster = TestCluster::new(label, &specs).unwrap_or_else(|e| panic!("{e}"));
+    let mut cluster =
+        TestCluster::with_spares(label, &specs, &spare_controllers()).unwrap_or_else(|e| panic!("{e}"));
     let took = cluster.boot(Duration::from_secs(240)).await;
     println!("{label}: cluster ready in {took:?}");
     cluster
@@ -517,6 +536,9 @@ async fn full_roll_loses_no_acknowledged_message() {
         }
     }
     let roll_time = roll_started.elapsed();
+    let quorum_from = Instant::now();
+    let quorum = change_quorum(&mut cluster, &admin).await;
+    windows.push((-1, quorum_from, Instant::now()));
     // keep producing a little after the roll, then stop the producer gracefully
     tokio::time::sleep(Duration::from_secs(3)).await;
     let _ = Command::new("kill")
@@ -564,8 +586,16 @@ async fn full_roll_loses_no_acknowledged_message() {
     println!("=== zero-loss roll report ===");
     println!("restart order: {order:?} ({waits} planner waits)");
     for (id, stall, window) in &stalls {
+        if *id < 0 {
+            println!("controller quorum 3 -> 5 -> 3: took {window:?}, longest gap between acks {stall:?}");
+            continue;
+        }
         println!("node {id}: back in {window:?}, longest gap between acks in that window {stall:?}");
     }
+    println!(
+        "quorum changes {:?}; longest time without a known quorum leader {:?} ({} leader changes)",
+        quorum.changes, quorum.longest_leaderless, quorum.leader_changes
+    );
     let largest = stalls.iter().map(|s| s.1).max().unwrap_or_default();
     println!(
         "messages: sent {sent}, acknowledged {}, send errors {}, received {} (distinct), missing acknowledged {}",
@@ -576,6 +606,11 @@ async fn full_roll_loses_no_acknowledged_message() {
     );
     println!("largest stall {largest:?}; roll time {roll_time:?}");
     assert_eq!(order.len(), 6, "every node restarted exactly once");
+    assert!(
+        quorum.longest_leaderless < Duration::from_secs(10),
+        "the quorum had no leader for {:?}",
+        quorum.longest_leaderless
+    );
     assert_eq!(
         &order[..3].iter().all(|id| *id >= 9000),
         &true,
@@ -591,4 +626,136 @@ async fn full_roll_loses_no_acknowledged_message() {
         "send errors: {:?}",
         &errors[..errors.len().min(5)]
     );
+}
+
+/// What the controller quorum change did.
+struct QuorumChange {
+    /// The voter changes made, in order.
+    changes: Vec<String>,
+    /// The longest time DescribeQuorum (polled every 100 ms) named no leader.
+    longest_leaderless: Duration,
+    leader_changes: usize,
+}
+
+/// `controllers.replicas` 3 -> 5 -> 3 as the operator does it: the new controllers' pods start
+/// (processes here), the planner (`kraftwerk::quorum::plan`) picks one voter change at a time
+/// from DescribeQuorum, the executor's `send` makes it, and a removed controller's pod goes only
+/// once it is no longer a voter (`kraftwerk::quorum::retained`). A poller records how long the
+/// quorum is without a leader.
+async fn change_quorum(cluster: &mut TestCluster, admin: &AdminClient) -> QuorumChange {
+    use kraftwerk::controller::quorum::send;
+    use kraftwerk::quorum::{QuorumStep, QuorumView, VoterChange, plan, retained};
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let stop = stop.clone();
+        let bootstrap = cluster.bootstrap();
+        tokio::spawn(async move {
+            let client = kafka_support::admin_client(&bootstrap).unwrap();
+            let (mut longest, mut since, mut leader, mut changes) = (Duration::ZERO, None::<Instant>, -1, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = Instant::now();
+                match client.describe_quorum().await {
+                    Ok(q) if q.leader_id >= 0 => {
+                        if let Some(t) = since.take() {
+                            longest = longest.max(now - t);
+                        }
+                        if q.leader_id != leader {
+                            changes += usize::from(leader >= 0);
+                            leader = q.leader_id;
+                        }
+                    }
+                    _ => {
+                        since.get_or_insert(now);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (longest, changes)
+        })
+    };
+    let spares: Vec<NodeSpec> = cluster
+        .specs
+        .iter()
+        .filter(|s| s.node_id >= 9003)
+        .cloned()
+        .collect();
+    // The controller endpoints as mapped to loopback (the operator announces the pod's name).
+    let ports: BTreeMap<i32, u16> = cluster
+        .specs
+        .iter()
+        .filter_map(|s| Some((s.node_id, cluster.map.get(&s.fqdn, 9093)?)))
+        .collect();
+    let endpoint = |id: i32| kraftwerk::admin::VoterEndpoint {
+        listener: "CONTROLLER".into(),
+        host: "127.0.0.1".into(),
+        port: ports[&id],
+    };
+    let cluster_id = cluster.cluster_id.clone();
+    let mut changes = Vec::new();
+    for replicas in [5, 3] {
+        let desired: BTreeSet<i32> = (9000..9000 + replicas).collect();
+        // The operator creates the new controllers' pods at once.
+        for s in spares.iter().filter(|s| desired.contains(&s.node_id)) {
+            cluster.add_node(s).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let started = Instant::now();
+        loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "quorum change stuck"
+            );
+            let view = QuorumView::from(&admin.describe_quorum().await.unwrap());
+            // Pods of controllers that are neither desired nor voters go.
+            let existing: BTreeSet<i32> = cluster.controller_ids().into_iter().collect();
+            let keep = retained(&existing, &desired, Some(&view));
+            for id in existing
+                .iter()
+                .filter(|id| !desired.contains(id) && !keep.contains(id))
+            {
+                assert!(!view.voter_ids().contains(id), "pod of voter {id} removed");
+                cluster.remove_node(*id).unwrap_or_else(|e| panic!("{e}"));
+                println!("controller {id} stopped (no longer a voter)");
+            }
+            match plan(&desired, &view) {
+                QuorumStep::Settled if cluster.controller_ids().len() == desired.len() => break,
+                QuorumStep::Settled | QuorumStep::Wait(_) => {
+                    tokio::time::sleep(Duration::from_millis(250)).await
+                }
+                QuorumStep::Change(change) => {
+                    let id = match &change {
+                        VoterChange::Add { id, .. } | VoterChange::Remove { id, .. } => *id,
+                    };
+                    let t0 = Instant::now();
+                    send(admin, &cluster_id, &change, &endpoint(id))
+                        .await
+                        .unwrap_or_else(|e| panic!("{change:?}: {e}"));
+                    println!(
+                        "{change:?} after {:?}, took {:?}",
+                        started.elapsed(),
+                        t0.elapsed()
+                    );
+                    let after = QuorumView::from(&admin.describe_quorum().await.unwrap()).voter_ids();
+                    let before = view.voter_ids();
+                    assert_eq!(
+                        after.symmetric_difference(&before).count(),
+                        1,
+                        "one voter change at a time: {before:?} -> {after:?}"
+                    );
+                    changes.push(format!("{change:?}"));
+                }
+            }
+        }
+        let voters = QuorumView::from(&admin.describe_quorum().await.unwrap()).voter_ids();
+        assert_eq!(voters, desired, "voters after scaling to {replicas}");
+        println!("quorum at {replicas} voters after {:?}", started.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (longest_leaderless, leader_changes) = poller.await.unwrap();
+    assert_eq!(changes.len(), 4, "{changes:?}");
+    QuorumChange {
+        changes,
+        longest_leaderless,
+        leader_changes,
+    }
 }

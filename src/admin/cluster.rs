@@ -1,10 +1,13 @@
 //! Cluster-level operations: DescribeCluster (brokers incl. fenced state), DescribeQuorum,
-//! UnregisterBroker.
+//! AddRaftVoter/RemoveRaftVoter (KIP-853), UnregisterBroker.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kafka_protocol::messages::add_raft_voter_request::Listener;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::{
-    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest, TopicName,
-    UnregisterBrokerRequest,
+    AddRaftVoterRequest, BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest,
+    RemoveRaftVoterRequest, TopicName, UnregisterBrokerRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use serde::Serialize;
@@ -44,6 +47,7 @@ pub struct ClusterDescription {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QuorumReplica {
     pub id: i32,
+    /// Kafka's form (URL-safe base64, as in `meta.properties`); None before KIP-853.
     pub directory_id: Option<String>,
     pub log_end_offset: i64,
     /// Leader's log end offset minus this replica's (0 for the leader itself).
@@ -84,6 +88,32 @@ pub(crate) fn describe_cluster_request(version: i16) -> DescribeClusterRequest {
         r = r.with_include_fenced_brokers(true);
     }
     r
+}
+
+/// A directory id in Kafka's text form (URL-safe base64 of the 16 bytes).
+pub fn directory_id_text(id: &uuid::Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+/// Parses Kafka's text form of a directory id.
+pub fn parse_directory_id(text: &str) -> Result<uuid::Uuid, AdminError> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|b| uuid::Uuid::from_slice(&b).ok())
+        .ok_or_else(|| AdminError::Protocol {
+            addr: String::new(),
+            detail: format!("{text:?} is not a Kafka directory id"),
+        })
+}
+
+/// The controller endpoint a new voter is reached at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterEndpoint {
+    /// The controller listener's name (`CONTROLLER`).
+    pub listener: String,
+    pub host: String,
+    pub port: u16,
 }
 
 fn opt_ts(ts: i64) -> Option<i64> {
@@ -182,7 +212,8 @@ impl<C: Connector> AdminClient<C> {
             .filter(|o| *o >= 0);
         let convert = |r: kafka_protocol::messages::describe_quorum_response::ReplicaState| QuorumReplica {
             id: r.replica_id.0,
-            directory_id: (!r.replica_directory_id.is_nil()).then(|| r.replica_directory_id.to_string()),
+            directory_id: (!r.replica_directory_id.is_nil())
+                .then(|| directory_id_text(&r.replica_directory_id)),
             log_end_offset: r.log_end_offset,
             lag: match (leader_leo, r.log_end_offset) {
                 (Some(l), o) if o >= 0 => Some((l - o).max(0)),
@@ -198,6 +229,67 @@ impl<C: Connector> AdminClient<C> {
             voters: partition.current_voters.into_iter().map(convert).collect(),
             observers: partition.observers.into_iter().map(convert).collect(),
         })
+    }
+
+    /// AddRaftVoter: makes the caught-up observer `id` (with `directory_id`) a voter of the
+    /// controller quorum of cluster `cluster_id`. Sent to any broker, which forwards it to the
+    /// active controller; Kafka refuses it while another voter change is under way or the
+    /// observer lags.
+    pub async fn add_raft_voter(
+        &self,
+        cluster_id: &str,
+        id: i32,
+        directory_id: &str,
+        endpoint: &VoterEndpoint,
+    ) -> Result<(), AdminError> {
+        let dir = parse_directory_id(directory_id)?;
+        let timeout_ms = i32::try_from(self.config().request_timeout.as_millis()).unwrap_or(i32::MAX);
+        let (resp, _) = self
+            .send(Target::Any, None, |_| {
+                AddRaftVoterRequest::default()
+                    .with_cluster_id(Some(StrBytes::from_string(cluster_id.to_string())))
+                    .with_timeout_ms(timeout_ms)
+                    .with_voter_id(id)
+                    .with_voter_directory_id(dir)
+                    .with_listeners(vec![
+                        Listener::default()
+                            .with_name(StrBytes::from_string(endpoint.listener.clone()))
+                            .with_host(StrBytes::from_string(endpoint.host.clone()))
+                            .with_port(endpoint.port),
+                    ])
+            })
+            .await?;
+        check(
+            "AddRaftVoter",
+            &id.to_string(),
+            resp.error_code,
+            resp.error_message.map(|m| m.to_string()),
+        )
+    }
+
+    /// RemoveRaftVoter: removes voter `id` with `directory_id` from the controller quorum of
+    /// cluster `cluster_id`.
+    pub async fn remove_raft_voter(
+        &self,
+        cluster_id: &str,
+        id: i32,
+        directory_id: &str,
+    ) -> Result<(), AdminError> {
+        let dir = parse_directory_id(directory_id)?;
+        let (resp, _) = self
+            .send(Target::Any, None, |_| {
+                RemoveRaftVoterRequest::default()
+                    .with_cluster_id(Some(StrBytes::from_string(cluster_id.to_string())))
+                    .with_voter_id(id)
+                    .with_voter_directory_id(dir)
+            })
+            .await?;
+        check(
+            "RemoveRaftVoter",
+            &id.to_string(),
+            resp.error_code,
+            resp.error_message.map(|m| m.to_string()),
+        )
     }
 
     /// Removes a broker's registration (after it has been shut down for good).
@@ -222,6 +314,14 @@ impl<C: Connector> AdminClient<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directory_ids_round_trip_in_kafkas_form() {
+        let text = "4-64H404RGKnTxJ82aRsCw";
+        let id = parse_directory_id(text).unwrap();
+        assert_eq!(directory_id_text(&id), text);
+        assert!(parse_directory_id("not-an-id").is_err());
+    }
 
     #[test]
     fn max_voter_lag() {

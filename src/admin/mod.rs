@@ -28,7 +28,7 @@ pub mod topics;
 pub mod versions;
 
 pub use client::{AdminClient, AdminConfig, HostPort, Target};
-pub use cluster::{BrokerInfo, ClusterDescription, METADATA_TOPIC, QuorumInfo, QuorumReplica};
+pub use cluster::{BrokerInfo, ClusterDescription, METADATA_TOPIC, QuorumInfo, QuorumReplica, VoterEndpoint};
 pub use configs::{AlterConfigOp, ConfigEntry, ConfigResource, ConfigSynonym};
 pub use conn::{Connection, Connector, TcpConnector};
 pub use elect::ElectionOutcome;

@@ -6,6 +6,7 @@ mod durability;
 pub mod events;
 pub mod kafka;
 pub mod observe;
+pub mod quorum;
 mod rack;
 pub mod rebalance;
 mod reconcile;

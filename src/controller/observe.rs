@@ -85,6 +85,9 @@ impl Observed {
             pods: self.pods.clone(),
             pvcs: self.pvcs.clone(),
             retained_broker_ids,
+            retained_controller_ids: BTreeSet::new(),
+            quorum_formed: false,
+            initial_voters: BTreeSet::new(),
             nodes: if with_nodes {
                 self.node_labels.values().cloned().collect()
             } else {

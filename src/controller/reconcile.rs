@@ -2,7 +2,7 @@
 //! prune → roll → status. Every decision is a function of what is in the cluster, so the
 //! operator can be killed at any point and the next reconcile carries on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +18,14 @@ use super::events::EventReason;
 use super::observe::{self, Observed};
 use super::scale::{self, BrokerUsage, ScaleDownPlan};
 use super::upgrade::{self, Outcome};
-use super::{Context, durability, kafka, rack, rebalance, roll, shutdown, status as writer, sync};
-use crate::crd::{ConditionType, KafkaCluster, KafkaClusterStatus, LastAccepted, Reason};
+use super::{Context, durability, kafka, quorum, rack, rebalance, roll, shutdown, status as writer, sync};
+use crate::crd::{
+    ConditionType, ControllerQuorumStatus, KafkaCluster, KafkaClusterStatus, LastAccepted, Reason,
+};
 use crate::desired::{self, Desired};
 use crate::error::{Error, Result};
 use crate::names::{ClusterNames, Role};
+use crate::quorum::QuorumMode;
 use crate::roll::Decision;
 use crate::status::{self, Facts};
 use crate::validate::{self, InvalidSpec, Problem, ValidatedCluster};
@@ -91,8 +94,18 @@ struct Accepted {
     cluster: ValidatedCluster,
     desired: Desired,
     scale: ScaleDownPlan,
+    /// Surplus controllers that are no longer voters: their claims go.
+    removable_controllers: BTreeSet<i32>,
     /// Why the current spec was refused, when the last accepted one is managed instead.
     refused: Option<String>,
+}
+
+/// The controller quorum as this pass found it, before any spec is validated.
+struct QuorumInputs {
+    read: quorum::Read,
+    /// Recorded in status before the first controller existed.
+    initial_voters: BTreeSet<i32>,
+    formed: bool,
 }
 
 /// The pipeline, one call per stage.
@@ -108,8 +121,15 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     )
     .await?;
     let observed = observe::resolve(&ctx.caches, &ns, &name);
-    let cluster_id = ensure_cluster_id(ctx, cr, &observed).await?;
-    let accepted = match accept(ctx, cr, &ns, &observed, &cluster_id).await? {
+    let (cluster_id, initial_voters) = ensure_identity(ctx, cr, &observed).await?;
+    let bootstrap = bootstrap_address(cr, &ns, &ctx.options.cluster_domain);
+    let read = read_quorum(&observed, &bootstrap).await;
+    let quorum_inputs = QuorumInputs {
+        formed: quorum::formed(cr.status.as_ref(), &read),
+        read,
+        initial_voters,
+    };
+    let accepted = match accept(ctx, cr, &ns, &observed, (&cluster_id, &quorum_inputs)).await? {
         Ok(accepted) => accepted,
         Err(invalid) => return refuse(ctx, cr, &invalid).await,
     };
@@ -118,11 +138,24 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         cluster,
         desired,
         scale,
+        removable_controllers,
         ..
     } = &accepted;
     let rejected = sync::apply_all(ctx, managed, &ns, &desired.objects, &observed).await?;
-    sync::prune(ctx, managed, &ns, &desired.objects, &observed, &scale.removable).await?;
+    let removable = [
+        (Role::Broker, &scale.removable),
+        (Role::Controller, removable_controllers),
+    ];
+    sync::prune(ctx, managed, &ns, &desired.objects, &observed, &removable).await?;
     finish_scale_down(ctx, managed, cluster, scale).await;
+    let quorum = quorum::advance(
+        ctx,
+        managed,
+        cluster,
+        (&quorum_inputs.read, &quorum_inputs.initial_voters),
+        &bootstrap,
+    )
+    .await;
     // No restart while objects are refused: a restarted pod could start from a stale ConfigMap.
     let decision = if rejected.is_empty() {
         Some(roll::advance(ctx, managed, cluster, desired, &observed).await?)
@@ -148,8 +181,9 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         upgrade: &upgrade,
         moves: &moves,
         rejected: &rejected,
+        quorum,
     };
-    let action = report(ctx, &accepted, &observed, &passes).await?;
+    let action = report(ctx, &accepted, &observed, passes).await?;
     if rejected.is_empty() {
         Ok(action)
     } else {
@@ -171,27 +205,29 @@ async fn accept(
     cr: &KafkaCluster,
     ns: &str,
     observed: &Observed,
-    cluster_id: &str,
+    (cluster_id, quorum): (&str, &QuorumInputs),
 ) -> Result<Result<Accepted, InvalidSpec>> {
-    let invalid = match candidate(ctx, cr, ns, observed, cluster_id).await? {
+    let invalid = match candidate(ctx, cr, ns, observed, (cluster_id, quorum)).await? {
         Ok(accepted) => return Ok(Ok(accepted)),
         Err(invalid) => invalid,
     };
     let Some((previous, generation)) = last_accepted(cr) else {
         return Ok(Err(invalid));
     };
-    Ok(match candidate(ctx, &previous, ns, observed, cluster_id).await? {
-        Ok(accepted) => Ok(Accepted {
-            refused: Some(format!(
-                "{invalid}; the change is refused and the cluster keeps running the last accepted spec \
+    Ok(
+        match candidate(ctx, &previous, ns, observed, (cluster_id, quorum)).await? {
+            Ok(accepted) => Ok(Accepted {
+                refused: Some(format!(
+                    "{invalid}; the change is refused and the cluster keeps running the last accepted spec \
                  (generation {})",
-                generation.unwrap_or_default()
-            )),
-            ..accepted
-        }),
-        // The recorded spec no longer passes either (an operator upgrade tightened a rule).
-        Err(_) => Err(invalid),
-    })
+                    generation.unwrap_or_default()
+                )),
+                ..accepted
+            }),
+            // The recorded spec no longer passes either (an operator upgrade tightened a rule).
+            Err(_) => Err(invalid),
+        },
+    )
 }
 
 /// Scale-down plan, validation and the built objects of one spec.
@@ -200,7 +236,7 @@ async fn candidate(
     cr: &KafkaCluster,
     ns: &str,
     observed: &Observed,
-    cluster_id: &str,
+    (cluster_id, quorum): (&str, &QuorumInputs),
 ) -> Result<Result<Accepted, InvalidSpec>> {
     let scale = plan_scale_down(ctx, cr, ns, observed).await;
     // A downgrade the finalized metadata.version forbids: refused like an invalid field.
@@ -212,7 +248,8 @@ async fn candidate(
         }];
         return Ok(Err(InvalidSpec { problems }));
     }
-    let existing = observed.existing(scale.retained.clone(), uses_node_labels(cr));
+    let mut existing = observed.existing(scale.retained.clone(), uses_node_labels(cr));
+    let removable_controllers = quorum_facts(cr, &mut existing, quorum);
     let cluster = match validate::validate(cr, &existing, cluster_id, &ctx.options) {
         Ok(c) => c,
         Err(invalid) => return Ok(Err(invalid)),
@@ -231,8 +268,44 @@ async fn candidate(
         cluster,
         desired,
         scale,
+        removable_controllers,
         refused: None,
     }))
+}
+
+/// Reads the dynamic quorum (DescribeQuorum through a broker); a static one is not read.
+async fn read_quorum(observed: &Observed, bootstrap: &str) -> quorum::Read {
+    let existing = observed.existing(BTreeSet::new(), false);
+    if validate::existing_ids(&existing, Role::Controller).is_empty() {
+        return quorum::Read::Unreachable("no controller exists yet".into());
+    }
+    quorum::read(validate::quorum_mode(&existing), bootstrap).await
+}
+
+/// Records in `existing` what validation needs of the quorum: which surplus controllers keep
+/// running (still voters, or unknown), whether it formed, its initial voters. Returns the
+/// surplus controllers whose claims may go (no longer voters).
+fn quorum_facts(
+    cr: &KafkaCluster,
+    existing: &mut validate::Existing,
+    quorum: &QuorumInputs,
+) -> BTreeSet<i32> {
+    let controllers = validate::existing_ids(existing, Role::Controller);
+    let desired = quorum::desired_ids(cr);
+    if validate::quorum_mode(existing) == QuorumMode::Dynamic {
+        existing.retained_controller_ids =
+            crate::quorum::retained(&controllers, &desired, quorum.read.view());
+    }
+    existing.quorum_formed = quorum.formed;
+    existing.initial_voters = quorum.initial_voters.clone();
+    match quorum.read.view() {
+        Some(_) => controllers
+            .difference(&desired)
+            .filter(|id| !existing.retained_controller_ids.contains(id))
+            .copied()
+            .collect(),
+        None => BTreeSet::new(),
+    }
 }
 
 /// The KafkaCluster as its last accepted spec describes it (current metadata and status), and
@@ -248,16 +321,43 @@ fn last_accepted(cr: &KafkaCluster) -> Option<(KafkaCluster, Option<i64>)> {
 /// The cluster id is chosen once and recorded in status before anything uses it, so a crash
 /// between here and the first pod can never lead to two ids. Retained claims of an earlier
 /// cluster of the same name carry theirs; adopting it keeps their data readable.
-async fn ensure_cluster_id(ctx: &Context, cr: &KafkaCluster, observed: &Observed) -> Result<String> {
-    if let Some(id) = cr.status.as_ref().and_then(|s| s.cluster_id.clone()) {
-        return Ok(id);
+///
+/// A new cluster's initial voters (the spec's controllers) are recorded the same way, before the
+/// first controller object exists: only they are formatted as voters, so a spec change or a
+/// crash before the quorum forms never formats a second, different quorum.
+async fn ensure_identity(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    observed: &Observed,
+) -> Result<(String, BTreeSet<i32>)> {
+    let recorded_id = cr.status.as_ref().and_then(|s| s.cluster_id.clone());
+    let replicas = cr.spec.controllers.replicas;
+    let record_voters = cr
+        .status
+        .as_ref()
+        .and_then(|s| s.controller_quorum.as_ref())
+        .is_none()
+        && observed.existing_ids(Role::Controller).is_empty()
+        && [1, 3, 5].contains(&replicas);
+    if let Some(id) = &recorded_id
+        && !record_voters
+    {
+        return Ok((id.clone(), quorum::initial_voters(cr.status.as_ref())));
     }
-    let id = observed.adopted_cluster_id().unwrap_or_else(cluster_id::generate);
+    let id =
+        recorded_id.unwrap_or_else(|| observed.adopted_cluster_id().unwrap_or_else(cluster_id::generate));
     let mut st = cr.status.clone().unwrap_or_default();
     st.cluster_id = Some(id.clone());
+    if record_voters {
+        st.controller_quorum = Some(ControllerQuorumStatus {
+            mode: QuorumMode::Dynamic.as_str().into(),
+            initial_voters: quorum::desired_ids(cr).into_iter().collect(),
+            ..Default::default()
+        });
+    }
     writer::write(ctx, cr, &st).await?;
-    info!(cluster_id = %id, "chose the KRaft cluster id");
-    Ok(id)
+    info!(cluster_id = %id, quorum = ?st.controller_quorum, "recorded the cluster's identity");
+    Ok((id, quorum::initial_voters(Some(&st))))
 }
 
 /// Scale-down is decided before validation so retained brokers keep their objects: surplus
@@ -342,6 +442,8 @@ struct Passes<'a> {
     /// The rebalance/drain pass (its status, and why surplus brokers stay).
     moves: &'a rebalance::Pass,
     rejected: &'a [sync::Refusal],
+    /// The controller quorum's status, and its pending change for the Progressing condition.
+    quorum: (ControllerQuorumStatus, Option<String>),
 }
 
 /// Status from what this pass observed and decided (watch events of this pass's own writes
@@ -350,17 +452,20 @@ async fn report(
     ctx: &Context,
     accepted: &Accepted,
     observed: &Observed,
-    passes: &Passes<'_>,
+    passes: Passes<'_>,
 ) -> Result<Action> {
     let (decision, rejected) = (passes.roll, passes.rejected);
+    let (quorum, quorum_changing) = passes.quorum.clone();
     let Accepted {
         cr,
         cluster,
         desired,
         scale: _,
         refused,
+        ..
     } = accepted;
     let facts = Facts {
+        quorum_changing,
         placement_violations: status::placement_violations(cluster, &observed.pods, &observed.node_labels),
         desired_hashes: desired
             .nodes
@@ -375,6 +480,7 @@ async fn report(
     let previous = cr.status.as_ref();
     let mut next = status::compute(cluster, &observed.pods, &facts, previous, now);
     status::with_rollout(decision, &mut next, previous, now);
+    next.controller_quorum = Some(quorum);
     if decision.is_none() {
         // The roll did not run this pass; its last plan stands.
         next.rollout = previous.and_then(|p| p.rollout.clone());

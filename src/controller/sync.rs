@@ -177,15 +177,15 @@ fn has_ended(pod: &Pod) -> bool {
     )
 }
 
-/// Deletes objects of this cluster that are no longer desired, and the claims of brokers proven
-/// empty and removed.
+/// Deletes objects of this cluster that are no longer desired, and the claims of removed nodes
+/// (brokers proven empty, controllers no longer voters).
 pub async fn prune(
     ctx: &Context,
     cr: &KafkaCluster,
     ns: &str,
     desired: &[Object],
     observed: &Observed,
-    removable_brokers: &BTreeSet<i32>,
+    removable: &[(Role, &BTreeSet<i32>)],
 ) -> Result<()> {
     let uid = cr.uid();
     let candidates = observed.prunable();
@@ -207,8 +207,12 @@ pub async fn prune(
         }
     }
     let claims = kube::api::ApiResource::erase::<PersistentVolumeClaim>(&());
-    for id in removable_brokers {
-        let claim = ClusterNames::new(&cr.name_any(), ns, "").pvc(Role::Broker, *id);
+    let claims_of: Vec<(Role, i32)> = removable
+        .iter()
+        .flat_map(|(role, ids)| ids.iter().map(|id| (*role, *id)).collect::<Vec<_>>())
+        .collect();
+    for (role, id) in claims_of {
+        let claim = ClusterNames::new(&cr.name_any(), ns, "").pvc(role, id);
         if observed.pvc(&claim).is_some() {
             apply::delete(&ctx.client, ns, &claims, &claim).await?;
         }

@@ -41,6 +41,7 @@ vocabulary! {
         ScaleDownBlocked,
         Rebalancing,
         Draining,
+        QuorumChanging,
         RestartPending,
         Stable,
         Idle,
@@ -149,6 +150,9 @@ pub struct KafkaClusterStatus {
     /// cluster keeps being managed as this spec says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_accepted: Option<LastAccepted>,
+    /// The KRaft controller quorum as its leader reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_quorum: Option<ControllerQuorumStatus>,
 }
 
 /// Progress of a rebalance or drain, derived from Kafka's state on each pass.
@@ -193,6 +197,36 @@ pub struct LastAccepted {
     /// writes).
     #[schemars(schema_with = "opaque_object")]
     pub spec: serde_json::Value,
+}
+
+/// The KRaft controller quorum.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerQuorumStatus {
+    /// `Dynamic` (KIP-853: `controller.quorum.bootstrap.servers`, voters change one at a time)
+    /// or `Static` (`controller.quorum.voters`, fixed when the cluster was formatted).
+    pub mode: String,
+    /// The controllers formatted as the initial voters (`--initial-controllers`), recorded
+    /// before the first controller was created; a controller created later joins as an observer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub initial_voters: Vec<i32>,
+    /// The voters, as the quorum leader last reported them (dynamic quorum only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub voters: Vec<QuorumVoterStatus>,
+    /// The voter change under way, or why it waits; absent when the voters match the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One voter of the controller quorum.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuorumVoterStatus {
+    /// The controller's node id.
+    pub id: i32,
+    /// The directory id of its metadata log directory (`meta.properties`); a controller whose
+    /// volume is replaced comes back with a new one and is re-added as a voter.
+    pub directory_id: String,
 }
 
 /// Effective durability settings as Kafka reports them (DescribeConfigs of a broker), after the

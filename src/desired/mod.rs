@@ -24,7 +24,7 @@ use crate::roll::dynamic;
 use crate::validate::ValidatedCluster;
 
 pub use config_map::SERVER_PROPERTIES;
-pub use pod::{CONTAINER_NAME, config_hash};
+pub use pod::{CONTAINER_NAME, INITIAL_CONTROLLERS_ENV, config_hash, format_args};
 
 /// One desired object. (Variants differ in size; a cluster has a few dozen, so boxing buys nothing.)
 #[allow(clippy::large_enum_variant)]
@@ -170,8 +170,15 @@ pub fn build(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Desi
     }
     let mut nodes = Vec::new();
     for (role, id, props, text) in rendered {
-        let pod = pod::node_pod(cluster, role, id, &text, owner);
+        let hashed: Vec<(String, String)> = props
+            .iter()
+            .filter(|(k, _)| !properties::NOT_HASHED.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let hashed_text = properties::render_text(cluster, role, id, &hashed);
+        let mut pod = pod::node_pod(cluster, role, id, &hashed_text, owner);
         nodes.push(node_config(role, id, &pod, props, text));
+        pod::with_initial_controllers(cluster, role, id, &mut pod);
         objects.push(Object::Pod(pod));
     }
     Desired { objects, nodes }
@@ -180,6 +187,7 @@ pub fn build(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Desi
 fn node_config(role: Role, id: i32, pod: &Pod, props: Vec<(String, String)>, text: String) -> NodeConfig {
     let escaped: BTreeMap<String, String> = props
         .iter()
+        .filter(|(k, _)| !properties::NOT_HASHED.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), properties::escape(v)))
         .collect();
     let dynamic = match role {

@@ -16,6 +16,7 @@ use super::{SERVER_PROPERTIES, meta};
 use crate::annotations;
 use crate::labels;
 use crate::names::Role;
+use crate::quorum::QuorumMode;
 use crate::validate::ValidatedCluster;
 
 pub const CONTAINER_NAME: &str = "kafka";
@@ -35,11 +36,18 @@ const PODINFO_MOUNT: &str = "/etc/kraftwerk/podinfo";
 const STARTUP_PROBE_BUDGET_SECONDS: i32 = 3600;
 const DEFAULT_GRACE_SECONDS: i64 = 120;
 
+/// Set on controller pods created before the dynamic quorum formed: the `--initial-controllers`
+/// value. It is added after the config hash, so its removal once the quorum formed never
+/// restarts a node.
+pub const INITIAL_CONTROLLERS_ENV: &str = "KRAFTWERK_INITIAL_CONTROLLERS";
+
 /// The container's start script. It copies the rendered configuration to a writable place,
 /// appends what only the running pod knows (the rack), formats the log directory for this
 /// cluster id if it is empty (idempotent: `--ignore-formatted`), then execs Kafka so SIGTERM
-/// reaches it and triggers a controlled shutdown.
-fn start_script(rack_aware: bool) -> String {
+/// reaches it and triggers a controlled shutdown. A controller of a dynamic quorum is formatted
+/// as one of the initial voters when [`INITIAL_CONTROLLERS_ENV`] is set, else as an observer
+/// that the operator adds as a voter once it caught up.
+fn start_script(rack_aware: bool, dynamic_controller: bool) -> String {
     let mut s = String::from("set -eu\n");
     s.push_str(&format!("cfg={RUNTIME_MOUNT}/{SERVER_PROPERTIES}\n"));
     s.push_str(&format!("cp {CONFIG_MOUNT}/{SERVER_PROPERTIES} \"$cfg\"\n"));
@@ -50,9 +58,50 @@ fn start_script(rack_aware: bool) -> String {
              printf 'broker.rack=%s\\n' \"$(cat {PODINFO_MOUNT}/rack)\" >> \"$cfg\"\n"
         ));
     }
-    s.push_str("/opt/kafka/bin/kafka-storage.sh format --cluster-id \"$KRAFTWERK_CLUSTER_ID\" --config \"$cfg\" --ignore-formatted\n");
+    if dynamic_controller {
+        s.push_str(&format!(
+            "set -- --no-initial-controllers\n\
+             [ -z \"${{{INITIAL_CONTROLLERS_ENV}:-}}\" ] || set -- --initial-controllers \"${INITIAL_CONTROLLERS_ENV}\"\n\
+             /opt/kafka/bin/kafka-storage.sh format --cluster-id \"$KRAFTWERK_CLUSTER_ID\" --config \"$cfg\" --ignore-formatted \"$@\"\n"
+        ));
+    } else {
+        s.push_str("/opt/kafka/bin/kafka-storage.sh format --cluster-id \"$KRAFTWERK_CLUSTER_ID\" --config \"$cfg\" --ignore-formatted\n");
+    }
     s.push_str("exec /opt/kafka/bin/kafka-server-start.sh \"$cfg\"\n");
     s
+}
+
+/// The quorum arguments the start script passes to `kafka-storage format` on this node.
+pub fn format_args(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<String> {
+    if role != Role::Controller || cluster.quorum.mode != QuorumMode::Dynamic {
+        return Vec::new();
+    }
+    match initial_controllers(cluster, role, id) {
+        Some(initial) => vec!["--initial-controllers".into(), initial.into()],
+        None => vec!["--no-initial-controllers".into()],
+    }
+}
+
+/// The `--initial-controllers` value node `id` is formatted with, if it is an initial voter of
+/// a quorum that has not formed yet.
+fn initial_controllers(cluster: &ValidatedCluster, role: Role, id: i32) -> Option<&str> {
+    let initial = cluster.quorum.initial_controllers.as_deref()?;
+    (role == Role::Controller && cluster.quorum.initial_voters.contains(&id)).then_some(initial)
+}
+
+/// Adds [`INITIAL_CONTROLLERS_ENV`] to a controller pod while the dynamic quorum has not
+/// formed. Applied after every hash, like scheduling.
+pub fn with_initial_controllers(cluster: &ValidatedCluster, role: Role, id: i32, pod: &mut Pod) {
+    let Some(initial) = initial_controllers(cluster, role, id) else {
+        return;
+    };
+    if let Some(container) = pod.spec.as_mut().and_then(|s| s.containers.first_mut()) {
+        container.env.get_or_insert_default().push(EnvVar {
+            name: INITIAL_CONTROLLERS_ENV.into(),
+            value: Some(initial.to_string()),
+            ..Default::default()
+        });
+    }
 }
 
 fn tcp_probe(port: i32, period: i32, failures: i32) -> Probe {
@@ -89,8 +138,10 @@ pub fn node_pod(
     // a constraint change applies when a pod is next created (or replaced), not by a restart.
     let hash = config_hash(properties, &spec);
     super::scheduling::apply(cluster, role, id, &mut spec);
-
     let mut pod_annotations = template.annotations.clone();
+    if role == Role::Controller && cluster.quorum.mode == QuorumMode::Dynamic {
+        pod_annotations.insert(annotations::QUORUM.into(), QuorumMode::Dynamic.as_str().into());
+    }
     pod_annotations.insert(annotations::CONFIG_HASH.into(), hash);
     let mut metadata = meta(pod_name, cluster, pod_labels, owner);
     metadata.annotations = Some(pod_annotations);
@@ -250,7 +301,14 @@ fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
         name: CONTAINER_NAME.into(),
         image: Some(cluster.image.clone()),
         image_pull_policy: cluster.image_pull_policy.clone(),
-        command: Some(vec!["/bin/bash".into(), "-c".into(), start_script(rack_aware)]),
+        command: Some(vec![
+            "/bin/bash".into(),
+            "-c".into(),
+            start_script(
+                rack_aware,
+                role == Role::Controller && cluster.quorum.mode == QuorumMode::Dynamic,
+            ),
+        ]),
         env: Some(env),
         ports: Some(ports),
         resources: Some(pool.resources.clone()),

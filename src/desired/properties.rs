@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::durability;
 use crate::names::Role;
+use crate::quorum::QuorumMode;
 use crate::validate::ValidatedCluster;
 
 /// Where the data volume is mounted in every Kafka container.
@@ -14,22 +15,40 @@ pub const LOG_DIR: &str = "/var/lib/kafka/data/kafka-log";
 /// The name of the controller listener.
 pub const CONTROLLER_LISTENER: &str = "CONTROLLER";
 
+/// The dynamic quorum's discovery list: the running controllers.
+pub const BOOTSTRAP_SERVERS: &str = "controller.quorum.bootstrap.servers";
+/// The static quorum's voter list.
+pub const VOTERS: &str = "controller.quorum.voters";
+/// Keys left out of the config hash: a node only needs some reachable controllers in
+/// [`BOOTSTRAP_SERVERS`] to find the quorum, so a controller scale change rewrites the
+/// ConfigMaps (read at the next start) without restarting every node.
+pub const NOT_HASHED: &[&str] = &[BOOTSTRAP_SERVERS];
+
+/// The quorum key and its value: `id@host:port` voters (static) or `host:port` controllers.
+fn quorum_property(cluster: &ValidatedCluster) -> (String, String) {
+    let names = &cluster.names;
+    let port = cluster.controller_port;
+    let fqdn = |c: i32| names.node_fqdn(Role::Controller, c);
+    let ids = cluster.controllers.ids.iter().copied();
+    match cluster.quorum.mode {
+        QuorumMode::Static => (
+            VOTERS.into(),
+            ids.map(|c| format!("{c}@{}:{port}", fqdn(c)))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+        QuorumMode::Dynamic => (
+            BOOTSTRAP_SERVERS.into(),
+            ids.map(|c| format!("{}:{port}", fqdn(c)))
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    }
+}
+
 /// The properties of one node, in a stable order, as `(key, value)` pairs.
 pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(String, String)> {
     let names = &cluster.names;
-    let voters = cluster
-        .controllers
-        .ids
-        .iter()
-        .map(|c| {
-            format!(
-                "{c}@{}:{}",
-                names.node_fqdn(Role::Controller, *c),
-                cluster.controller_port
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(",");
     let mut protocol_map = vec![format!("{CONTROLLER_LISTENER}:PLAINTEXT")];
     protocol_map.extend(
         cluster
@@ -41,7 +60,7 @@ pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(
     let mut owned: Vec<(String, String)> = vec![
         ("process.roles".into(), role.as_str().into()),
         ("node.id".into(), id.to_string()),
-        ("controller.quorum.voters".into(), voters),
+        quorum_property(cluster),
         ("controller.listener.names".into(), CONTROLLER_LISTENER.into()),
         ("listener.security.protocol.map".into(), protocol_map.join(",")),
         ("log.dirs".into(), LOG_DIR.into()),

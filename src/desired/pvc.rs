@@ -14,6 +14,7 @@ use super::meta;
 use crate::annotations;
 use crate::labels;
 use crate::names::Role;
+use crate::quorum::QuorumMode;
 use crate::validate::ValidatedCluster;
 
 pub fn node_claim(
@@ -30,10 +31,12 @@ pub fn node_claim(
         labels::node_labels(&cluster.names.cluster, role, id),
         owner,
     );
-    metadata.annotations = Some(BTreeMap::from([(
-        annotations::CLUSTER_ID.to_string(),
-        cluster.cluster_id.clone(),
-    )]));
+    let mut claim_annotations =
+        BTreeMap::from([(annotations::CLUSTER_ID.to_string(), cluster.cluster_id.clone())]);
+    if role == Role::Controller && cluster.quorum.mode == QuorumMode::Dynamic {
+        claim_annotations.insert(annotations::QUORUM.into(), QuorumMode::Dynamic.as_str().into());
+    }
+    metadata.annotations = Some(claim_annotations);
     PersistentVolumeClaim {
         metadata,
         spec: Some(PersistentVolumeClaimSpec {

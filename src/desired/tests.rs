@@ -102,7 +102,7 @@ fn broker_properties_wire_the_quorum_and_listeners() {
     let expected = "\
 process.roles=broker
 node.id=1
-controller.quorum.voters=9000@demo-controller-9000.demo-kafka-headless.kafka.svc.cluster.local:9093,9001@demo-controller-9001.demo-kafka-headless.kafka.svc.cluster.local:9093,9002@demo-controller-9002.demo-kafka-headless.kafka.svc.cluster.local:9093
+controller.quorum.bootstrap.servers=demo-controller-9000.demo-kafka-headless.kafka.svc.cluster.local:9093,demo-controller-9001.demo-kafka-headless.kafka.svc.cluster.local:9093,demo-controller-9002.demo-kafka-headless.kafka.svc.cluster.local:9093
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT
 log.dirs=/var/lib/kafka/data/kafka-log
@@ -306,4 +306,178 @@ fn rack_awareness_waits_for_the_rack_annotation() {
         .as_ref()
         .unwrap()[2];
     assert!(!script.contains("broker.rack="));
+}
+
+/// A cluster of `spec` whose controllers 9000..9002 already have claims, with or without the
+/// dynamic-quorum mark.
+fn existing_cluster(spec: &str, dynamic: bool, formed: bool) -> crate::validate::ValidatedCluster {
+    let pvcs = (9000..9003)
+        .map(|id| {
+            let mut c = crate::fixtures::claim(Role::Controller, id, "2Gi", None);
+            if dynamic {
+                c.metadata.annotations = Some(std::collections::BTreeMap::from([(
+                    annotations::QUORUM.to_string(),
+                    "Dynamic".to_string(),
+                )]));
+            }
+            c
+        })
+        .collect();
+    let existing = crate::validate::Existing {
+        pvcs,
+        quorum_formed: formed,
+        initial_voters: (9000..9003).collect(),
+        ..Default::default()
+    };
+    crate::fixtures::validated_with(spec, &existing)
+}
+
+fn env_of<'a>(p: &'a Pod, name: &str) -> Option<&'a str> {
+    p.spec.as_ref()?.containers[0]
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == name)?
+        .value
+        .as_deref()
+}
+
+fn script_of(p: &Pod) -> &str {
+    &p.spec.as_ref().unwrap().containers[0].command.as_ref().unwrap()[2]
+}
+
+#[test]
+fn a_static_cluster_keeps_its_voter_list_and_start_script() {
+    let c = existing_cluster("", false, false);
+    assert_eq!(c.quorum.mode, crate::quorum::QuorumMode::Static);
+    let props: std::collections::BTreeMap<String, String> = properties::node_properties(&c, Role::Broker, 0)
+        .into_iter()
+        .collect();
+    assert!(props["controller.quorum.voters"].starts_with("9000@demo-controller-9000."));
+    assert!(!props.contains_key("controller.quorum.bootstrap.servers"));
+    let objects = desired_objects(&c, None);
+    let p = pod(&objects, "demo-controller-9000");
+    assert!(!script_of(p).contains("initial-controllers"), "{}", script_of(p));
+    assert_eq!(env_of(p, pod::INITIAL_CONTROLLERS_ENV), None);
+    assert!(
+        !p.metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .contains_key(annotations::QUORUM)
+    );
+}
+
+/// A new cluster of `spec` whose initial voters 9000..9002 were recorded.
+fn new_cluster(spec: &str) -> crate::validate::ValidatedCluster {
+    let existing = crate::validate::Existing {
+        initial_voters: (9000..9003).collect(),
+        ..Default::default()
+    };
+    crate::fixtures::validated_with(spec, &existing)
+}
+
+#[test]
+fn only_the_recorded_initial_voters_are_formatted_as_voters() {
+    // The spec asks for 5 before the quorum formed: 9003 and 9004 join as observers.
+    let c = new_cluster("controllers:\n  replicas: 5\n");
+    let objects = desired_objects(&c, None);
+    assert!(
+        env_of(
+            pod(&objects, "demo-controller-9002"),
+            pod::INITIAL_CONTROLLERS_ENV
+        )
+        .is_some()
+    );
+    assert_eq!(
+        env_of(
+            pod(&objects, "demo-controller-9003"),
+            pod::INITIAL_CONTROLLERS_ENV
+        ),
+        None
+    );
+    assert_eq!(
+        format_args(&c, Role::Controller, 9003),
+        vec!["--no-initial-controllers"]
+    );
+    assert_eq!(
+        format_args(&c, Role::Controller, 9000)[0],
+        "--initial-controllers"
+    );
+    assert!(format_args(&c, Role::Broker, 0).is_empty());
+}
+
+#[test]
+fn a_new_cluster_formats_its_controllers_as_the_initial_voters() {
+    let c = new_cluster("");
+    let objects = desired_objects(&c, None);
+    let p = pod(&objects, "demo-controller-9001");
+    assert_eq!(
+        p.metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .get(annotations::QUORUM)
+            .map(String::as_str),
+        Some("Dynamic")
+    );
+    let initial = env_of(p, pod::INITIAL_CONTROLLERS_ENV).expect("initial controllers");
+    let dir = crate::quorum::initial_directory_id(crate::fixtures::CLUSTER_ID, 9001);
+    assert!(
+        initial.contains(&format!(
+            "9001@demo-controller-9001.demo-kafka-headless.kafka.svc.cluster.local:9093:{dir}"
+        )),
+        "{initial}"
+    );
+    assert_eq!(initial.split(',').count(), 3);
+    let script = script_of(p);
+    assert!(script.contains("set -- --initial-controllers"), "{script}");
+    assert!(script.contains("--ignore-formatted \"$@\""), "{script}");
+    // Brokers format without a quorum flag, as Kafka asks only controllers for one.
+    let b = pod(&objects, "demo-broker-0");
+    assert!(!script_of(b).contains("initial-controllers"));
+    let claim = objects
+        .iter()
+        .find(|o| o.name() == "data-demo-controller-9000")
+        .unwrap();
+    assert_eq!(
+        claim
+            .metadata()
+            .annotations
+            .as_ref()
+            .unwrap()
+            .get(annotations::QUORUM)
+            .map(String::as_str),
+        Some("Dynamic")
+    );
+}
+
+#[test]
+fn once_formed_new_controllers_join_as_observers_and_nothing_restarts() {
+    let before = build(&existing_cluster("", true, false), None);
+    let after = build(&existing_cluster("", true, true), None);
+    let p = pod(&after.objects, "demo-controller-9000");
+    assert_eq!(env_of(p, pod::INITIAL_CONTROLLERS_ENV), None);
+    // Neither the quorum forming nor a controller count change restarts a node: the
+    // bootstrap list is left out of the hashes.
+    let grown = build(
+        &existing_cluster("controllers:\n  replicas: 5\n", true, true),
+        None,
+    );
+    for id in [9000, 0] {
+        let hashes = |d: &Desired| {
+            let n = d.node(id).unwrap();
+            (n.config_hash.clone(), n.static_hash.clone())
+        };
+        assert_eq!(hashes(&before), hashes(&after), "node {id}");
+        assert_eq!(hashes(&after), hashes(&grown), "node {id}");
+    }
+    let grown_props: std::collections::BTreeMap<String, String> =
+        grown.node(0).unwrap().properties.iter().cloned().collect();
+    assert_eq!(
+        grown_props["controller.quorum.bootstrap.servers"]
+            .split(',')
+            .count(),
+        5
+    );
 }

@@ -231,6 +231,7 @@ fn existing() -> impl Strategy<Value = Existing> {
                 .into_iter()
                 .map(|z| BTreeMap::from([("topology.kubernetes.io/zone".to_string(), z.to_string())]))
                 .collect(),
+            ..Default::default()
         })
 }
 

@@ -189,6 +189,39 @@ fn storage_shrink_and_class_change_are_refused() {
 }
 
 #[test]
+fn a_dynamic_quorum_changes_its_controller_count_keeping_voters_until_removed() {
+    let marked = |id| {
+        let mut c = claim(Role::Controller, id, "2Gi", None);
+        c.metadata.annotations = Some(BTreeMap::from([(
+            crate::annotations::QUORUM.to_string(),
+            "Dynamic".to_string(),
+        )]));
+        c
+    };
+    let existing = Existing {
+        pvcs: (9000..9005).map(marked).collect(),
+        retained_controller_ids: [9003].into(),
+        quorum_formed: true,
+        ..Default::default()
+    };
+    let c = validate(&cluster(""), &existing, CLUSTER_ID, &Options::default()).expect("valid");
+    assert_eq!(c.quorum.mode, crate::quorum::QuorumMode::Dynamic);
+    // 9003 is still a voter: it keeps running; 9004 is not and goes.
+    assert_eq!(c.controllers.ids, vec![9000, 9001, 9002, 9003]);
+    assert_eq!(c.quorum.initial_controllers, None);
+    let grown = validate(
+        &cluster("controllers:\n  replicas: 5\n"),
+        &existing,
+        CLUSTER_ID,
+        &Options::default(),
+    );
+    assert_eq!(
+        grown.expect("valid").controllers.ids,
+        vec![9000, 9001, 9002, 9003, 9004]
+    );
+}
+
+#[test]
 fn controller_count_is_fixed_once_the_quorum_exists() {
     let existing = Existing {
         pvcs: (0..3)
@@ -199,6 +232,7 @@ fn controller_count_is_fixed_once_the_quorum_exists() {
     let e = refused("controllers:\n  replicas: 5\n", &existing);
     assert_eq!(e.problems[0].field, "spec.controllers.replicas");
     assert!(e.problems[0].reason.contains("cannot change from 3 to 5"), "{e}");
+    assert!(e.problems[0].reason.contains("static"), "{e}");
     assert!(validate(&cluster(""), &existing, CLUSTER_ID, &Options::default()).is_ok());
 }
 

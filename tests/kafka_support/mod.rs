@@ -194,6 +194,8 @@ pub struct NodeSpec {
     pub role: Role,
     pub fqdn: String,
     pub server_properties: String,
+    /// Quorum arguments of `kafka-storage format` (`--initial-controllers ...`), as rendered.
+    pub format_args: Vec<String>,
 }
 
 impl From<&kraftwerk::render::RenderedNode> for NodeSpec {
@@ -208,6 +210,7 @@ impl From<&kraftwerk::render::RenderedNode> for NodeSpec {
             },
             fqdn: n.fqdn.clone(),
             server_properties: n.server_properties.clone(),
+            format_args: n.format_args.clone(),
         }
     }
 }
@@ -296,30 +299,7 @@ pub fn map_to_loopback(
             continue;
         };
         let key = trimmed[..idx].trim();
-        let mut value = trimmed[idx + 1..].to_string();
-        for other in nodes {
-            let re = regex::Regex::new(&format!(r"{}:(\d+)", regex::escape(&other.fqdn)))
-                .map_err(|e| e.to_string())?;
-            let mut err = None;
-            value = re
-                .replace_all(&value, |c: &regex::Captures| {
-                    let port: u16 = c[1].parse().unwrap_or(0);
-                    match map.get(&other.fqdn, port) {
-                        Some(p) => format!("127.0.0.1:{p}"),
-                        None => {
-                            err = Some(format!(
-                                "{}: {key} references {}:{port}, which no listener binds",
-                                node.name, other.fqdn
-                            ));
-                            c[0].to_string()
-                        }
-                    }
-                })
-                .into_owned();
-            if let Some(e) = err {
-                return Err(e);
-            }
-        }
+        let mut value = map_addresses(&trimmed[idx + 1..], key, node, nodes, map)?;
         match key {
             "listeners" => {
                 let mut mapped = Vec::new();
@@ -354,6 +334,43 @@ pub fn map_to_loopback(
     Ok(out)
 }
 
+/// Rule 1 of [`map_to_loopback`] on one value: every `<fqdn>:<port>` of any node becomes
+/// `127.0.0.1:<mapped port>`. `what` names the value in errors.
+pub fn map_addresses(
+    value: &str,
+    what: &str,
+    node: &NodeSpec,
+    nodes: &[NodeSpec],
+    map: &AddressMap,
+) -> Res<String> {
+    let key = what;
+    let mut value = value.to_string();
+    for other in nodes {
+        let re = regex::Regex::new(&format!(r"{}:(\d+)", regex::escape(&other.fqdn)))
+            .map_err(|e| e.to_string())?;
+        let mut err = None;
+        value = re
+            .replace_all(&value, |c: &regex::Captures| {
+                let port: u16 = c[1].parse().unwrap_or(0);
+                match map.get(&other.fqdn, port) {
+                    Some(p) => format!("127.0.0.1:{p}"),
+                    None => {
+                        err = Some(format!(
+                            "{}: {key} references {}:{port}, which no listener binds",
+                            node.name, other.fqdn
+                        ));
+                        c[0].to_string()
+                    }
+                }
+            })
+            .into_owned();
+        if let Some(e) = err {
+            return Err(e);
+        }
+    }
+    Ok(value)
+}
+
 /// One Kafka node process.
 #[derive(Debug)]
 pub struct KafkaNode {
@@ -365,6 +382,8 @@ pub struct KafkaNode {
     pub log_path: PathBuf,
     /// Parsed (mapped) properties.
     pub props: BTreeMap<String, String>,
+    /// Quorum arguments of `kafka-storage format` (mapped to loopback).
+    pub format_args: Vec<String>,
     libs: PathBuf,
     child: Option<Child>,
     watchdog: Option<Child>,
@@ -392,6 +411,7 @@ impl KafkaNode {
             log_path: dir.join("server.log"),
             props_path,
             props: parse_properties(server_properties),
+            format_args: Vec::new(),
             libs: libs.to_path_buf(),
             child: None,
             watchdog: None,
@@ -399,7 +419,7 @@ impl KafkaNode {
         })
     }
 
-    /// `kafka.tools.StorageTool format -t <id> -c <props> --ignore-formatted`.
+    /// `kafka.tools.StorageTool format -t <id> -c <props> --ignore-formatted [format_args]`.
     pub fn format(&self, cluster_id: &str) -> Res<String> {
         let out = Command::new("java")
             .args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
@@ -412,6 +432,7 @@ impl KafkaNode {
             .args(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
             .arg(&self.props_path)
             .arg("--ignore-formatted")
+            .args(&self.format_args)
             .output()
             .map_err(|e| format!("{}: cannot run java: {e}", self.name))?;
         let text = format!(
@@ -635,27 +656,68 @@ pub struct TestCluster {
     pub cluster_id: String,
     pub nodes: Vec<KafkaNode>,
     pub map: AddressMap,
+    /// Every node spec the addresses were allocated for (spares included).
+    pub specs: Vec<NodeSpec>,
+    libs: PathBuf,
 }
 
 impl TestCluster {
     /// Maps `specs` to loopback, writes each node's config under a scratch dir.
     pub fn new(label: &str, specs: &[NodeSpec]) -> Res<Self> {
+        Self::with_spares(label, specs, &[])
+    }
+
+    /// As [`TestCluster::new`], with `spares`: nodes that get addresses now but only a process
+    /// when [`TestCluster::add_node`] starts one (a pod the operator creates later).
+    pub fn with_spares(label: &str, specs: &[NodeSpec], spares: &[NodeSpec]) -> Res<Self> {
         let libs = libs_dir()?;
         let root = scratch_dir(label)?;
         remove_after_exit(&root);
-        let map = AddressMap::for_nodes(specs)?;
-        let mut nodes = Vec::new();
-        for s in specs {
-            let dir = root.join(&s.name);
-            let props = map_to_loopback(s, specs, &map, &dir.join("data"))?;
-            nodes.push(KafkaNode::new(&s.name, s.node_id, s.role, &dir, &props, &libs)?);
-        }
-        Ok(Self {
+        let all: Vec<NodeSpec> = specs.iter().chain(spares).cloned().collect();
+        let map = AddressMap::for_nodes(&all)?;
+        let mut cluster = Self {
             root,
             cluster_id: random_cluster_id(),
-            nodes,
+            nodes: Vec::new(),
             map,
-        })
+            specs: all,
+            libs,
+        };
+        for s in specs {
+            let node = cluster.node_of(s)?;
+            cluster.nodes.push(node);
+        }
+        Ok(cluster)
+    }
+
+    /// The node process of `spec`, its configuration and format arguments mapped to loopback.
+    fn node_of(&self, s: &NodeSpec) -> Res<KafkaNode> {
+        let dir = self.root.join(&s.name);
+        let props = map_to_loopback(s, &self.specs, &self.map, &dir.join("data"))?;
+        let mut node = KafkaNode::new(&s.name, s.node_id, s.role, &dir, &props, &self.libs)?;
+        node.format_args = s
+            .format_args
+            .iter()
+            .map(|a| map_addresses(a, "format argument", s, &self.specs, &self.map))
+            .collect::<Res<_>>()?;
+        Ok(node)
+    }
+
+    /// Formats and starts the spare node `spec` (as the operator creates a pod).
+    pub fn add_node(&mut self, spec: &NodeSpec) -> Res<()> {
+        let mut node = self.node_of(spec)?;
+        node.format(&self.cluster_id)?;
+        node.start()?;
+        self.nodes.push(node);
+        Ok(())
+    }
+
+    /// Stops node `id` gracefully and forgets it (as the operator deletes a pod).
+    pub fn remove_node(&mut self, id: i32) -> Res<()> {
+        let node = self.node_mut(id)?;
+        node.stop(Duration::from_secs(120))?;
+        self.nodes.retain(|n| n.node_id != id);
+        Ok(())
     }
 
     /// Formats every node (in parallel).
@@ -858,6 +920,7 @@ pub fn hand_written_specs(cluster: &str, controllers: usize, brokers: usize) -> 
             name: pod,
             node_id: id,
             role: Role::Controller,
+            format_args: Vec::new(),
         });
     }
     for i in 0..brokers {
@@ -879,6 +942,7 @@ pub fn hand_written_specs(cluster: &str, controllers: usize, brokers: usize) -> 
             name: pod,
             node_id: id,
             role: Role::Broker,
+            format_args: Vec::new(),
         });
     }
     specs
