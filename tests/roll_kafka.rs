@@ -401,6 +401,17 @@ async fn dynamic_config_change_is_applied_without_restart() {
     ));
 }
 
+/// Kills a child process when dropped, also when the test panics: an orphaned producer would
+/// keep the test's Kafka lock (an inherited descriptor) and block every other real-Kafka run.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// One acknowledged message from Kafka's VerifiableProducer.
 struct Ack {
     value: String,
@@ -425,24 +436,26 @@ async fn full_roll_loses_no_acknowledged_message() {
          retries=2147483647\nmax.in.flight.requests.per.connection=5\nlinger.ms=5\n",
     )
     .unwrap();
-    let mut producer = Command::new("java")
-        .args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-        .arg(format!(
-            "-Dlog4j2.configurationFile=file:{}/tests/kafka/log4j2-tools.properties",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .arg("-cp")
-        .arg(format!("{}/*", libs.display()))
-        .arg("org.apache.kafka.tools.VerifiableProducer")
-        .args(["--bootstrap-server", &cluster.bootstrap(), "--topic", topic])
-        .args(["--throughput", "200", "--max-messages", "-1", "--acks", "-1"])
-        .arg("--producer.config")
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the producer");
-    let stdout = producer.stdout.take().expect("stdout");
+    let mut producer = ChildGuard(
+        Command::new("java")
+            .args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .arg(format!(
+                "-Dlog4j2.configurationFile=file:{}/tests/kafka/log4j2-tools.properties",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg("-cp")
+            .arg(format!("{}/*", libs.display()))
+            .arg("org.apache.kafka.tools.VerifiableProducer")
+            .args(["--bootstrap-server", &cluster.bootstrap(), "--topic", topic])
+            .args(["--throughput", "200", "--max-messages", "-1", "--acks", "-1"])
+            .arg("--producer.config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the producer"),
+    );
+    let stdout = producer.0.stdout.take().expect("stdout");
     let acks: Arc<Mutex<Vec<Ack>>> = Arc::default();
     let errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let tool_sent: Arc<Mutex<Option<usize>>> = Arc::default();
@@ -543,17 +556,16 @@ async fn full_roll_loses_no_acknowledged_message() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let _ = Command::new("kill")
         .arg("-TERM")
-        .arg(producer.id().to_string())
+        .arg(producer.0.id().to_string())
         .status();
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
-        if let Ok(Some(_)) = producer.try_wait() {
+        if let Ok(Some(_)) = producer.0.try_wait() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let _ = producer.kill();
-    let _ = producer.wait();
+    drop(producer);
     let _ = reader.join();
 
     let acks = std::mem::take(&mut *acks.lock().unwrap());
