@@ -9,6 +9,8 @@ KIND ?= kind
 KIND_CLUSTER ?= kraftwerk
 IMAGE ?= kraftwerk:dev
 WORK := $(CURDIR)/.work
+# The older Kafka release of the upgrade test (tests/upgrade_kafka.rs).
+KAFKA_UPGRADE_FROM ?= 4.2.2
 
 .PHONY: help build crds fmt fmt-check clippy unit crd-check test-integration test test-kafka e2e \
 	binaries cluster-up cluster-down cluster-rss demo demo-down kind-up kind-deploy kind-down bench bench-scale \
@@ -45,7 +47,8 @@ test-integration: ## integration tests against a local kwok cluster that this ta
 
 test-kafka: ## real-Kafka tests (filled in by the Kafka work)
 	tests/kafka/fetch.sh >/dev/null
-	$(CARGO) test --test kafka_boot --test kafka_admin --test kafka_rack --test roll_kafka --test rebalance_kafka -- --ignored --nocapture --test-threads=1
+	KAFKA_VERSION=$(KAFKA_UPGRADE_FROM) tests/kafka/fetch.sh >/dev/null
+	$(CARGO) test --test kafka_boot --test kafka_admin --test kafka_rack --test roll_kafka --test rebalance_kafka --test upgrade_kafka -- --ignored --nocapture --test-threads=1
 
 e2e: ## end-to-end on 3 real nodes: operator in-cluster, 3+3 Kafka, acks=all produce/consume, broker restart, cleanup
 	tests/e2e.sh

@@ -14,13 +14,12 @@ mod kafka_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_support::{NodeSpec, Role, TestCluster, java_console_consume, libs_dir};
-use kraftwerk::admin::{AdminClient, ConfigResource, NewTopic};
+use kafka_support::{NodeSpec, TestCluster, create_topic, java_console_consume, libs_dir, listener_open};
+use kraftwerk::admin::{AdminClient, ConfigResource};
 use kraftwerk::controller::kafka::kafka_state;
 use kraftwerk::crd::KafkaCluster;
 use kraftwerk::render::{RenderOptions, render};
@@ -74,42 +73,6 @@ async fn boot(label: &str) -> TestCluster {
     let took = cluster.boot(Duration::from_secs(240)).await;
     println!("{label}: cluster ready in {took:?}");
     cluster
-}
-
-async fn create_topic(admin: &AdminClient, topic: &str, partitions: i32) {
-    admin
-        .create_topic(&NewTopic::new(topic, partitions, 3).with_config("min.insync.replicas", "2"))
-        .await
-        .unwrap_or_else(|e| panic!("create {topic}: {e}"));
-    // wait until every partition has a full ISR
-    let started = Instant::now();
-    loop {
-        if let Ok(t) = admin.describe_topic(topic).await
-            && t.partitions.len() == partitions as usize
-            && t.partitions.iter().all(|p| p.isr.len() == 3)
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "topic {topic} not fully replicated"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The readiness probe of a node: its listener accepts a TCP connection.
-fn listener_open(cluster: &TestCluster, id: i32) -> bool {
-    let Ok(node) = cluster.node(id) else { return false };
-    let addr = match node.role {
-        Role::Controller => node.controller_address(),
-        _ => node.client_address(),
-    };
-    addr.and_then(|a| {
-        use std::net::ToSocketAddrs;
-        a.to_socket_addrs().ok()?.next()
-    })
-    .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_millis(300)).is_ok())
 }
 
 /// The planner's view of the process cluster; `stale` nodes run an old configuration.

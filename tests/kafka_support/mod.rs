@@ -38,8 +38,15 @@ pub fn libs_dir() -> Res<PathBuf> {
     if let Ok(dir) = std::env::var("KRAFTWERK_KAFKA_LIBS") {
         return Ok(PathBuf::from(dir));
     }
+    libs_dir_for(KAFKA_VERSION)
+}
+
+/// The jars of Kafka `version` (`KAFKA_VERSION=<version> tests/kafka/fetch.sh`, cached in
+/// `~/.cache/kraftwerk/kafka-<version>/libs`).
+pub fn libs_dir_for(version: &str) -> Res<PathBuf> {
     let out = Command::new("bash")
         .arg(repo().join("tests/kafka/fetch.sh"))
+        .env("KAFKA_VERSION", version)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("running fetch.sh: {e}"))?;
@@ -53,12 +60,67 @@ pub fn libs_dir() -> Res<PathBuf> {
         .unwrap_or("")
         .to_string();
     let dir = PathBuf::from(dir);
-    if !dir.join(format!("kafka_2.13-{KAFKA_VERSION}.jar")).is_file() {
+    if !dir.join(format!("kafka_2.13-{version}.jar")).is_file() {
         return Err(format!(
-            "fetch.sh printed {dir:?}, which lacks kafka_2.13-{KAFKA_VERSION}.jar"
+            "fetch.sh printed {dir:?}, which lacks kafka_2.13-{version}.jar"
         ));
     }
     Ok(dir)
+}
+
+/// `java` set up for one of Kafka's tools (small heap, the tools' log4j2 file) on the jars in
+/// `libs`; the caller adds the class and its arguments.
+pub fn tool_command(libs: &Path) -> Command {
+    let mut c = Command::new("java");
+    c.args(["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+        .arg(format!(
+            "-Dlog4j2.configurationFile=file:{}",
+            repo().join("tests/kafka/log4j2-tools.properties").display()
+        ))
+        .arg("-cp")
+        .arg(classpath(libs));
+    c
+}
+
+/// The readiness probe of a node: its listener accepts a TCP connection (up to three tries: a
+/// loaded machine can miss one short connect, and a kubelet probe has a failure threshold too).
+pub fn listener_open(cluster: &TestCluster, id: i32) -> bool {
+    let Ok(node) = cluster.node(id) else { return false };
+    let addr = match node.role {
+        Role::Controller => node.controller_address(),
+        _ => node.client_address(),
+    };
+    addr.and_then(|a| {
+        use std::net::ToSocketAddrs;
+        a.to_socket_addrs().ok()?.next()
+    })
+    .is_some_and(|a| {
+        (0..3).any(|_| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
+    })
+}
+
+/// Creates a topic with replication factor 3 and `min.insync.replicas=2` and waits for full ISRs.
+pub async fn create_topic(admin: &AdminClient, topic: &str, partitions: i32) {
+    admin
+        .create_topic(
+            &kraftwerk::admin::NewTopic::new(topic, partitions, 3).with_config("min.insync.replicas", "2"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("create {topic}: {e}"));
+    let started = Instant::now();
+    loop {
+        if let Ok(t) = admin.describe_topic(topic).await
+            && t.partitions.len() == partitions as usize
+            && t.partitions.iter().all(|p| p.isr.len() == 3)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "topic {topic} not fully replicated"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn classpath(libs: &Path) -> String {
@@ -419,6 +481,16 @@ impl KafkaNode {
         })
     }
 
+    /// The jars the node runs (its Kafka release).
+    pub fn libs(&self) -> &Path {
+        &self.libs
+    }
+
+    /// Runs another release's jars from the next start on (an upgrade or a downgrade).
+    pub fn set_libs(&mut self, libs: &Path) {
+        self.libs = libs.to_path_buf();
+    }
+
     /// `kafka.tools.StorageTool format -t <id> -c <props> --ignore-formatted [format_args]`.
     pub fn format(&self, cluster_id: &str) -> Res<String> {
         let out = Command::new("java")
@@ -670,7 +742,15 @@ impl TestCluster {
     /// As [`TestCluster::new`], with `spares`: nodes that get addresses now but only a process
     /// when [`TestCluster::add_node`] starts one (a pod the operator creates later).
     pub fn with_spares(label: &str, specs: &[NodeSpec], spares: &[NodeSpec]) -> Res<Self> {
-        let libs = libs_dir()?;
+        Self::build(label, specs, spares, libs_dir()?)
+    }
+
+    /// Like [`TestCluster::new`], every node on the jars in `libs` (another Kafka release).
+    pub fn with_libs(label: &str, specs: &[NodeSpec], libs: &Path) -> Res<Self> {
+        Self::build(label, specs, &[], libs.to_path_buf())
+    }
+
+    fn build(label: &str, specs: &[NodeSpec], spares: &[NodeSpec], libs: PathBuf) -> Res<Self> {
         let root = scratch_dir(label)?;
         remove_after_exit(&root);
         let all: Vec<NodeSpec> = specs.iter().chain(spares).cloned().collect();
