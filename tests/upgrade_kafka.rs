@@ -331,11 +331,15 @@ fn table_matches_the_tool(libs: &Path, version: &str) {
 
 fn report(phases: &[Phase], producer: &ZeroLossProducer, r: &Report) {
     println!("=== upgrade report ===");
-    let acks = producer
+    // Copied out: `largest_stall` takes the same lock.
+    let at: Vec<Instant> = producer
         .acks
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let between = |from: Instant, to: Instant| acks.iter().filter(|a| a.at >= from && a.at <= to).count();
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .map(|a| a.at)
+        .collect();
+    let between = |from: Instant, to: Instant| at.iter().filter(|t| **t >= from && **t <= to).count();
     for p in phases {
         println!(
             "{}: {:?}, restarts {:?} (down, so first: {:?}), steps {:?}, finalized {:?}, acks {}, largest stall {:?}",
@@ -349,9 +353,8 @@ fn report(phases: &[Phase], producer: &ZeroLossProducer, r: &Report) {
             producer.largest_stall(p.from, p.to),
         );
     }
-    let first = acks.first().map(|a| a.at).unwrap_or_else(Instant::now);
-    let last = acks.last().map(|a| a.at).unwrap_or_else(Instant::now);
-    drop(acks);
+    let first = at.first().copied().unwrap_or_else(Instant::now);
+    let last = at.last().copied().unwrap_or_else(Instant::now);
     println!(
         "messages: sent {}, acknowledged {}, send errors {}, received {} (distinct), missing acknowledged {}; largest stall {:?}",
         r.sent,
