@@ -7,14 +7,15 @@ MAKEFLAGS += --no-print-directory
 CARGO ?= cargo
 KIND ?= kind
 KIND_CLUSTER ?= kraftwerk
-IMAGE ?= kraftwerk:dev
+# The operator image: repository from the chart's values, tag = the chart's appVersion (one place).
+IMAGE ?= $(shell sed -n 's/^  repository: *//p' charts/kraftwerk/values.yaml | head -1):$(shell sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' charts/kraftwerk/Chart.yaml)
 WORK := $(CURDIR)/.work
 # The older Kafka release of the upgrade test (tests/upgrade_kafka.rs).
 KAFKA_UPGRADE_FROM ?= 4.2.2
 
 .PHONY: help build crds fmt fmt-check clippy unit crd-check test-integration test test-kafka e2e \
 	binaries cluster-up cluster-down cluster-rss demo demo-down kind-up kind-deploy kind-down bench bench-scale \
-	nodes-up nodes-down nodes-smoke images
+	nodes-up nodes-down nodes-smoke images image deploy-manifest chart-lint install
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,10 +23,16 @@ help: ## list the targets
 build: ## build the operator (debug)
 	$(CARGO) build --bins
 
-crds: ## regenerate crds/kafkacluster.yaml from the Rust types
+PREFIX ?= $(HOME)/.local
+install: ## install kraftwerk and the kubectl plugin kubectl-kraftwerk (a symlink to it) into $(PREFIX)/bin
+	$(CARGO) install --locked --path . --root $(PREFIX)
+	ln -sfn kraftwerk $(PREFIX)/bin/kubectl-kraftwerk
+
+crds: ## regenerate crds/kafkacluster.yaml (and the chart's copy) from the Rust types
 	@mkdir -p crds
 	$(CARGO) run -q -- crd > crds/kafkacluster.yaml.tmp
 	@mv crds/kafkacluster.yaml.tmp crds/kafkacluster.yaml
+	@cp crds/kafkacluster.yaml charts/kraftwerk/crds/kafkacluster.yaml
 
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
@@ -39,7 +46,7 @@ clippy: ## lint, warnings are errors
 unit: ## unit tests and every non-ignored test target (no cluster needed)
 	$(CARGO) test
 
-crd-check: ## fail if crds/ differs from what the code generates (run `make crds` to fix)
+crd-check: ## fail if crds/ or the chart's crds/ differ from what the code generates (run `make crds` to fix)
 	$(CARGO) test --test crd_drift
 
 test-integration: ## integration tests against a local kwok cluster that this target starts and stops
@@ -64,6 +71,17 @@ nodes-smoke: ## a 3-node Kafka as plain pods on the real nodes (no operator)
 
 images: ## pause, Kafka and operator OCI archives (no registry needed)
 	tests/images/build.sh all
+
+image: ## the operator image as an OCI archive (release profile; ~/.cache/kraftwerk/images/), as the e2e builds it
+	KRAFTWERK_IMAGE_PROFILE=$${KRAFTWERK_IMAGE_PROFILE:-release} tests/images/build.sh operator
+
+deploy-manifest: ## render deploy/operator.yaml from the Helm chart (a test checks they agree)
+	@tests/chart/render-deploy.sh > deploy/operator.yaml.tmp
+	@mv deploy/operator.yaml.tmp deploy/operator.yaml
+
+chart-lint: ## helm lint --strict the chart, default and namespace-scoped values
+	@tests/cluster/build-binaries.sh >/dev/null
+	@tests/chart/lint.sh
 
 test: ## everything CI runs: fmt, clippy, unit, CRD drift, integration, Kafka, end-to-end on real nodes
 	@tests/cluster/phase.sh fmt-check $(MAKE) fmt-check
@@ -106,9 +124,8 @@ kind-up: ## create a kind cluster with 3 zone-labelled workers
 kind-deploy: ## build the operator image, load it into kind, install CRD + operator + minimal example
 	docker build -f Containerfile -t $(IMAGE) .
 	$(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER)
-	kubectl apply -f crds/
+	kubectl apply --server-side -f crds/
 	kubectl apply -f deploy/
-	kubectl -n kraftwerk-system set image deployment/kraftwerk '*=$(IMAGE)'
 	kubectl -n kraftwerk-system rollout status deployment/kraftwerk --timeout=180s
 	kubectl apply -f deploy/examples/minimal.yaml
 

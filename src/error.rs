@@ -17,9 +17,6 @@ pub enum Error {
     #[error("kubernetes configuration: {0}")]
     Config(String),
 
-    #[error("the KafkaCluster CRD is not installed (run `kubectl apply -f crds/`): {0}")]
-    CrdMissing(kube::Error),
-
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 
@@ -39,7 +36,6 @@ impl Error {
             Error::MissingObjectKey(_) => "missing_object_key",
             Error::InvalidObject(_) => "invalid_object",
             Error::Config(_) => "config",
-            Error::CrdMissing(_) => "crd_missing",
             Error::Io(_) => "io",
             Error::Lease(_) => "lease",
             Error::ApplyFailed(_) => "apply_failed",

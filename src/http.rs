@@ -1,6 +1,6 @@
 //! The operator's small HTTP server: `/healthz` (the controller loop runs), `/readyz` (every
-//! cache has its first full list and the API server answers) and `/metrics` (Prometheus text
-//! format).
+//! cache has its first full list and the API server answers) and `/metrics` (OpenMetrics when
+//! asked for, as Prometheus does).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -102,9 +102,10 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+async fn metrics(State(s): State<HttpState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let accept = headers.get("accept").and_then(|v| v.to_str().ok());
     (
-        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        [("content-type", crate::metrics::content_type(accept))],
         s.metrics.encode(),
     )
 }

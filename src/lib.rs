@@ -14,6 +14,11 @@ pub mod upgrade;
 
 use kube::CustomResourceExt;
 
+/// The crate's version (Cargo.toml).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git revision the binary was built from (build.rs; "unknown" outside a git checkout).
+pub const GIT_REVISION: &str = env!("KRAFTWERK_GIT_REVISION");
+
 /// The field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "kraftwerk";
 

@@ -18,7 +18,7 @@ use kraftwerk::validate::Options;
 use kraftwerk::{crd_yaml, telemetry};
 
 #[derive(Parser)]
-#[command(name = "kraftwerk", version, about = "Apache Kafka (KRaft) on Kubernetes")]
+#[command(name = "kraftwerk", version = VERSION_LINE, about = "Apache Kafka (KRaft) on Kubernetes")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,22 +64,39 @@ enum Command {
     },
     /// Print the KafkaCluster CRD as YAML.
     Crd,
-    /// Print a KafkaCluster's rollout plan from its status (KUBECONFIG honoured).
+    /// Print the version and the git revision of this binary.
+    Version,
+    /// Print a KafkaCluster's rollout plan from its status (the kubeconfig's context and
+    /// namespace unless --context / -n).
     Plan {
         /// The KafkaCluster's name.
         cluster: String,
-        /// Its namespace.
-        #[arg(short = 'n', long, default_value = "default")]
-        namespace: String,
+        #[command(flatten)]
+        kube: cli::kubeconfig::KubeArgs,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = cli::admin::OutputFormat::Table)]
+        output: cli::admin::OutputFormat,
         /// Approve the change a canary holds (status.rollout.awaitingApproval), so the rest of
         /// the cluster rolls: sets the annotation kraftwerk.dev/canary-approved.
         #[arg(long)]
         approve: bool,
     },
-    /// Kafka brokers: `broker list` (like `dcos kafka broker list`).
+    /// Kafka brokers: `broker list|get` (like `dcos kafka broker list`).
     Broker(cli::admin::BrokerCli),
-    /// Kafka topics: `topic list|describe|create|under-replicated|unavailable`.
+    /// Kafka topics: `topic list|describe|create|delete|partitions|config|under-replicated|unavailable`.
     Topic(cli::admin::TopicCli),
+    /// Where clients reach a KafkaCluster: bootstrap addresses, every node's address and listeners.
+    Endpoints {
+        /// The KafkaCluster [default: the only one in the namespace].
+        cluster: Option<String>,
+        #[command(flatten)]
+        kube: cli::kubeconfig::KubeArgs,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = cli::admin::OutputFormat::Table)]
+        output: cli::admin::OutputFormat,
+    },
+    /// Print a shell completion script: `source <(kraftwerk completion bash)`.
+    Completion { shell: clap_complete::Shell },
     /// Print every object the operator would create for a KafkaCluster, without a cluster.
     Render {
         /// The KafkaCluster manifest ("-" for standard input).
@@ -97,21 +114,36 @@ enum Command {
     },
 }
 
+/// `0.1.0 (revision abc123def456)`: `kraftwerk version` and `--version`.
+const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    env!("KRAFTWERK_GIT_REVISION"),
+    ")"
+);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crd => crd_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
+        Command::Version => {
+            println!("kraftwerk {VERSION_LINE}");
+            Ok(())
+        }
         Command::Plan {
             cluster,
-            namespace,
+            kube,
+            output,
             approve,
-        } => block_on(plan_cmd(cluster, namespace, approve)),
-        Command::Broker(b) => {
-            block_on(async move { cli::admin::run_broker(&b).await.map_err(|e| e.to_string()) })
-        }
-        Command::Topic(t) => {
-            block_on(async move { cli::admin::run_topic(&t).await.map_err(|e| e.to_string()) })
-        }
+        } => block_on(plan_cmd(cluster, kube, output, approve)),
+        Command::Broker(b) => block_on(async move { cli::admin::run_broker(&b).await }),
+        Command::Topic(t) => block_on(async move { cli::admin::run_topic(&t).await }),
+        Command::Endpoints {
+            cluster,
+            kube,
+            output,
+        } => block_on(endpoints_cmd(cluster, kube, output)),
+        Command::Completion { shell } => completion_cmd(shell),
         Command::Render {
             file,
             namespace,
@@ -131,6 +163,11 @@ fn main() -> ExitCode {
             lease_identity,
         } => {
             telemetry::init(&log_level, log_json);
+            tracing::info!(
+                version = kraftwerk::VERSION,
+                revision = kraftwerk::GIT_REVISION,
+                "kraftwerk starting"
+            );
             let config = RunConfig {
                 namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
                 options: Options { cluster_domain },
@@ -178,8 +215,56 @@ fn render_cmd(
     Ok(())
 }
 
-async fn plan_cmd(cluster: String, namespace: String, approve: bool) -> Result<(), String> {
-    let client = kube::Client::try_default().await.map_err(|e| e.to_string())?;
+/// Prints the completion script of `shell` (generated in memory: a closed pipe is an error,
+/// not a panic).
+fn completion_cmd(shell: clap_complete::Shell) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut script = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        binary_name(),
+        &mut script,
+    );
+    std::io::stdout()
+        .write_all(&script)
+        .map_err(|e| format!("writing the completion script: {e}"))
+}
+
+/// `kraftwerk`, or `kubectl-kraftwerk` when run as the kubectl plugin (completions name it).
+fn binary_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "kraftwerk".into())
+}
+
+async fn endpoints_cmd(
+    cluster: Option<String>,
+    kube: cli::kubeconfig::KubeArgs,
+    output: cli::admin::OutputFormat,
+) -> Result<(), String> {
+    let (client, namespace) = kube.connect().await?;
+    let kc = cli::kubeconfig::cluster(&client, &namespace, cluster.as_deref()).await?;
+    let endpoints = cli::endpoints::of(&kc);
+    match output {
+        cli::admin::OutputFormat::Table => print!("{}", cli::endpoints::table(&endpoints)),
+        format => print!("{}", cli::admin::structured(format, &endpoints)?),
+    }
+    Ok(())
+}
+
+async fn plan_cmd(
+    cluster: String,
+    kube: cli::kubeconfig::KubeArgs,
+    output: cli::admin::OutputFormat,
+    approve: bool,
+) -> Result<(), String> {
+    let (client, namespace) = kube.connect().await?;
     let api: kube::Api<KafkaCluster> = kube::Api::namespaced(client, &namespace);
     let kc = api
         .get(&cluster)
@@ -211,6 +296,9 @@ async fn plan_cmd(cluster: String, namespace: String, approve: bool) -> Result<(
         return Ok(());
     }
     match kc.status.as_ref().and_then(|s| s.rollout.as_ref()) {
+        Some(plan) if output != cli::admin::OutputFormat::Table => {
+            print!("{}", cli::admin::structured(output, plan)?)
+        }
         Some(plan) => print!("{}", cli::plan::format_plan(plan)),
         None => println!("KafkaCluster {namespace}/{cluster} has no rollout plan in its status yet"),
     }

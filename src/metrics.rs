@@ -2,7 +2,9 @@
 //! operator sends to the API server by Kubernetes verb (the "a no-op reconcile sends nothing"
 //! guarantee is measured with it), what rollouts did (restarts and live reconfigurations, by node
 //! role), and leader election (whether this replica leads, and its Lease requests, kept out of
-//! the request counters).
+//! the request counters), and the state of every KafkaCluster the leader manages (Ready,
+//! Progressing, Degraded, rollout progress), one series per cluster, gone when it is deleted.
+//! Served in the OpenMetrics text format.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -13,6 +15,21 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::crd::{ConditionType, KafkaClusterStatus, StepState};
+
+/// The content type of [`Metrics::encode`]'s output, for a scraper that asks for OpenMetrics
+/// (Prometheus does); others get [`CONTENT_TYPE_TEXT`], which reads the same body.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The content type to answer a scrape with, from its Accept header.
+pub fn content_type(accept: Option<&str>) -> &'static str {
+    match accept {
+        Some(a) if a.contains("application/openmetrics-text") => CONTENT_TYPE,
+        _ => CONTENT_TYPE_TEXT,
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
@@ -33,6 +50,122 @@ pub struct RollLabels {
     pub role: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// What the per-cluster gauges show, from a computed status (pure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ClusterGauges {
+    pub ready: i64,
+    pub progressing: i64,
+    pub degraded: i64,
+    /// Nodes in the current rollout plan, and those done (0 and 0 without a plan).
+    pub rollout_nodes: i64,
+    pub rollout_nodes_done: i64,
+    /// 1 while the rollout waits for the user (paused, or a canary awaiting approval).
+    pub rollout_waiting: i64,
+}
+
+impl ClusterGauges {
+    pub fn of(status: &KafkaClusterStatus) -> Self {
+        let is_true = |t: ConditionType| {
+            i64::from(
+                status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == t.as_str() && c.status == "True"),
+            )
+        };
+        let mut g = ClusterGauges {
+            ready: is_true(ConditionType::Ready),
+            progressing: is_true(ConditionType::Progressing),
+            degraded: is_true(ConditionType::Degraded),
+            ..Default::default()
+        };
+        if let Some(rollout) = &status.rollout {
+            for phase in &rollout.phases {
+                let steps = phase.steps.len() as i64 + i64::from(phase.steps_omitted);
+                g.rollout_nodes += steps;
+                g.rollout_nodes_done += if phase.state == StepState::Complete {
+                    steps
+                } else {
+                    phase
+                        .steps
+                        .iter()
+                        .filter(|s| s.state == StepState::Complete)
+                        .count() as i64
+                };
+            }
+            g.rollout_waiting = i64::from(rollout.state == StepState::Waiting);
+        }
+        g
+    }
+}
+
+/// The per-cluster gauge families.
+#[derive(Default)]
+struct ClusterFamilies {
+    ready: Family<ClusterLabels, Gauge>,
+    progressing: Family<ClusterLabels, Gauge>,
+    degraded: Family<ClusterLabels, Gauge>,
+    rollout_nodes: Family<ClusterLabels, Gauge>,
+    rollout_nodes_done: Family<ClusterLabels, Gauge>,
+    rollout_waiting: Family<ClusterLabels, Gauge>,
+}
+
+impl ClusterFamilies {
+    fn register(&self, registry: &mut Registry) {
+        for (name, help, family) in [
+            (
+                "cluster_ready",
+                "1 while the KafkaCluster's Ready condition is True",
+                &self.ready,
+            ),
+            (
+                "cluster_progressing",
+                "1 while the KafkaCluster's Progressing condition is True (starting, rolling, scaling)",
+                &self.progressing,
+            ),
+            (
+                "cluster_degraded",
+                "1 while the KafkaCluster's Degraded condition is True",
+                &self.degraded,
+            ),
+            (
+                "cluster_rollout_nodes",
+                "Nodes in the KafkaCluster's current rollout plan",
+                &self.rollout_nodes,
+            ),
+            (
+                "cluster_rollout_nodes_done",
+                "Nodes of the current rollout plan that are done",
+                &self.rollout_nodes_done,
+            ),
+            (
+                "cluster_rollout_waiting",
+                "1 while the rollout waits for the user (paused, or a canary awaiting approval)",
+                &self.rollout_waiting,
+            ),
+        ] {
+            registry.register(name, help, family.clone());
+        }
+    }
+
+    fn families(&self) -> [&Family<ClusterLabels, Gauge>; 6] {
+        [
+            &self.ready,
+            &self.progressing,
+            &self.degraded,
+            &self.rollout_nodes,
+            &self.rollout_nodes_done,
+            &self.rollout_waiting,
+        ]
+    }
+}
+
 pub struct Metrics {
     pub reconciles: Counter,
     pub failures: Family<ErrorLabels, Counter>,
@@ -42,6 +175,7 @@ pub struct Metrics {
     /// 1 while this replica holds the leader Lease (or runs without leader election).
     pub is_leader: Gauge,
     pub lease_requests: Family<RequestLabels, Counter>,
+    clusters: ClusterFamilies,
     requests_total: AtomicU64,
     registry: Registry,
 }
@@ -127,6 +261,8 @@ impl Metrics {
             "Requests about the leader Lease sent to the API server, by HTTP verb",
             lease_requests.clone(),
         );
+        let clusters = ClusterFamilies::default();
+        clusters.register(&mut registry);
         Self {
             reconciles,
             failures,
@@ -135,6 +271,7 @@ impl Metrics {
             roll_actions,
             is_leader,
             lease_requests,
+            clusters,
             requests_total: AtomicU64::new(0),
             registry,
         }
@@ -182,6 +319,37 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets the gauges of the KafkaCluster `namespace/name` from its computed status.
+    pub fn cluster_state(&self, namespace: &str, name: &str, status: &KafkaClusterStatus) {
+        let labels = ClusterLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        let g = ClusterGauges::of(status);
+        let c = &self.clusters;
+        for (family, value) in [
+            (&c.ready, g.ready),
+            (&c.progressing, g.progressing),
+            (&c.degraded, g.degraded),
+            (&c.rollout_nodes, g.rollout_nodes),
+            (&c.rollout_nodes_done, g.rollout_nodes_done),
+            (&c.rollout_waiting, g.rollout_waiting),
+        ] {
+            family.get_or_create(&labels).set(value);
+        }
+    }
+
+    /// Drops the series of a deleted KafkaCluster.
+    pub fn forget_cluster(&self, namespace: &str, name: &str) {
+        let labels = ClusterLabels {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        for family in self.clusters.families() {
+            family.remove(&labels);
+        }
+    }
+
     /// Starts timing a reconcile; the time is recorded when the guard drops.
     pub fn measure(&self) -> ReconcileTimer<'_> {
         self.reconciles.inc();
@@ -191,7 +359,8 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
+    /// The OpenMetrics text format ([`CONTENT_TYPE`]), which Prometheus negotiates; it also
+    /// reads it as the classic text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -284,6 +453,74 @@ mod tests {
         assert!(
             text.contains("kraftwerk_reconcile_duration_seconds_count 1"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn prometheus_gets_openmetrics() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(content_type(Some(prometheus)), CONTENT_TYPE);
+        assert_eq!(content_type(Some("*/*")), CONTENT_TYPE_TEXT);
+        assert_eq!(content_type(None), CONTENT_TYPE_TEXT);
+        assert!(
+            Metrics::new().encode().ends_with("# EOF\n"),
+            "an OpenMetrics body"
+        );
+    }
+
+    fn status(yaml: &str) -> KafkaClusterStatus {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn cluster_gauges_follow_the_conditions_and_the_rollout() {
+        let rolling = status(
+            "conditions:
+- {type: Ready, status: 'True', reason: AllNodesReady, message: '', lastTransitionTime: '2026-01-01T00:00:00Z'}
+- {type: Progressing, status: 'True', reason: Restarting, message: '', lastTransitionTime: '2026-01-01T00:00:00Z'}
+- {type: Degraded, status: 'False', reason: AsExpected, message: '', lastTransitionTime: '2026-01-01T00:00:00Z'}
+rollout:
+  state: IN_PROGRESS
+  message: ''
+  phases:
+  - {name: controllers, state: COMPLETE, stepsOmitted: 1, steps: [{id: 9000, pod: c-0, state: COMPLETE, reason: ''}, {id: 9001, pod: c-1, state: COMPLETE, reason: ''}]}
+  - {name: brokers, state: IN_PROGRESS, steps: [{id: 0, pod: b-0, state: COMPLETE, reason: ''}, {id: 1, pod: b-1, state: IN_PROGRESS, reason: ''}, {id: 2, pod: b-2, state: PENDING, reason: ''}]}
+",
+        );
+        let g = ClusterGauges::of(&rolling);
+        assert_eq!(
+            g,
+            ClusterGauges {
+                ready: 1,
+                progressing: 1,
+                degraded: 0,
+                rollout_nodes: 6,
+                rollout_nodes_done: 4,
+                rollout_waiting: 0,
+            }
+        );
+        let m = Metrics::new();
+        m.cluster_state("kafka", "demo", &rolling);
+        let text = m.encode();
+        for line in [
+            "kraftwerk_cluster_ready{namespace=\"kafka\",name=\"demo\"} 1",
+            "kraftwerk_cluster_progressing{namespace=\"kafka\",name=\"demo\"} 1",
+            "kraftwerk_cluster_degraded{namespace=\"kafka\",name=\"demo\"} 0",
+            "kraftwerk_cluster_rollout_nodes{namespace=\"kafka\",name=\"demo\"} 6",
+            "kraftwerk_cluster_rollout_nodes_done{namespace=\"kafka\",name=\"demo\"} 4",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        m.forget_cluster("kafka", "demo");
+        assert!(
+            !m.encode().contains("name=\"demo\""),
+            "deleted clusters leave no series"
+        );
+        let waiting = status("rollout: {state: WAITING, message: paused, phases: []}");
+        assert_eq!(ClusterGauges::of(&waiting).rollout_waiting, 1);
+        assert_eq!(
+            ClusterGauges::of(&KafkaClusterStatus::default()),
+            ClusterGauges::default()
         );
     }
 

@@ -192,6 +192,8 @@ pub struct ValidatedCluster {
     pub brokers: Pool,
     pub quorum: QuorumSettings,
     pub rack_topology_key: Option<String>,
+    /// The metrics port of every Kafka pod; None when metrics are off.
+    pub metrics_port: Option<i32>,
     /// Node labels for LIKE/UNLIKE constraints.
     pub nodes: Vec<BTreeMap<String, String>>,
 }
@@ -283,6 +285,7 @@ pub fn validate_with(
         );
     }
 
+    let metrics_port = check_metrics(spec, &listeners, &mut refuse);
     let mode = quorum_mode(existing);
     let wanted_controllers = check_replicas(spec, existing, mode, &mut refuse);
     let controller_replicas = spec.controllers.replicas;
@@ -352,8 +355,30 @@ pub fn validate_with(
             },
         },
         rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
+        metrics_port,
         nodes: existing.nodes.clone(),
     })
+}
+
+/// The metrics port (None when metrics are off); it must differ from every Kafka port.
+fn check_metrics(
+    spec: &crate::crd::KafkaClusterSpec,
+    listeners: &[Listener],
+    refuse: &mut impl FnMut(&str, String),
+) -> Option<i32> {
+    let port = match &spec.metrics {
+        None => crate::crd::DEFAULT_METRICS_PORT,
+        Some(m) if !m.enabled => return None,
+        Some(m) => m.port,
+    };
+    let taken = listeners.iter().any(|l| l.port == port) || spec.controller_listener.port == port;
+    if taken {
+        refuse(
+            "spec.metrics.port",
+            format!("port {port} is already used by a listener or the controller listener"),
+        );
+    }
+    Some(port)
 }
 
 /// The cluster's name, version and image pull policy.

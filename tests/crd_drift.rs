@@ -27,3 +27,15 @@ fn committed_crd_matches_the_rust_types() {
         );
     }
 }
+
+/// The Helm chart installs the same CRD from its crds/ (`make crds` copies it there).
+#[test]
+fn the_charts_crd_is_the_committed_crd() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let committed = std::fs::read_to_string(root.join("crds/kafkacluster.yaml")).unwrap();
+    let chart = std::fs::read_to_string(root.join("charts/kraftwerk/crds/kafkacluster.yaml")).unwrap();
+    assert!(
+        committed == chart,
+        "charts/kraftwerk/crds/kafkacluster.yaml differs from crds/kafkacluster.yaml; run `make crds`"
+    );
+}

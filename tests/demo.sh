@@ -4,7 +4,7 @@
 # By default (KRAFTWERK_DEMO_NODES=real, needs root) it starts the local control plane, builds
 # the images (Kafka, the operator, pause), joins three real kubelet nodes (containerd, runc,
 # CNI, kube-proxy, CoreDNS: tests/node/), cordons the simulated kwok nodes so every pod runs for
-# real, installs the operator in-cluster from crds/ and deploy/operator.yaml as a user would,
+# real, installs the operator in-cluster with the Helm chart charts/kraftwerk as a user would,
 # creates deploy/examples/minimal.yaml, waits until it is Ready, and writes and reads a few
 # messages through the bootstrap Service.
 #
@@ -82,8 +82,8 @@ if [ "$mode" = real ]; then
   step "cordoning the simulated kwok nodes, so every pod runs on a real node"
   for n in $(simulated_nodes); do k cordon "$n" >/dev/null; done
   k get nodes -L kraftwerk.dev/node-type,topology.kubernetes.io/zone
-  step "installing the operator in-cluster: kubectl apply -f crds/ -f deploy/operator.yaml"
-  "$REPO/tests/node/deploy-operator.sh"
+  step "installing the operator in-cluster: helm upgrade --install kraftwerk charts/kraftwerk (CRD included)"
+  "$REPO/tests/node/deploy-operator.sh" helm
   k -n kraftwerk-system get pods -o wide
 else
   if [ "$mode" = kwok ]; then
@@ -112,8 +112,8 @@ if [ "$mode" != real ]; then
 
   step "starting the operator in the background (log: $oplog)"
   stop_operator >/dev/null
-  # It elects itself leader over a Lease in kraftwerk-system, as in-cluster (deploy/operator.yaml
-  # creates that namespace there).
+  # It elects itself leader over a Lease in kraftwerk-system, as in-cluster (the chart installs
+  # into that namespace).
   k create namespace kraftwerk-system --dry-run=client -o yaml | k apply -f - >/dev/null
   setsid nohup "$operator" run --metrics-addr "$metrics" >"$oplog" 2>&1 </dev/null &
   echo $! >"$pidfile"

@@ -4,7 +4,8 @@
 #
 #  0. the local control plane (tests/cluster/cluster-up.sh), the images
 #     (tests/images/build.sh) and the real nodes (tests/node/node-up.sh), each reused when up;
-#  1. deploy the operator in-cluster from the plain manifests in deploy/, as a user would;
+#  1. install the operator in-cluster with the Helm chart charts/kraftwerk (CRD included, one
+#     step), as a user would;
 #  2. apply a KafkaCluster with 3 controllers and 3 brokers pinned to the real nodes, wait
 #     for Ready;
 #  2b. inside a broker pod, Kafka's own scripts (kafka-features.sh describe, kafka-acls.sh --list,
@@ -15,8 +16,12 @@
 #     (kraft.version 1, voters with directory ids, status.controllerQuorum read back from Kafka);
 #  3. from a client pod, create a topic and produce with acks=all, then consume, through the
 #     bootstrap Service's DNS name;
+#  3b. every Kafka pod serves Prometheus metrics (JMX exporter, port `metrics`), scraped from
+#     inside the cluster: key series present, 0 under-replicated partitions, one active
+#     controller (tests/e2e/broker-metrics.sh);
 #  4. delete a broker pod: it comes back with the same node id, the same volume and the same
-#     log segment files, and the data is all still readable;
+#     log segment files, and the data is all still readable; meanwhile the other brokers report
+#     under-replicated partitions > 0, and 0 again once it is back;
 #  5. a dynamic broker setting (spec.brokers.config) is applied live: no pod restarts, a
 #     `Reconfigured` Event per broker, Kafka reports the value as a dynamic broker config;
 #  6. a static setting for every node (spec.config) rolls all 6 nodes under a continuous
@@ -25,6 +30,9 @@
 #     acknowledged message read back; figures in .work/e2e-roll.json (raw data in .work/e2e-roll/);
 #  6b. the cluster-level min.insync.replicas set to 1 (as the previous release left it) is
 #     corrected live by a newly started operator: a DurabilityCorrected Event, no pod restarted;
+#  6c. helm upgrade with changed values rolls the operator only; helm uninstall leaves the CRD,
+#     the KafkaCluster, its pods and claims alone; installed again, the operator takes over
+#     (tests/e2e/helm-lifecycle.sh);
 #  7. delete the KafkaCluster: every object it owned is gone (pods, services, config maps,
 #     PVCs, PDBs) and its volumes are reclaimed.
 #
@@ -83,7 +91,7 @@ cleanup() {
     # KafkaClusters first, while the operator runs: their ordered-shutdown finalizer needs it
     "${kubectl[@]}" -n "$NS" delete kafkaclusters --all --wait=true --timeout=180s >/dev/null 2>&1 || true
     "${kubectl[@]}" delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1 || true
-    "${kubectl[@]}" delete -f "$REPO/deploy/operator.yaml" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    "$BIN/helm" --kubeconfig "$KUBECONFIG_PATH" -n "$OP_NS" uninstall kraftwerk >/dev/null 2>&1 || true
     "$here/node/node-down.sh" || rc=1
     if [ "$started_cluster" = 1 ]; then "$here/cluster/cluster-down.sh" || rc=1; fi
   fi
@@ -92,10 +100,8 @@ cleanup() {
 trap cleanup EXIT
 
 # --- 1. the operator, in-cluster ---------------------------------------------------------------
-step "deploying the operator: crds/ and deploy/operator.yaml"
-[ -f "$REPO/deploy/operator.yaml" ] || fail "deploy/operator.yaml is missing"
-[ -d "$REPO/crds" ] || fail "crds/ is missing (make crds)"
-"$here/node/deploy-operator.sh" || fail "the operator did not start"
+step "installing the operator: helm upgrade --install charts/kraftwerk (CRD included)"
+"$here/node/deploy-operator.sh" helm || fail "the operator did not start"
 op_node=$("${kubectl[@]}" -n "$OP_NS" get pods -l app.kubernetes.io/name=kraftwerk -o jsonpath='{.items[0].spec.nodeName}' 2>/dev/null || true)
 step "operator running (node ${op_node:-?})"
 
@@ -242,9 +248,14 @@ got=$(consume)
 [ "$got" = "$N_MSGS" ] || fail "consumed $got of $N_MSGS messages"
 step "produced $N_MSGS messages with acks=all and consumed them through $bootstrap"
 "$here/node/rss.sh" >&2 || true
+metrics_summary=$("$here/e2e/broker-metrics.sh" healthy "$NS" "$CLUSTER") || fail "Kafka metrics (tests/e2e/broker-metrics.sh healthy)"
+step "$metrics_summary"
 
 # --- 4. a broker pod deleted comes back with its id and data ------------------------------------
 victim=$CLUSTER-broker-1
+urp_samples=$WORK/e2e-urp.txt
+rm -f "$urp_samples.stop"
+"$here/e2e/broker-metrics.sh" sample-urp "$NS" "$CLUSTER" "$victim" "$urp_samples" &
 id_before=$("${kubectl[@]}" -n "$NS" get pod "$victim" -o jsonpath='{.metadata.labels.kraftwerk\.dev/node-id}')
 uid_before=$("${kubectl[@]}" -n "$NS" get pod "$victim" -o jsonpath='{.metadata.uid}')
 pv_before=$("${kubectl[@]}" -n "$NS" get pvc "data-$victim" -o jsonpath='{.spec.volumeName}')
@@ -272,6 +283,18 @@ meta_after=$("${kubectl[@]}" -n "$NS" exec "$victim" -- sh -c "$meta_cmd" 2>/dev
 [ "$pv_after" = "$pv_before" ] || fail "volume changed: $pv_before -> $pv_after"
 [ "$meta_after" = "$meta_before" ] || fail "meta.properties changed: [$meta_before] -> [$meta_after]"
 [ "$segs_after" = "$segs_before" ] || fail "log segments differ (not the same files): [$segs_before] -> [$segs_after]"
+touch "$urp_samples.stop"
+wait
+urp_max=$(awk '$2 ~ /^[0-9]+$/ && $2 > m {m = $2} END {print m + 0}' "$urp_samples")
+[ "$urp_max" -gt 0 ] || fail "the other brokers never reported under-replicated partitions while $victim was down: $(tr '\n' ' ' <"$urp_samples")"
+urp_now=""
+for _ in $(seq 1 60); do
+  urp_now=$("$here/e2e/broker-metrics.sh" urp "$NS" "$CLUSTER" 2>/dev/null || true)
+  [ "$urp_now" = 0 ] && break
+  sleep 2
+done
+[ "$urp_now" = 0 ] || fail "under-replicated partitions did not return to 0 after $victim came back (last: ${urp_now:-no answer})"
+step "metrics while $victim was down: up to $urp_max under-replicated partitions ($(wc -l <"$urp_samples") samples); 0 again once it was back"
 "${kubectl[@]}" -n "$NS" wait "kafkacluster/$CLUSTER" --for=condition=Ready --timeout=300s >/dev/null ||
   fail "KafkaCluster not Ready after the broker restart"
 got=$(consume)
@@ -513,6 +536,10 @@ cluster_level=$(kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --d
 grep -q '^ *min.insync.replicas=2 ' <<<"$cluster_level" || fail "cluster-level min.insync.replicas after the correction: $cluster_level"
 [ "$(kafka_uids)" = "$uids_before" ] || fail "the correction restarted Kafka pods"
 step "cluster-level min.insync.replicas=1 corrected live $(since "$t_wrong")s after the operator restart (\"$note\"); no Kafka pod restarted"
+
+# --- 6c. the chart's upgrade and uninstall leave the Kafka cluster alone ---------------------------
+helm_summary=$("$here/e2e/helm-lifecycle.sh" "$NS" "$CLUSTER") || fail "helm upgrade/uninstall (tests/e2e/helm-lifecycle.sh)"
+step "$helm_summary"
 
 # --- 7. deleting the KafkaCluster cleans up ------------------------------------------------------
 "${kubectl[@]}" -n "$NS" delete pod kafka-client --wait=false >/dev/null

@@ -9,10 +9,13 @@
 
 mod kafka_support;
 
-// The CLI module lives in the binary; include it here to run it against the real cluster.
+// The CLI modules live in the binary; include them here to run them against the real cluster.
 #[allow(dead_code)]
 #[path = "../src/cli/admin.rs"]
 mod cli_admin;
+#[allow(dead_code)]
+#[path = "../src/cli/kubeconfig.rs"]
+mod kubeconfig;
 
 use std::time::{Duration, Instant};
 
@@ -464,14 +467,20 @@ async fn admin_client_against_real_cluster() {
     });
 
     step!(
-        "CLI: broker list, topic list/describe/create/under-replicated/unavailable",
+        "CLI: broker list/get, topic list/describe/create/partitions/config get+set/delete/under-replicated/unavailable",
         {
             use cli_admin::{
-                AdminArgs, BrokerCli, BrokerCommand, OutputFormat, TopicCli, TopicCommand, broker_output,
-                topic_output,
+                AdminArgs, BrokerCli, BrokerCommand, OutputFormat, TopicCli, TopicCommand,
+                TopicConfigCommand, broker_output, topic_output,
             };
             let bootstrap = cluster.bootstrap();
+            let cli_client = kraftwerk::admin::AdminClient::new(&bootstrap, Default::default()).unwrap();
             let args = |o| AdminArgs {
+                kube: kubeconfig::KubeArgs {
+                    namespace: None,
+                    context: None,
+                },
+                cluster: None,
                 bootstrap: Some(bootstrap.clone()),
                 output: o,
                 timeout: 10,
@@ -480,10 +489,13 @@ async fn admin_client_against_real_cluster() {
                 args: args(o),
                 command,
             };
-            let out = broker_output(&BrokerCli {
-                args: args(OutputFormat::Table),
-                command: BrokerCommand::List,
-            })
+            let out = broker_output(
+                &cli_client,
+                &BrokerCli {
+                    args: args(OutputFormat::Table),
+                    command: BrokerCommand::List,
+                },
+            )
             .await
             .unwrap();
             eprintln!("{out}");
@@ -491,10 +503,13 @@ async fn admin_client_against_real_cluster() {
             assert!(lines[0].starts_with("ID") && lines[0].contains("STATE"), "{out}");
             assert_eq!(lines.len(), 4, "{out}");
             assert!(lines[1..].iter().all(|l| l.ends_with("active")), "{out}");
-            let json = broker_output(&BrokerCli {
-                args: args(OutputFormat::Json),
-                command: BrokerCommand::List,
-            })
+            let json = broker_output(
+                &cli_client,
+                &BrokerCli {
+                    args: args(OutputFormat::Json),
+                    command: BrokerCommand::List,
+                },
+            )
             .await
             .unwrap();
             let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -507,7 +522,7 @@ async fn admin_client_against_real_cluster() {
                 replication: 3,
                 configs: vec![("min.insync.replicas".into(), "2".into())],
             };
-            let out = topic_output(&topic_cmd(create, OutputFormat::Table))
+            let out = topic_output(&cli_client, &topic_cmd(create, OutputFormat::Table))
                 .await
                 .unwrap();
             assert_eq!(out, "Created topic cli-topic (partitions=2, replication=3)\n");
@@ -515,22 +530,25 @@ async fn admin_client_against_real_cluster() {
                 t.partitions.iter().all(|p| p.isr.len() == 3)
             })
             .await;
-            let out = topic_output(&topic_cmd(
-                TopicCommand::List { internal: false },
-                OutputFormat::Table,
-            ))
+            let out = topic_output(
+                &cli_client,
+                &topic_cmd(TopicCommand::List { internal: false }, OutputFormat::Table),
+            )
             .await
             .unwrap();
             assert!(
                 out.lines().any(|l| l == "cli-topic") && out.lines().any(|l| l == topic),
                 "{out}"
             );
-            let out = topic_output(&topic_cmd(
-                TopicCommand::Describe {
-                    name: "cli-topic".into(),
-                },
-                OutputFormat::Table,
-            ))
+            let out = topic_output(
+                &cli_client,
+                &topic_cmd(
+                    TopicCommand::Describe {
+                        name: "cli-topic".into(),
+                    },
+                    OutputFormat::Table,
+                ),
+            )
             .await
             .unwrap();
             eprintln!("{out}");
@@ -539,9 +557,12 @@ async fn admin_client_against_real_cluster() {
                 "{out}"
             );
             assert_eq!(out.lines().filter(|l| l.ends_with("  ok")).count(), 2, "{out}");
-            let out = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Table))
-                .await
-                .unwrap();
+            let out = topic_output(
+                &cli_client,
+                &topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Table),
+            )
+            .await
+            .unwrap();
             assert_eq!(out, "none\n");
             // Stop broker 0: its partitions become under-replicated; the CLI lists them.
             cluster
@@ -553,9 +574,12 @@ async fn admin_client_against_real_cluster() {
                 t.partitions.iter().all(|p| p.isr.len() == 2)
             })
             .await;
-            let out = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Table))
-                .await
-                .unwrap();
+            let out = topic_output(
+                &cli_client,
+                &topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Table),
+            )
+            .await
+            .unwrap();
             eprintln!("{out}");
             assert!(out.starts_with("TOPIC"), "{out}");
             assert_eq!(
@@ -563,9 +587,12 @@ async fn admin_client_against_real_cluster() {
                 2,
                 "{out}"
             );
-            let json = topic_output(&topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Json))
-                .await
-                .unwrap();
+            let json = topic_output(
+                &cli_client,
+                &topic_cmd(TopicCommand::UnderReplicated, OutputFormat::Json),
+            )
+            .await
+            .unwrap();
             let v: serde_json::Value = serde_json::from_str(&json).unwrap();
             assert!(
                 v.as_array()
@@ -573,22 +600,103 @@ async fn admin_client_against_real_cluster() {
                     .iter()
                     .all(|r| !r["isr"].as_array().unwrap().contains(&0.into()))
             );
-            let out = topic_output(&topic_cmd(TopicCommand::Unavailable, OutputFormat::Table))
-                .await
-                .unwrap();
+            let out = topic_output(
+                &cli_client,
+                &topic_cmd(TopicCommand::Unavailable, OutputFormat::Table),
+            )
+            .await
+            .unwrap();
             assert_eq!(out, "none\n", "RF=3 partitions keep a leader");
-            let e = topic_output(&topic_cmd(
-                TopicCommand::Describe { name: "nope".into() },
-                OutputFormat::Table,
-            ))
+            let e = topic_output(
+                &cli_client,
+                &topic_cmd(
+                    TopicCommand::Describe { name: "nope".into() },
+                    OutputFormat::Table,
+                ),
+            )
             .await
             .unwrap_err();
             assert_eq!(e.kind(), "unknown_topic");
+            // partitions, config set/get (read back from Kafka), broker get, delete
+            let yaml = topic_output(
+                &cli_client,
+                &topic_cmd(
+                    TopicCommand::Partitions {
+                        name: "cli-topic".into(),
+                    },
+                    OutputFormat::Yaml,
+                ),
+            )
+            .await
+            .unwrap();
+            let v: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+            assert_eq!(v.as_sequence().unwrap().len(), 2, "{yaml}");
+            topic_output(
+                &cli_client,
+                &topic_cmd(
+                    TopicCommand::Config(TopicConfigCommand::Set {
+                        name: "cli-topic".into(),
+                        configs: vec![("retention.ms".into(), "3600000".into())],
+                    }),
+                    OutputFormat::Table,
+                ),
+            )
+            .await
+            .unwrap();
+            let got = || async {
+                let json = topic_output(
+                    &cli_client,
+                    &topic_cmd(
+                        TopicCommand::Config(TopicConfigCommand::Get {
+                            name: "cli-topic".into(),
+                            key: Some("retention.ms".into()),
+                        }),
+                        OutputFormat::Json,
+                    ),
+                )
+                .await
+                .unwrap();
+                let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+                v[0]["value"].as_str().map(str::to_string)
+            };
+            let until = Instant::now() + Duration::from_secs(20);
+            while got().await.as_deref() != Some("3600000") {
+                assert!(Instant::now() < until, "retention.ms never read back as 3600000");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let out = broker_output(
+                &cli_client,
+                &BrokerCli {
+                    args: args(OutputFormat::Table),
+                    command: BrokerCommand::Get { id: 1 },
+                },
+            )
+            .await
+            .unwrap();
+            assert!(out.lines().nth(1).unwrap_or_default().starts_with("1 "), "{out}");
+            assert!(out.contains("NAME") && out.contains("SOURCE"), "{out}");
             cluster.node_mut(0).unwrap().start().unwrap();
             wait_topic(&admin, "cli-topic", |t| {
                 t.partitions.iter().all(|p| p.isr.len() == 3)
             })
             .await;
+            let out = topic_output(
+                &cli_client,
+                &topic_cmd(
+                    TopicCommand::Delete {
+                        name: "cli-topic".into(),
+                    },
+                    OutputFormat::Table,
+                ),
+            )
+            .await
+            .unwrap();
+            assert_eq!(out, "Deleted topic cli-topic\n");
+            let until = Instant::now() + Duration::from_secs(20);
+            while admin.describe_topic("cli-topic").await.is_ok() {
+                assert!(Instant::now() < until, "cli-topic not deleted");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     );
 

@@ -1,5 +1,7 @@
 //! `kraftwerk broker …` and `kraftwerk topic …`: Kafka admin commands on
 //! [`kraftwerk::admin`], modelled on DC/OS `dcos kafka broker …` / `dcos kafka topic …`.
+//! Without `--bootstrap` they reach the KafkaCluster's brokers by port-forward through the
+//! Kubernetes API ([`super::kubeconfig`]); with it, directly.
 //!
 //! Wiring (in the binary's `Command` enum):
 //! ```ignore
@@ -16,14 +18,23 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use kraftwerk::admin::{
-    AdminClient, AdminConfig, AdminError, BrokerInfo, NewTopic, PartitionInfo, TopicInfo,
+    AdminClient, AdminConfig, AdminError, AlterConfigOp, BrokerInfo, ConfigEntry, ConfigResource, Connector,
+    NewTopic, PartitionInfo, TcpConnector, TopicInfo,
 };
 use serde::Serialize;
+
+use super::kubeconfig::{KubeArgs, PortForward};
 
 /// Connection options shared by `broker` and `topic`.
 #[derive(Debug, Clone, Args)]
 pub struct AdminArgs {
-    /// Kafka bootstrap servers, `host:port[,host:port…]` (any broker listener).
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// The KafkaCluster [default: the only one in the namespace].
+    #[arg(long, global = true)]
+    pub cluster: Option<String>,
+    /// Kafka bootstrap servers, `host:port[,host:port…]`, reachable from here; without it the
+    /// brokers are reached by port-forward through the Kubernetes API.
     #[arg(
         long,
         global = true,
@@ -43,6 +54,19 @@ pub struct AdminArgs {
 pub enum OutputFormat {
     Table,
     Json,
+    Yaml,
+}
+
+/// JSON or YAML of `value` (the table is each command's own).
+pub fn structured<T: Serialize + ?Sized>(format: OutputFormat, value: &T) -> Result<String, String> {
+    match format {
+        OutputFormat::Yaml => {
+            serde_yaml::to_string(value).map_err(|e| format!("cannot serialize output: {e}"))
+        }
+        _ => serde_json::to_string_pretty(value)
+            .map(|s| s + "\n")
+            .map_err(|e| format!("cannot serialize output: {e}")),
+    }
 }
 
 /// `kraftwerk broker …`
@@ -58,6 +82,8 @@ pub struct BrokerCli {
 pub enum BrokerCommand {
     /// List registered brokers with address, rack and fenced state.
     List,
+    /// One broker: its registration and its non-default configuration.
+    Get { id: i32 },
 }
 
 /// `kraftwerk topic …`
@@ -92,12 +118,31 @@ pub enum TopicCommand {
         #[arg(short = 'c', long = "config", value_name = "KEY=VALUE", value_parser = parse_key_value)]
         configs: Vec<(String, String)>,
     },
+    /// Delete a topic.
+    Delete { name: String },
+    /// A topic's partitions: leader, replicas, ISR, state.
+    Partitions { name: String },
+    /// A topic's configuration: `config get <topic> [key]`, `config set <topic> key=value…`.
+    #[command(subcommand)]
+    Config(TopicConfigCommand),
     /// Partitions whose ISR is smaller than their replica set.
     #[command(alias = "under_replicated_partitions")]
     UnderReplicated,
     /// Partitions without a leader.
     #[command(alias = "unavailable_partitions")]
     Unavailable,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TopicConfigCommand {
+    /// Every entry (or one key) with its value and where it comes from.
+    Get { name: String, key: Option<String> },
+    /// Set dynamic topic configs (`key=value`, repeatable); `key=` removes the override.
+    Set {
+        name: String,
+        #[arg(required = true, value_parser = parse_key_value)]
+        configs: Vec<(String, String)>,
+    },
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -107,64 +152,123 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn client(args: &AdminArgs) -> Result<AdminClient, AdminError> {
-    let bootstrap = args.bootstrap.as_deref().ok_or_else(|| {
-        AdminError::InvalidArgument("--bootstrap (or KRAFTWERK_BOOTSTRAP) is required".into())
-    })?;
+fn admin_config(args: &AdminArgs) -> AdminConfig {
     let request = Duration::from_secs(args.timeout.max(1));
-    AdminClient::new(
-        bootstrap,
-        AdminConfig {
-            client_id: "kraftwerk-cli".into(),
-            connect_timeout: (request / 3).max(Duration::from_secs(1)),
-            request_timeout: request,
-        },
-    )
+    AdminConfig {
+        client_id: "kraftwerk-cli".into(),
+        connect_timeout: (request / 3).max(Duration::from_secs(1)),
+        request_timeout: request,
+    }
+}
+
+/// An admin client: direct to `--bootstrap`, else by port-forward to the KafkaCluster's pods.
+enum Admin {
+    Direct(AdminClient<TcpConnector>),
+    Forwarded(Box<AdminClient<PortForward>>),
+}
+
+async fn connect(args: &AdminArgs) -> Result<Admin, String> {
+    if let Some(bootstrap) = &args.bootstrap {
+        return AdminClient::new(bootstrap, admin_config(args))
+            .map(Admin::Direct)
+            .map_err(|e| e.to_string());
+    }
+    let (client, namespace) = args.kube.connect().await?;
+    let kc = super::kubeconfig::cluster(&client, &namespace, args.cluster.as_deref()).await?;
+    super::kubeconfig::port_forward_admin(&client, &kc, admin_config(args))
+        .map(|a| Admin::Forwarded(Box::new(a)))
 }
 
 /// Runs `kraftwerk broker …` and prints the result on stdout.
-pub async fn run_broker(cli: &BrokerCli) -> Result<(), AdminError> {
-    print!("{}", broker_output(cli).await?);
+pub async fn run_broker(cli: &BrokerCli) -> Result<(), String> {
+    let text = match connect(&cli.args).await? {
+        Admin::Direct(a) => broker_output(&a, cli).await,
+        Admin::Forwarded(a) => broker_output(&a, cli).await,
+    };
+    print!("{}", text.map_err(|e| e.to_string())?);
     Ok(())
 }
 
 /// Runs `kraftwerk topic …` and prints the result on stdout.
-pub async fn run_topic(cli: &TopicCli) -> Result<(), AdminError> {
-    print!("{}", topic_output(cli).await?);
+pub async fn run_topic(cli: &TopicCli) -> Result<(), String> {
+    let text = match connect(&cli.args).await? {
+        Admin::Direct(a) => topic_output(&a, cli).await,
+        Admin::Forwarded(a) => topic_output(&a, cli).await,
+    };
+    print!("{}", text.map_err(|e| e.to_string())?);
     Ok(())
 }
 
 /// The text `kraftwerk broker …` prints.
-pub async fn broker_output(cli: &BrokerCli) -> Result<String, AdminError> {
-    let admin = client(&cli.args)?;
+pub async fn broker_output<C: Connector>(
+    admin: &AdminClient<C>,
+    cli: &BrokerCli,
+) -> Result<String, AdminError> {
+    let out = cli.args.output;
     match cli.command {
         BrokerCommand::List => {
             let d = admin.describe_cluster().await?;
-            Ok(match cli.args.output {
-                OutputFormat::Json => json(&d.brokers)?,
+            Ok(match out {
                 OutputFormat::Table => broker_table(&d.brokers),
+                _ => json(out, &d.brokers)?,
+            })
+        }
+        BrokerCommand::Get { id } => {
+            let d = admin.describe_cluster().await?;
+            let broker = d
+                .brokers
+                .into_iter()
+                .find(|b| b.id == id)
+                .ok_or_else(|| AdminError::InvalidArgument(format!("no broker {id} is registered")))?;
+            let configs: Vec<ConfigEntry> = admin
+                .describe_configs(&ConfigResource::Broker(id), None)
+                .await?
+                .into_iter()
+                .filter(|c| c.source != "DEFAULT_CONFIG")
+                .collect();
+            Ok(match out {
+                OutputFormat::Table => {
+                    broker_table(std::slice::from_ref(&broker)) + "\n" + &config_table(&configs)
+                }
+                _ => {
+                    #[derive(Serialize)]
+                    struct Broker<'a> {
+                        #[serde(flatten)]
+                        broker: &'a BrokerInfo,
+                        configs: &'a [ConfigEntry],
+                    }
+                    json(
+                        out,
+                        &Broker {
+                            broker: &broker,
+                            configs: &configs,
+                        },
+                    )?
+                }
             })
         }
     }
 }
 
 /// The text `kraftwerk topic …` prints.
-pub async fn topic_output(cli: &TopicCli) -> Result<String, AdminError> {
-    let admin = client(&cli.args)?;
+pub async fn topic_output<C: Connector>(
+    admin: &AdminClient<C>,
+    cli: &TopicCli,
+) -> Result<String, AdminError> {
     let out = cli.args.output;
     match &cli.command {
         TopicCommand::List { internal } => {
             let names = admin.list_topics(*internal).await?;
             Ok(match out {
-                OutputFormat::Json => json(&names)?,
                 OutputFormat::Table => names.iter().map(|n| format!("{n}\n")).collect(),
+                _ => json(out, &names)?,
             })
         }
         TopicCommand::Describe { name } => {
             let topic = admin.describe_topic(name).await?;
             let min_isr = admin.topic_min_insync_replicas(name).await?;
             Ok(match out {
-                OutputFormat::Json => {
+                OutputFormat::Json | OutputFormat::Yaml => {
                     #[derive(Serialize)]
                     struct Described<'a> {
                         #[serde(flatten)]
@@ -172,11 +276,14 @@ pub async fn topic_output(cli: &TopicCli) -> Result<String, AdminError> {
                         replication_factor: usize,
                         min_insync_replicas: Option<i32>,
                     }
-                    json(&Described {
-                        topic: &topic,
-                        replication_factor: topic.replication_factor(),
-                        min_insync_replicas: min_isr,
-                    })?
+                    json(
+                        out,
+                        &Described {
+                            topic: &topic,
+                            replication_factor: topic.replication_factor(),
+                            min_insync_replicas: min_isr,
+                        },
+                    )?
                 }
                 OutputFormat::Table => describe_table(&topic, min_isr),
             })
@@ -193,13 +300,67 @@ pub async fn topic_output(cli: &TopicCli) -> Result<String, AdminError> {
             }
             admin.create_topic(&topic).await?;
             Ok(match out {
-                OutputFormat::Json => json(&serde_json::json!({
-                    "created": name, "partitions": partitions, "replicationFactor": replication,
-                    "configs": topic.configs,
-                }))?,
+                OutputFormat::Json | OutputFormat::Yaml => json(
+                    out,
+                    &serde_json::json!({
+                        "created": name, "partitions": partitions, "replicationFactor": replication,
+                        "configs": topic.configs,
+                    }),
+                )?,
                 OutputFormat::Table => {
                     format!("Created topic {name} (partitions={partitions}, replication={replication})\n")
                 }
+            })
+        }
+        TopicCommand::Delete { name } => {
+            admin.delete_topic(name).await?;
+            Ok(match out {
+                OutputFormat::Table => format!("Deleted topic {name}\n"),
+                _ => json(out, &serde_json::json!({ "deleted": name }))?,
+            })
+        }
+        TopicCommand::Partitions { name } => {
+            let topic = admin.describe_topic(name).await?;
+            let rows: Vec<PartitionRow> = topic
+                .partitions
+                .iter()
+                .map(|p| PartitionRow::new(name, p))
+                .collect();
+            Ok(match out {
+                OutputFormat::Table => partition_table(&rows),
+                _ => json(out, &rows)?,
+            })
+        }
+        TopicCommand::Config(TopicConfigCommand::Get { name, key }) => {
+            let keys = key.as_deref().map(|k| vec![k]);
+            let entries = admin
+                .describe_configs(&ConfigResource::Topic(name.clone()), keys.as_deref())
+                .await?;
+            Ok(match out {
+                OutputFormat::Table => config_table(&entries),
+                _ => json(out, &entries)?,
+            })
+        }
+        TopicCommand::Config(TopicConfigCommand::Set { name, configs }) => {
+            let ops: Vec<AlterConfigOp> = configs
+                .iter()
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        AlterConfigOp::Delete(k.clone())
+                    } else {
+                        AlterConfigOp::Set(k.clone(), v.clone())
+                    }
+                })
+                .collect();
+            admin
+                .incremental_alter_configs(&ConfigResource::Topic(name.clone()), &ops)
+                .await?;
+            Ok(match out {
+                OutputFormat::Table => format!("Updated {} config(s) of topic {name}\n", ops.len()),
+                _ => json(
+                    out,
+                    &serde_json::json!({ "topic": name, "updated": configs.len() }),
+                )?,
             })
         }
         TopicCommand::UnderReplicated | TopicCommand::Unavailable => {
@@ -219,8 +380,8 @@ pub async fn topic_output(cli: &TopicCli) -> Result<String, AdminError> {
                 })
                 .collect();
             Ok(match out {
-                OutputFormat::Json => json(&rows)?,
                 OutputFormat::Table => partition_table(&rows),
+                _ => json(out, &rows)?,
             })
         }
     }
@@ -247,10 +408,28 @@ impl PartitionRow {
     }
 }
 
-fn json<T: Serialize + ?Sized>(value: &T) -> Result<String, AdminError> {
-    serde_json::to_string_pretty(value)
-        .map(|s| s + "\n")
-        .map_err(|e| AdminError::InvalidArgument(format!("cannot serialize output: {e}")))
+fn json<T: Serialize + ?Sized>(format: OutputFormat, value: &T) -> Result<String, AdminError> {
+    structured(format, value).map_err(AdminError::InvalidArgument)
+}
+
+fn config_table(entries: &[ConfigEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.value.clone().unwrap_or_else(|| {
+                    if c.sensitive {
+                        "(sensitive)".into()
+                    } else {
+                        "-".into()
+                    }
+                }),
+                c.source.to_string(),
+            ]
+        })
+        .collect();
+    table(&["NAME", "VALUE", "SOURCE"], &rows)
 }
 
 fn ids(v: &[i32]) -> String {
@@ -444,17 +623,47 @@ mod tests {
         assert!(Cli::try_parse_from(["k", "topic", "create", "t", "-c", "novalue"]).is_err());
     }
 
-    #[tokio::test]
-    async fn missing_bootstrap_is_an_invalid_argument() {
-        let cli = BrokerCli {
-            args: AdminArgs {
-                bootstrap: None,
-                output: OutputFormat::Table,
-                timeout: 1,
-            },
-            command: BrokerCommand::List,
+    #[test]
+    fn kube_options_and_every_output_format_parse() {
+        let cli = Cli::try_parse_from([
+            "k",
+            "topic",
+            "config",
+            "set",
+            "t",
+            "retention.ms=1000",
+            "cleanup.policy=",
+            "-n",
+            "kafka",
+            "--context",
+            "prod",
+            "--cluster",
+            "demo",
+            "-o",
+            "yaml",
+        ])
+        .unwrap();
+        let Top::Topic(t) = cli.command else {
+            panic!("topic")
         };
-        assert_eq!(broker_output(&cli).await.unwrap_err().kind(), "invalid_argument");
+        assert_eq!(t.args.kube.namespace.as_deref(), Some("kafka"));
+        assert_eq!(t.args.kube.context.as_deref(), Some("prod"));
+        assert_eq!(t.args.cluster.as_deref(), Some("demo"));
+        assert_eq!(t.args.bootstrap, None, "no --bootstrap: port-forward");
+        assert_eq!(t.args.output, OutputFormat::Yaml);
+        let TopicCommand::Config(TopicConfigCommand::Set { configs, .. }) = t.command else {
+            panic!("config set")
+        };
+        assert_eq!(configs[1], ("cleanup.policy".to_string(), String::new()));
+        for args in [
+            vec!["k", "broker", "get", "1"],
+            vec!["k", "topic", "delete", "t"],
+            vec!["k", "topic", "partitions", "t", "-o", "json"],
+            vec!["k", "topic", "config", "get", "t", "min.insync.replicas"],
+        ] {
+            assert!(Cli::try_parse_from(&args).is_ok(), "{args:?}");
+        }
+        assert_eq!(structured(OutputFormat::Yaml, &vec![1, 2]).unwrap(), "- 1\n- 2\n");
     }
 
     #[test]

@@ -186,25 +186,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Builds every cache of a scope. The returned watches must be spawned.
-pub fn start(client: &Client, ns: Option<&str>) -> (Caches, Option<Triggers>, Watches) {
+/// Builds every cache of a scope. The returned watches must be spawned. Without `watch_nodes`
+/// (no permission to read nodes) the node cache stays empty and counts as synced.
+pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, Option<Triggers>, Watches) {
     let (pods, pod_sub, pod_watch) = shared(api::<Pod>(client, ns), slim_pod);
     let (services, svc_sub, svc_watch) = shared(api::<Service>(client, ns), slim_meta);
     let (config_maps, cm_sub, cm_watch) = shared(api::<ConfigMap>(client, ns), slim_config_map);
     let (pvcs, pvc_sub, pvc_watch) = shared(api::<PersistentVolumeClaim>(client, ns), slim_pvc);
     let (pdbs, pdb_sub, pdb_watch) = shared(api::<PodDisruptionBudget>(client, ns), slim_meta);
-    let (nodes, node_writer) = reflector::store();
-    let node_stream = watcher(
-        Api::<PartialObjectMeta<Node>>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .modify(|n: &mut PartialObjectMeta<Node>| {
-        n.metadata.managed_fields = None;
-        n.metadata.annotations = None;
-    })
-    .reflect(node_writer);
-    let node_watch: Watch = Box::pin(drain(node_stream, "Node".to_string()));
+    let (nodes, node_watch) = node_cache(client, watch_nodes);
     let triggers = match (pod_sub, svc_sub, cm_sub, pvc_sub, pdb_sub) {
         (Some(pods), Some(services), Some(config_maps), Some(pvcs), Some(pdbs)) => Some(Triggers {
             pods,
@@ -225,6 +215,26 @@ pub fn start(client: &Client, ns: Option<&str>) -> (Caches, Option<Triggers>, Wa
     };
     let watches: Watches = vec![pod_watch, svc_watch, cm_watch, pvc_watch, pdb_watch, node_watch];
     (caches, triggers, watches)
+}
+
+/// Node metadata (labels), or an empty cache that counts as synced when nodes are not watched.
+fn node_cache(client: &Client, watch_nodes: bool) -> (Store<PartialObjectMeta<Node>>, Watch) {
+    let (nodes, mut node_writer) = reflector::store();
+    if !watch_nodes {
+        node_writer.apply_watcher_event(&watcher::Event::InitDone);
+        return (nodes, Box::pin(std::future::pending()));
+    }
+    let node_stream = watcher(
+        Api::<PartialObjectMeta<Node>>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .modify(|n: &mut PartialObjectMeta<Node>| {
+        n.metadata.managed_fields = None;
+        n.metadata.annotations = None;
+    })
+    .reflect(node_writer);
+    (nodes, Box::pin(drain(node_stream, "Node".to_string())))
 }
 
 impl Caches {

@@ -13,6 +13,7 @@ mod reconcile;
 pub mod roll;
 pub mod scale;
 pub mod shutdown;
+pub mod startup;
 mod status;
 mod sync;
 mod upgrade;
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::client::ClientBuilder;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
@@ -117,19 +118,20 @@ pub async fn counting_client(metrics: Arc<Metrics>, health: Arc<Health>) -> Resu
     Ok(builder.with_layer(&count).with_layer(&answered).build())
 }
 
-/// Runs the controllers until SIGTERM/SIGINT. Waits for the CRD to be served first.
+/// Runs the controllers until SIGTERM/SIGINT. Each scope waits, not ready, until the CRD is
+/// served and KafkaClusters may be listed there ([`startup`]).
 pub async fn run(
     client: Client,
     config: RunConfig,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
 ) -> Result<()> {
+    let watch_nodes = startup::can_read_nodes(&client).await;
     let scopes: Vec<Option<String>> = if config.namespaces.is_empty() {
         vec![None]
     } else {
         config.namespaces.iter().cloned().map(Some).collect()
     };
-    wait_for_crd(&client, scopes.first().cloned().flatten().as_deref()).await?;
     info!(namespaces = ?config.namespaces, "starting controllers");
     let controllers = scopes.into_iter().map(|ns| {
         run_scope(
@@ -138,6 +140,7 @@ pub async fn run(
             config.clone(),
             metrics.clone(),
             health.clone(),
+            watch_nodes,
         )
     });
     health.alive.store(true, Ordering::Relaxed);
@@ -152,17 +155,6 @@ fn record_answer<R, E>(health: Arc<Health>) -> impl Fn(Result<R, E>) -> Result<R
         health.api_answered(result.is_ok());
         result
     }
-}
-
-/// Lists KafkaClusters once (limit 1) to check the CRD is installed, with an install hint; in
-/// the first watched namespace when namespaces are given (a per-namespace Role cannot list
-/// across namespaces).
-async fn wait_for_crd(client: &Client, ns: Option<&str>) -> Result<()> {
-    api::<KafkaCluster>(client, ns)
-        .list(&ListParams::default().limit(1))
-        .await
-        .map_err(Error::CrdMissing)?;
-    Ok(())
 }
 
 fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
@@ -182,9 +174,11 @@ async fn run_scope(
     config: RunConfig,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+    watch_nodes: bool,
 ) {
     let ns = ns.as_deref();
-    let (caches, triggers, watches) = cache::start(&client, ns);
+    startup::wait_for_scope(&client, ns).await;
+    let (caches, triggers, watches) = cache::start(&client, ns, watch_nodes);
     let Some(triggers) = triggers else {
         warn!("the caches offer no subscription; not starting the controller");
         return;

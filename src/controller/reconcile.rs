@@ -78,6 +78,9 @@ async fn shut_down(guard: &DeserializeGuard<KafkaCluster>, ctx: &Context) -> Res
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let cached = observe::resolve(&ctx.caches, &namespace, &name).pods;
     let released = shutdown::advance(&clusters, &pods, &cached, &name, guard.meta()).await?;
+    if released {
+        ctx.metrics.forget_cluster(&namespace, &name);
+    }
     // Broker pods going away are watched events; the requeue is a safety net.
     Ok(if released {
         Action::await_change()

@@ -23,8 +23,10 @@ pub fn now() -> Timestamp {
     Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Writes `next` unless it equals what the KafkaCluster already carries.
+/// Writes `next` unless it equals what the KafkaCluster already carries; sets the cluster's gauges from `next` either way.
 pub async fn publish(ctx: &Context, cr: &KafkaCluster, next: &KafkaClusterStatus) -> Result<()> {
+    ctx.metrics
+        .cluster_state(&cr.namespace().unwrap_or_default(), &cr.name_any(), next);
     if status::unchanged(cr.status.as_ref(), next) {
         return Ok(());
     }

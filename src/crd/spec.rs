@@ -29,6 +29,7 @@ use super::{DEFAULT_KAFKA_VERSION, KafkaClusterStatus};
     printcolumn = r#"{"name":"Ready-Brokers","type":"integer","jsonPath":".status.readyBrokers","description":"Brokers whose pod is ready"}"#,
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version","description":"Kafka version"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Rollout","type":"string","jsonPath":".status.rollout.state","description":"IN_PROGRESS while a change rolls (Ready stays True), WAITING while paused or a canary waits, COMPLETE"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Bootstrap","type":"string","priority":1,"jsonPath":".status.bootstrapServers"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
@@ -109,6 +110,11 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutSpec>,
 
+    /// Prometheus metrics of every Kafka pod, on the container port named `metrics` (see
+    /// docs/metrics.md). On by default, port 9404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsSpec>,
+
     /// Partition rebalancing after a broker scale-up and broker drain before a scale-down
     /// (see docs/operations.md). On by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,6 +138,31 @@ pub struct RebalanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub max_partitions_in_flight: Option<u32>,
+}
+
+/// Kafka's metrics in the Prometheus format: the JMX exporter java agent the image carries
+/// (`/opt/kafka/jmx-exporter/`), started with the broker or controller process only.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSpec {
+    /// Expose metrics (default true); false starts Kafka without the agent and without the port.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Container port of the metrics endpoint (`/metrics`), named `metrics`. Default 9404.
+    #[serde(default = "default_metrics_port")]
+    #[schemars(range(min = 1024, max = 65535))]
+    pub port: i32,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The JMX exporter's customary port.
+pub const DEFAULT_METRICS_PORT: i32 = 9404;
+
+fn default_metrics_port() -> i32 {
+    DEFAULT_METRICS_PORT
 }
 
 /// Rollout controls. Nodes restart one at a time, controllers first (quorum leader last), each

@@ -35,6 +35,15 @@ const PODINFO_MOUNT: &str = "/etc/kraftwerk/podinfo";
 /// before the liveness probe may act, so a recovering broker is never killed.
 const STARTUP_PROBE_BUDGET_SECONDS: i32 = 3600;
 const DEFAULT_GRACE_SECONDS: i64 = 120;
+/// The container port of the metrics endpoint.
+pub const METRICS_PORT_NAME: &str = "metrics";
+/// Where the image carries the JMX exporter agent and its rules (tests/images/build.sh puts
+/// them there; docs/metrics.md says how to add them to another image).
+pub const METRICS_AGENT_JAR: &str = "/opt/kafka/jmx-exporter/jmx_prometheus_javaagent.jar";
+pub const METRICS_AGENT_RULES: &str = "/opt/kafka/jmx-exporter/kafka.yaml";
+/// The agent's JVM option, given to the Kafka process only (not in KAFKA_OPTS, which every
+/// Kafka tool run in the container would also read, and fail on the port already taken).
+const METRICS_AGENT_ENV: &str = "KRAFTWERK_METRICS_AGENT";
 
 /// Set on controller pods created before the dynamic quorum formed: the `--initial-controllers`
 /// value. It is added after the config hash, so its removal once the quorum formed never
@@ -43,8 +52,9 @@ pub const INITIAL_CONTROLLERS_ENV: &str = "KRAFTWERK_INITIAL_CONTROLLERS";
 
 /// The container's start script. It copies the rendered configuration to a writable place,
 /// appends what only the running pod knows (the rack), formats the log directory for this
-/// cluster id if it is empty (idempotent: `--ignore-formatted`), then execs Kafka so SIGTERM
-/// reaches it and triggers a controlled shutdown. A controller of a dynamic quorum is formatted
+/// cluster id if it is empty (idempotent: `--ignore-formatted`), adds the metrics agent to the
+/// JVM options when asked and the image has it, then execs Kafka so SIGTERM reaches it and
+/// triggers a controlled shutdown. A controller of a dynamic quorum is formatted
 /// as one of the initial voters when [`INITIAL_CONTROLLERS_ENV`] is set, else as an observer
 /// that the operator adds as a voter once it caught up.
 fn start_script(rack_aware: bool, dynamic_controller: bool) -> String {
@@ -67,6 +77,12 @@ fn start_script(rack_aware: bool, dynamic_controller: bool) -> String {
     } else {
         s.push_str("/opt/kafka/bin/kafka-storage.sh format --cluster-id \"$KRAFTWERK_CLUSTER_ID\" --config \"$cfg\" --ignore-formatted\n");
     }
+    s.push_str(&format!(
+        "if [ -n \"${{{METRICS_AGENT_ENV}:-}}\" ]; then\n\
+         \x20 if [ -f {METRICS_AGENT_JAR} ]; then export KAFKA_OPTS=\"${{KAFKA_OPTS:-}} ${METRICS_AGENT_ENV}\"\n\
+         \x20 else echo 'kraftwerk: the image has no {METRICS_AGENT_JAR}; starting without metrics' >&2; fi\n\
+         fi\n"
+    ));
     s.push_str("exec /opt/kafka/bin/kafka-server-start.sh \"$cfg\"\n");
     s
 }
@@ -152,8 +168,22 @@ pub fn node_pod(
     }
 }
 
-/// The container and ports of a node's role: the controller port, or every listener.
+/// The container and ports of a node's role: the controller port, or every listener; and the
+/// metrics port when metrics are on.
 fn ports(cluster: &ValidatedCluster, role: Role) -> (Vec<ContainerPort>, i32) {
+    let (mut ports, probe) = kafka_ports(cluster, role);
+    if let Some(port) = cluster.metrics_port {
+        ports.push(ContainerPort {
+            name: Some(METRICS_PORT_NAME.into()),
+            container_port: port,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        });
+    }
+    (ports, probe)
+}
+
+fn kafka_ports(cluster: &ValidatedCluster, role: Role) -> (Vec<ContainerPort>, i32) {
     match role {
         Role::Controller => (
             vec![ContainerPort {
@@ -205,6 +235,15 @@ fn env(cluster: &ValidatedCluster, role: Role) -> Vec<EnvVar> {
         value: Some(kafka_opts.join(" ")),
         ..Default::default()
     });
+    if let Some(port) = cluster.metrics_port {
+        env.push(EnvVar {
+            name: METRICS_AGENT_ENV.into(),
+            value: Some(format!(
+                "-javaagent:{METRICS_AGENT_JAR}={port}:{METRICS_AGENT_RULES}"
+            )),
+            ..Default::default()
+        });
+    }
 
     env
 }

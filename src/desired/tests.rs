@@ -481,3 +481,53 @@ fn once_formed_new_controllers_join_as_observers_and_nothing_restarts() {
         5
     );
 }
+
+/// Metrics are on by default: every Kafka pod has the port `metrics` (9404) and the agent's JVM
+/// option for the Kafka process only (the start script adds it; KAFKA_OPTS stays as it was).
+/// `enabled: false` leaves both out; another port moves both.
+#[test]
+fn every_kafka_pod_exposes_metrics_unless_turned_off() {
+    let metrics_of = |spec: &str, name: &str| {
+        let objects = desired_objects(&validated(spec), Some(&owner()));
+        let c = pod(&objects, name).spec.as_ref().unwrap().containers[0].clone();
+        let port = c
+            .ports
+            .unwrap_or_default()
+            .into_iter()
+            .find(|p| p.name.as_deref() == Some(super::pod::METRICS_PORT_NAME))
+            .map(|p| p.container_port);
+        let agent = c
+            .env
+            .unwrap_or_default()
+            .into_iter()
+            .find(|e| e.name == "KRAFTWERK_METRICS_AGENT")
+            .and_then(|e| e.value);
+        (port, agent, c.command.unwrap()[2].clone())
+    };
+    for name in ["demo-controller-9000", "demo-broker-0"] {
+        let (port, agent, script) = metrics_of("", name);
+        assert_eq!(port, Some(9404), "{name}");
+        assert_eq!(
+            agent.as_deref(),
+            Some(
+                "-javaagent:/opt/kafka/jmx-exporter/jmx_prometheus_javaagent.jar=9404:/opt/kafka/jmx-exporter/kafka.yaml"
+            )
+        );
+        let (format, add, exec) = (
+            script.find("kafka-storage.sh format").unwrap(),
+            script
+                .find("export KAFKA_OPTS=\"${KAFKA_OPTS:-} $KRAFTWERK_METRICS_AGENT\"")
+                .unwrap(),
+            script.find("exec /opt/kafka/bin/kafka-server-start.sh").unwrap(),
+        );
+        assert!(
+            format < add && add < exec,
+            "only the server gets the agent:\n{script}"
+        );
+    }
+    let (port, agent, _) = metrics_of("metrics: {enabled: false}", "demo-broker-0");
+    assert_eq!((port, agent), (None, None));
+    let (port, agent, _) = metrics_of("metrics: {port: 9999}", "demo-broker-0");
+    assert_eq!(port, Some(9999));
+    assert!(agent.unwrap().contains("=9999:"));
+}

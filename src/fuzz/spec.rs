@@ -123,7 +123,8 @@ fn pool() -> impl Strategy<Value = Value> {
         })
 }
 
-fn listeners() -> impl Strategy<Value = (Vec<Value>, i32)> {
+/// Listeners, the controller port, and a metrics port none of them uses.
+fn listeners() -> impl Strategy<Value = (Vec<Value>, i32, i32)> {
     let names = select(vec![
         "INTERNAL",
         "EXTERNAL",
@@ -135,15 +136,20 @@ fn listeners() -> impl Strategy<Value = (Vec<Value>, i32)> {
     (
         proptest::collection::btree_map(names, 1024i32..=65535, 1..=4),
         1024i32..=65535,
+        1024i32..=65535,
     )
-        .prop_map(|(by_name, controller_port)| {
+        .prop_map(|(by_name, controller_port, metrics_port)| {
             let mut used = BTreeSet::from([controller_port]);
             let list = by_name
                 .into_iter()
                 .filter(|(_, port)| used.insert(*port))
                 .map(|(name, port)| json!({ "name": name, "port": port }))
                 .collect();
-            (list, controller_port)
+            let metrics_port = (metrics_port..=65535)
+                .chain(1024..metrics_port)
+                .find(|p| !used.contains(p))
+                .unwrap_or(metrics_port);
+            (list, controller_port, metrics_port)
         })
 }
 
@@ -171,11 +177,22 @@ fn clean_spec() -> impl Strategy<Value = (String, Value)> {
         any::<bool>(),
     )
         .prop_map(
-            |(name, version, (listeners, cport), (b, c), (bp, cp), config, rack, (paused, batch), ib)| {
+            |(
+                name,
+                version,
+                (listeners, cport, mport),
+                (b, c),
+                (bp, cp),
+                config,
+                rack,
+                (paused, batch),
+                ib,
+            )| {
                 let mut spec = json!({
                     "version": version,
                     "listeners": listeners,
                     "controllerListener": { "port": cport },
+                    "metrics": { "port": mport },
                     "config": config,
                     "rollout": { "paused": paused, "maxBatchPerRack": batch },
                 });

@@ -289,3 +289,12 @@ fn versions_and_metadata_version_pins_are_checked() {
     .expect("a pin at or below the release's level");
     assert_eq!(c.image, "apache/kafka:4.2.2", "the release's default image tag");
 }
+
+#[test]
+fn a_metrics_port_taken_by_kafka_is_refused_naming_the_field() {
+    assert_eq!(refused_fields("metrics: {port: 9092}"), ["spec.metrics.port"]);
+    assert_eq!(refused_fields("metrics: {port: 9093}"), ["spec.metrics.port"]);
+    let off = cluster("metrics: {port: 9093, enabled: false}");
+    let cluster = validate(&off, &Existing::default(), CLUSTER_ID, &Options::default()).expect("valid");
+    assert_eq!(cluster.metrics_port, None);
+}

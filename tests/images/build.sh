@@ -10,10 +10,11 @@
 #                                           + the Maven Kafka jars (tests/kafka/fetch.sh --image) laid out
 #                                           as the official image: /opt/kafka/{bin,config,libs},
 #                                           every script of Kafka's bin/ (tests/images/kafka/tools.list),
-#                                           user appuser (1000), /etc/kafka/docker/run
-#   operator  docker.io/library/kraftwerk:dev (also kraftwerk:dev)  the operator, a static
-#                                           binary on an empty base (Containerfile does the same
-#                                           for users with Docker)
+#                                           user appuser (1000), /etc/kafka/docker/run,
+#                                           the JMX exporter agent + rules in /opt/kafka/jmx-exporter/
+#   operator  $OPERATOR_IMAGE (the chart's image:  the operator, a static binary on an empty base,
+#             repository:appVersion)       OCI labels source/version/revision (the Containerfile
+#                                           does the same for users with Docker)
 #
 # Each archive is rebuilt only when its inputs changed (a stamp of their checksums), so a
 # warm run takes about a second. Prints the archive paths.
@@ -27,6 +28,9 @@ mkdir -p "$IMAGES"
 exec 9>"$IMAGES/.build.lock"
 flock 9
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+# Prometheus' JMX exporter java agent (Maven Central), in the Kafka image with the rules of
+# deploy/metrics/jmx-exporter-kafka.yaml (the operator starts Kafka with it; docs/metrics.md).
+JMX_EXPORTER_VERSION=1.0.1
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO/tests/kafka/pom.xml")
 DEBIAN_SUITE=bookworm
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -121,11 +125,24 @@ gen_scripts() {
   log "kafka image: $(echo "$have" | wc -l) scripts in bin/"
 }
 
+# The JMX exporter agent jar, fetched once per version: prints its path.
+fetch_jmx_exporter() {
+  local dir=$CACHE/jmx-exporter-$JMX_EXPORTER_VERSION
+  local jar=$dir/jmx_prometheus_javaagent-$JMX_EXPORTER_VERSION.jar
+  if [ ! -s "$jar" ]; then
+    log "fetching io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION from Maven Central"
+    mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+      "-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_EXPORTER_VERSION" "-DoutputDirectory=$dir" >&2
+  fi
+  echo "$jar"
+}
+
 build_kafka() {
-  local libs out=$IMAGES/kafka-$KAFKA_VERSION.oci.tar stamp layer
+  local libs out=$IMAGES/kafka-$KAFKA_VERSION.oci.tar stamp layer jmx rules=$REPO/deploy/metrics/jmx-exporter-kafka.yaml
   libs=$("$REPO/tests/kafka/fetch.sh" --image)
+  jmx=$(fetch_jmx_exporter)
   build_rootfs
-  stamp="kafka $KAFKA_VERSION $( (ls -l "$libs"; tree_sum "$here/kafka"; sha256sum "$here/ocipack.py" "$here/build.sh" "$ROOTFS/.complete") | sha256sum | cut -c1-16)"
+  stamp="kafka $KAFKA_VERSION $( (ls -l "$libs"; tree_sum "$here/kafka"; sha256sum "$here/ocipack.py" "$here/build.sh" "$ROOTFS/.complete" "$jmx" "$rules") | sha256sum | cut -c1-16)"
   if ! up_to_date "$out" "$stamp"; then
     layer=$(mktemp -d "$IMAGES/.kafka-layer.XXXXXX")
     local k=$layer/opt/kafka
@@ -147,6 +164,9 @@ build_kafka() {
     cp "$here/kafka/config/"* "$k/config/"
     cp "$here/kafka/docker/run" "$layer/etc/kafka/docker/run"
     cp "$here/kafka/config/log4j2.yaml" "$layer/etc/kafka/docker/log4j2.yaml"
+    # the metrics agent and its rules, outside libs/ (not on Kafka's class path)
+    install -D -m 0644 "$jmx" "$k/jmx-exporter/jmx_prometheus_javaagent.jar"
+    install -D -m 0644 "$rules" "$k/jmx-exporter/kafka.yaml"
     # one script per tool, each checked against the jars
     gen_scripts "$k" <"$here/kafka/tools.list"
     chmod 0755 "$k/bin/"*.sh "$layer/etc/kafka/docker/run"
@@ -160,7 +180,7 @@ build_kafka() {
         cat <<JSON
 {"User":"appuser","Cmd":["/etc/kafka/docker/run"],
  "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64","LANG=C.UTF-8"],
- "ExposedPorts":{"9092/tcp":{}},
+ "ExposedPorts":{"9092/tcp":{},"9404/tcp":{}},
  "Volumes":{"/etc/kafka/secrets":{},"/var/lib/kafka/data":{},"/mnt/shared/config":{}},
  "Labels":{"org.opencontainers.image.title":"kafka","org.opencontainers.image.version":"$KAFKA_VERSION",
            "org.opencontainers.image.description":"Apache Kafka $KAFKA_VERSION (Maven Central jars) on Debian $DEBIAN_SUITE, OpenJDK 17; built by kraftwerk tests/images/build.sh"}}
@@ -178,8 +198,11 @@ JSON
 # incremental: minutes cold, seconds after a change) for the local nodes, or `release` (thin
 # LTO, what the Containerfile ships; several times slower to build).
 build_operator() {
-  local out=$IMAGES/kraftwerk-dev.oci.tar stamp bin layer
+  local out=$OPERATOR_ARCHIVE stamp bin layer revision triple
   local profile=${KRAFTWERK_IMAGE_PROFILE:-e2e}
+  # the platform this runs on: x86_64 or aarch64
+  triple=$(uname -m)-unknown-linux-gnu
+  revision=$(git -C "$REPO" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
   # One target directory, shared by every checkout (warm dependencies). Cargo fingerprints the
   # crate by paths relative to the package and by file times, so after a build from another
   # checkout it could take that tree's newer build as fresh and ship it: when the checkout
@@ -192,10 +215,10 @@ build_operator() {
   mkdir -p "$target"
   printf '%s' "$REPO" >"$last_repo"
   log "building the operator from $REPO (profile $profile, static, in $target; warm: seconds)"
-  (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$target" \
-    nice cargo build --profile "$profile" --locked --target x86_64-unknown-linux-gnu --bin kraftwerk >&2)
-  bin=$target/x86_64-unknown-linux-gnu/$profile/kraftwerk
-  stamp="operator $(sha256sum "$bin" "$here/ocipack.py" "$here/build.sh" | sha256sum | cut -c1-16)"
+  (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$target" KRAFTWERK_GIT_REVISION="$revision" \
+    nice cargo build --profile "$profile" --locked --target "$triple" --bin kraftwerk >&2)
+  bin=$target/$triple/$profile/kraftwerk
+  stamp="operator $OPERATOR_IMAGE $revision $(sha256sum "$bin" "$here/ocipack.py" "$here/build.sh" | sha256sum | cut -c1-16)"
   if ! up_to_date "$out" "$stamp"; then
     layer=$(mktemp -d "$IMAGES/.operator.XXXXXX")
     mkdir -p "$layer/usr/local/bin" "$layer/etc" "$layer/tmp"
@@ -204,8 +227,13 @@ build_operator() {
     printf 'root:x:0:0:root:/:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/:/sbin/nologin\n' >"$layer/etc/passwd"
     printf 'root:x:0:\nnonroot:x:65532:\n' >"$layer/etc/group"
     printf 'hosts: files dns\n' >"$layer/etc/nsswitch.conf"
-    python3 "$here/ocipack.py" --name docker.io/library/kraftwerk:dev --out "$out" --layer "$layer" \
-      --config '{"User":"65532:65532","Entrypoint":["/usr/local/bin/kraftwerk"],"Cmd":["run"],"Labels":{"org.opencontainers.image.title":"kraftwerk"}}'
+    python3 "$here/ocipack.py" --name "$OPERATOR_IMAGE" --out "$out" --layer "$layer" --config "$(
+      cat <<JSON
+{"User":"65532:65532","Entrypoint":["/usr/local/bin/kraftwerk"],"Cmd":["run"],
+ "Labels":{"org.opencontainers.image.title":"kraftwerk","org.opencontainers.image.version":"$OPERATOR_TAG",
+           "org.opencontainers.image.revision":"$revision","org.opencontainers.image.source":"https://github.com/kraftwerk-dev/kraftwerk"}}
+JSON
+    )"
     rm -rf "$layer"
     echo "$stamp" >"$out.inputs"
   fi

@@ -25,6 +25,9 @@ import tarfile
 import tempfile
 import time
 
+# The platform this runs on, in OCI terms (the images are built for it).
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+
 SKIP_CONTENT = {"proc", "sys", "dev"}
 
 
@@ -120,7 +123,7 @@ def main():
 
         config = {
             "created": created,
-            "architecture": "amd64",
+            "architecture": ARCH,
             "os": "linux",
             "config": json.loads(args.config),
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
@@ -140,7 +143,7 @@ def main():
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "digest": mdg,
                 "size": msize,
-                "platform": {"architecture": "amd64", "os": "linux"},
+                "platform": {"architecture": ARCH, "os": "linux"},
                 "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": tag},
             }
         index = {

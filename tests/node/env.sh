@@ -41,3 +41,10 @@ in_node() { local i=$1; shift; nsenter --net="/run/netns/$(node_netns "$i")" -- 
 ctr_node() { local i=$1; shift; ctr --address "$NODE_RUN/$(node_name "$i")/containerd.sock" "$@"; }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# The operator image, named where the chart names it (values.yaml image.repository, tag = the
+# chart's appVersion), so the chart and deploy/operator.yaml run the image built here.
+OPERATOR_REPOSITORY=$(sed -n 's/^  repository: *//p' "$REPO/charts/kraftwerk/values.yaml" | head -1)
+OPERATOR_TAG=$(sed -n 's/^appVersion: *"*\([^"]*\)"*$/\1/p' "$REPO/charts/kraftwerk/Chart.yaml")
+OPERATOR_IMAGE=$OPERATOR_REPOSITORY:$OPERATOR_TAG
+OPERATOR_ARCHIVE=$IMAGES/kraftwerk.oci.tar

@@ -157,6 +157,13 @@ impl Operator {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Operator {
+        let mut op = Self::spawn(name, namespaces, args, env);
+        op.wait_ready(Duration::from_secs(60)).await;
+        op
+    }
+
+    /// Starts `kraftwerk run` without waiting for it to be ready.
+    pub fn spawn(name: &str, namespaces: &[String], args: &[&str], env: &[(&str, &str)]) -> Operator {
         let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let dir = test_logs_dir();
         std::fs::create_dir_all(&dir).unwrap();
@@ -179,31 +186,35 @@ impl Operator {
             .stderr(log)
             .spawn()
             .expect("start the kraftwerk binary");
-        let mut op = Operator {
+        Operator {
             child,
             metrics_addr,
             log_path,
-        };
+        }
+    }
+
+    /// Waits until `/readyz` answers 200; panics with the log tail if the process exits or
+    /// `timeout` passes.
+    pub async fn wait_ready(&mut self, timeout: Duration) {
         let start = Instant::now();
         loop {
-            if let Ok(Some(status)) = op.child.try_wait() {
+            if let Ok(Some(status)) = self.child.try_wait() {
                 panic!(
                     "the operator exited with {status} at startup:\n{}",
-                    op.log_tail(40)
+                    self.log_tail(40)
                 );
             }
-            if let Ok((200, _)) = http_get(op.metrics_addr, "/readyz").await {
-                break;
+            if let Ok((200, _)) = http_get(self.metrics_addr, "/readyz").await {
+                return;
             }
-            if start.elapsed() > Duration::from_secs(60) {
+            if start.elapsed() > timeout {
                 panic!(
-                    "the operator's /readyz did not answer 200 in 60s:\n{}",
-                    op.log_tail(40)
+                    "the operator's /readyz did not answer 200 in {timeout:?}:\n{}",
+                    self.log_tail(40)
                 );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        op
     }
 
     pub fn is_running(&mut self) -> bool {
