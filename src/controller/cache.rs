@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ContainerState, ContainerStatus, Node, PersistentVolumeClaim, PersistentVolumeClaimStatus,
@@ -14,7 +15,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, PartialObjectMeta};
-use kube::runtime::reflector::{self, ReflectHandle, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -22,9 +23,6 @@ use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use crate::labels;
-
-/// Events a slow subscriber (the controller's trigger) may lag behind a reflector.
-const SUBSCRIBE_BUFFER: usize = 1024;
 
 /// The read caches of one watch scope (a namespace, or all of them).
 #[derive(Clone)]
@@ -38,13 +36,21 @@ pub struct Caches {
     pub nodes: Store<PartialObjectMeta<Node>>,
 }
 
-/// Trigger streams of the owned kinds, for `Controller::owns_shared_stream`.
+/// What a watch saw change, appear or go (the object as cached), for `Controller::owns_stream`.
+/// Deletions are included: kube-runtime's shared-reflector subscriber (`ReflectHandle`) drops
+/// an event whose object has left the store by the time it is read, and then never wakes
+/// again, so a deleted pod triggered no pass and a roll waited for the 5-minute requeue.
+/// Unbounded: the controller starts only once every cache has synced, so the first list is
+/// queued here until then (slimmed objects; the controller de-duplicates by owner).
+pub type Trigger<K> = mpsc::UnboundedReceiver<Result<K, watcher::Error>>;
+
+/// Trigger streams of the owned kinds.
 pub struct Triggers {
-    pub pods: ReflectHandle<Pod>,
-    pub services: ReflectHandle<Service>,
-    pub config_maps: ReflectHandle<ConfigMap>,
-    pub pvcs: ReflectHandle<PersistentVolumeClaim>,
-    pub pdbs: ReflectHandle<PodDisruptionBudget>,
+    pub pods: Trigger<Pod>,
+    pub services: Trigger<Service>,
+    pub config_maps: Trigger<ConfigMap>,
+    pub pvcs: Trigger<PersistentVolumeClaim>,
+    pub pdbs: Trigger<PodDisruptionBudget>,
 }
 
 /// A watch task that fills a cache; it must be polled (spawned) for the cache to fill.
@@ -68,33 +74,43 @@ fn owned_config() -> watcher::Config {
         .streaming_lists()
 }
 
-/// One shared reflector: the store, its subscriber, and the task that fills both.
-fn shared<K, F>(api: Api<K>, slim: F) -> (Store<K>, Option<ReflectHandle<K>>, Watch)
+/// One reflector: the store, the trigger stream, and the task that fills both.
+fn shared<K, F>(api: Api<K>, slim: F) -> (Store<K>, Trigger<K>, Watch)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     F: FnMut(&mut K) + Send + 'static,
 {
-    let (reader, writer) = reflector::store_shared(SUBSCRIBE_BUFFER);
-    let subscriber = writer.subscribe();
+    let (reader, writer) = reflector::store();
+    let (tx, rx) = mpsc::unbounded();
     let stream = watcher(api, owned_config())
         .default_backoff()
         .modify(slim)
-        .reflect_shared(writer);
-    (
-        reader,
-        subscriber,
-        Box::pin(drain(stream, K::kind(&()).to_string())),
-    )
+        .reflect(writer);
+    let kind = K::kind(&()).to_string();
+    (reader, rx, Box::pin(drain(stream, kind, forward(tx))))
 }
 
-async fn drain<S, T>(stream: S, kind: String)
+/// Hands every object a watch event carries (applied, listed or deleted) to the trigger.
+fn forward<K: Clone>(tx: mpsc::UnboundedSender<Result<K, watcher::Error>>) -> impl FnMut(&watcher::Event<K>) {
+    move |event| {
+        if let watcher::Event::Apply(o) | watcher::Event::InitApply(o) | watcher::Event::Delete(o) = event {
+            // Fails only once the controller has stopped; the cache keeps filling regardless.
+            let _ = tx.unbounded_send(Ok(o.clone()));
+        }
+    }
+}
+
+/// Polls a watch stream for ever (the watcher retries with backoff), handing each event to
+/// `on_event` after the reflector has applied it.
+async fn drain<S, K>(stream: S, kind: String, mut on_event: impl FnMut(&watcher::Event<K>))
 where
-    S: Stream<Item = Result<T, watcher::Error>>,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
 {
     futures::pin_mut!(stream);
     while let Some(event) = stream.next().await {
-        if let Err(e) = event {
-            warn!(%kind, error = %e, "watch failed; retrying with backoff");
+        match event {
+            Ok(event) => on_event(&event),
+            Err(e) => warn!(%kind, error = %e, "watch failed; retrying with backoff"),
         }
     }
 }
@@ -188,22 +204,19 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Builds every cache of a scope. The returned watches must be spawned. Without `watch_nodes`
 /// (no permission to read nodes) the node cache stays empty and counts as synced.
-pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, Option<Triggers>, Watches) {
+pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, Triggers, Watches) {
     let (pods, pod_sub, pod_watch) = shared(api::<Pod>(client, ns), slim_pod);
     let (services, svc_sub, svc_watch) = shared(api::<Service>(client, ns), slim_meta);
     let (config_maps, cm_sub, cm_watch) = shared(api::<ConfigMap>(client, ns), slim_config_map);
     let (pvcs, pvc_sub, pvc_watch) = shared(api::<PersistentVolumeClaim>(client, ns), slim_pvc);
     let (pdbs, pdb_sub, pdb_watch) = shared(api::<PodDisruptionBudget>(client, ns), slim_meta);
     let (nodes, node_watch) = node_cache(client, watch_nodes);
-    let triggers = match (pod_sub, svc_sub, cm_sub, pvc_sub, pdb_sub) {
-        (Some(pods), Some(services), Some(config_maps), Some(pvcs), Some(pdbs)) => Some(Triggers {
-            pods,
-            services,
-            config_maps,
-            pvcs,
-            pdbs,
-        }),
-        _ => None,
+    let triggers = Triggers {
+        pods: pod_sub,
+        services: svc_sub,
+        config_maps: cm_sub,
+        pvcs: pvc_sub,
+        pdbs: pdb_sub,
     };
     let caches = Caches {
         pods,
@@ -234,7 +247,7 @@ fn node_cache(client: &Client, watch_nodes: bool) -> (Store<PartialObjectMeta<No
         n.metadata.annotations = None;
     })
     .reflect(node_writer);
-    (nodes, Box::pin(drain(node_stream, "Node".to_string())))
+    (nodes, Box::pin(drain(node_stream, "Node".to_string(), |_| {})))
 }
 
 impl Caches {
@@ -325,6 +338,36 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::Container;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    fn pod(name: &str) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = Some(name.to_string());
+        p.metadata.namespace = Some("ns".to_string());
+        p
+    }
+
+    /// A pod modified then deleted before anyone reads the trigger still reaches the
+    /// controller twice (the deletion too), and the trigger keeps delivering afterwards; the
+    /// store, read after the events, no longer has the pod.
+    #[tokio::test]
+    async fn deletions_reach_the_trigger_after_the_store_dropped_the_object() {
+        let (reader, writer) = reflector::store();
+        let (tx, mut rx) = mpsc::unbounded();
+        let events = vec![
+            Ok(watcher::Event::Apply(pod("a"))),
+            Ok(watcher::Event::Delete(pod("a"))),
+            Ok(watcher::Event::Apply(pod("b"))),
+        ];
+        let stream = futures::stream::iter(events).reflect(writer);
+        drain(stream, "Pod".to_string(), forward(tx)).await;
+        let mut seen = Vec::new();
+        while let Some(Ok(p)) = rx.next().await {
+            seen.push(p.metadata.name.unwrap_or_default());
+        }
+        assert_eq!(seen, ["a", "a", "b"]);
+        let cached: Vec<String> = reader.state().iter().map(|p| p.name_any()).collect();
+        assert_eq!(cached, ["b"]);
+    }
 
     #[test]
     fn config_map_data_is_cached_as_digests() {

@@ -179,10 +179,6 @@ async fn run_scope(
     let ns = ns.as_deref();
     startup::wait_for_scope(&client, ns).await;
     let (caches, triggers, watches) = cache::start(&client, ns, watch_nodes);
-    let Some(triggers) = triggers else {
-        warn!("the caches offer no subscription; not starting the controller");
-        return;
-    };
     let watch_tasks: Vec<_> = watches.into_iter().map(tokio::spawn).collect();
     // No reconcile before every cache has its first complete list: a pass on a half-filled
     // cache would take existing objects for missing ones.
@@ -200,11 +196,11 @@ async fn run_scope(
     ));
     let clusters: Api<DeserializeGuard<KafkaCluster>> = api(&client, ns);
     Controller::new(clusters, watcher::Config::default().any_semantic())
-        .owns_shared_stream(triggers.pods)
-        .owns_shared_stream(triggers.services)
-        .owns_shared_stream(triggers.config_maps)
-        .owns_shared_stream(triggers.pvcs)
-        .owns_shared_stream(triggers.pdbs)
+        .owns_stream(triggers.pods)
+        .owns_stream(triggers.services)
+        .owns_stream(triggers.config_maps)
+        .owns_stream(triggers.pvcs)
+        .owns_stream(triggers.pdbs)
         .with_config(controller::Config::default().concurrency(config.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
