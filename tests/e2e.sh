@@ -33,6 +33,9 @@
 #  6c. helm upgrade with changed values rolls the operator only; helm uninstall leaves the CRD,
 #     the KafkaCluster, its pods and claims alone; installed again, the operator takes over
 #     (tests/e2e/helm-lifecycle.sh);
+#  6d. under an idempotent acks=all producer: `kubectl scale --replicas=4` adds broker 3 and the
+#     operator rebalances onto it; then spec.brokers {replicas: 3, removedIds: [1]} drains broker 1
+#     (a middle id), which is then removed; every acknowledged message read back;
 #  7. delete the KafkaCluster: every object it owned is gone (pods, services, config maps,
 #     PVCs, PDBs) and its volumes are reclaimed.
 #
@@ -540,6 +543,66 @@ step "cluster-level min.insync.replicas=1 corrected live $(since "$t_wrong")s af
 # --- 6c. the chart's upgrade and uninstall leave the Kafka cluster alone ---------------------------
 helm_summary=$("$here/e2e/helm-lifecycle.sh" "$NS" "$CLUSTER") || fail "helm upgrade/uninstall (tests/e2e/helm-lifecycle.sh)"
 step "$helm_summary"
+# --- 6d. scale-up with rebalance (kubectl scale), drain of a middle broker (spec), zero loss ----
+rebalance_state() { # "<operation> <state> <brokers> <partitionsToMove>"
+  "${kubectl[@]}" -n "$NS" get kafkacluster "$CLUSTER" \
+    -o jsonpath='{.status.rebalance.operation} {.status.rebalance.state} {.status.rebalance.brokers} {.status.rebalance.partitionsToMove}'
+}
+wait_rebalance() { # wait_rebalance <operation or ''> <brokers as JSON>: until COMPLETE over those brokers
+  local deadline=$((SECONDS + TIMEOUT)) op st br n
+  while :; do
+    read -r op st br n <<<"$(rebalance_state 2>/dev/null)" || true
+    { [ -z "$1" ] || [ "$op" = "$1" ]; } && [ "$st" = COMPLETE ] && [ "$br" = "$2" ] && rolled_out && return 0
+    [ "$SECONDS" -lt "$deadline" ] || fail "$1 over $2 not COMPLETE within ${TIMEOUT}s (status.rebalance: $op $st $br $n)"
+    sleep 2
+  done
+}
+replicas_on() { # replicas_on <broker id>: partition replicas of topic scale on that broker
+  { client /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$bootstrap" --describe --topic scale 2>/dev/null || true; } |
+    awk -v b="$1" '/Replicas:/ { for (i = 1; i <= NF; i++) if ($i == "Replicas:") { n = split($(i + 1), r, ","); for (j = 1; j <= n; j++) if (r[j] == b) c++ } } END { print c + 0 }'
+}
+client /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$bootstrap" --create --if-not-exists --topic scale \
+  --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null || fail "creating topic scale"
+client sh -c "nohup /opt/kafka/bin/kafka-run-class.sh org.apache.kafka.tools.VerifiableProducer \
+  --bootstrap-server $bootstrap --topic scale --acks -1 --throughput $ROLL_RATE \
+  --max-messages $((ROLL_RATE * (2 * TIMEOUT + 600))) --command-config /tmp/roll-producer.properties \
+  >/tmp/scale-producer.out 2>/tmp/scale-producer.err </dev/null & echo \$! >/tmp/scale-producer.pid" ||
+  fail "starting the scale producer"
+t_scale=$EPOCHREALTIME
+"${kubectl[@]}" -n "$NS" scale kafkacluster "$CLUSTER" --replicas=4 >/dev/null || fail "kubectl scale --replicas=4"
+step "producing to topic scale; kubectl scale --replicas=4: waiting for broker 3 and the rebalance"
+wait_rebalance rebalance '[0,1,2,3]'
+on3=$(replicas_on 3)
+[ "$on3" -ge 3 ] || fail "the rebalance left $on3 replicas of topic scale on the new broker 3 (want >= 3 of 18)"
+read -r _ _ _ moved_up <<<"$(rebalance_state)"
+up_secs=$(since "$t_scale")
+step "scale-up rebalanced in ${up_secs}s: $moved_up partitions moved, broker 3 holds $on3 of 18 replicas of topic scale"
+t_drain=$EPOCHREALTIME
+"${kubectl[@]}" -n "$NS" patch kafkacluster "$CLUSTER" --type merge \
+  -p '{"spec":{"brokers":{"replicas":3,"removedIds":[1]}}}' >/dev/null || fail "patching removedIds [1]"
+step "patched spec.brokers replicas 3, removedIds [1]: waiting for the drain of broker 1"
+for _ in $(seq 1 "$TIMEOUT"); do
+  "${kubectl[@]}" -n "$NS" get pod "$CLUSTER-broker-1" >/dev/null 2>&1 || break
+  sleep 1
+done
+! "${kubectl[@]}" -n "$NS" get pod "$CLUSTER-broker-1" >/dev/null 2>&1 || fail "broker 1 not removed within ${TIMEOUT}s ($(rebalance_state))"
+# the drain ends COMPLETE, or a rebalance over the remaining brokers follows it
+wait_rebalance '' '[0,2,3]'
+[ "$(replicas_on 1)" = 0 ] || fail "replicas left on removed broker 1"
+drain_secs=$(since "$t_drain")
+# shellcheck disable=SC2016
+client sh -c 'kill -TERM "$(cat /tmp/scale-producer.pid)"' || fail "stopping the scale producer"
+for _ in $(seq 1 60); do
+  client grep -q tool_data /tmp/scale-producer.out 2>/dev/null && break
+  sleep 1
+done
+client cat /tmp/scale-producer.out >"$roll_dir/scale-producer.jsonl" || fail "copying the scale producer's output"
+scale_records=$(client /opt/kafka/bin/kafka-get-offsets.sh --bootstrap-server "$bootstrap" --topic scale 2>/dev/null |
+  awk -F: '{n += $3} END {print n + 0}')
+client /opt/kafka/bin/kafka-console-consumer.sh --bootstrap-server "$bootstrap" --topic scale --from-beginning \
+  --max-messages "$scale_records" --timeout-ms 60000 >"$roll_dir/scale-consumed.txt" 2>/dev/null || true
+scale_summary=$(python3 "$here/e2e/zero_loss.py" "$roll_dir/scale-producer.jsonl" "$roll_dir/scale-consumed.txt") || fail "acknowledged messages lost during scale-up/drain: $scale_summary"
+step "drain of broker 1 done in ${drain_secs}s (pod gone, no replica of topic scale left on it); messages: $scale_summary"
 
 # --- 7. deleting the KafkaCluster cleans up ------------------------------------------------------
 "${kubectl[@]}" -n "$NS" delete pod kafka-client --wait=false >/dev/null
