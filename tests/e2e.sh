@@ -605,7 +605,7 @@ scale_records=$(client /opt/kafka/bin/kafka-get-offsets.sh --bootstrap-server "$
 client /opt/kafka/bin/kafka-console-consumer.sh --bootstrap-server "$bootstrap" --topic scale --from-beginning \
   --max-messages "$scale_records" --timeout-ms 60000 >"$roll_dir/scale-consumed.txt" 2>/dev/null || true
 scale_summary=$(python3 "$here/e2e/zero_loss.py" "$roll_dir/scale-producer.jsonl" "$roll_dir/scale-consumed.txt") || fail "acknowledged messages lost during scale-up/drain: $scale_summary"
-step "drain of broker 1 done in ${drain_secs}s (pod gone, no replica of topic scale left on it); messages: $scale_summary"
+step "drain of broker 1 done in ${drain_secs}s (pod gone, no replica of any topic left on it); messages: $scale_summary"
 
 # --- 7. deleting the KafkaCluster cleans up ------------------------------------------------------
 "${kubectl[@]}" -n "$NS" delete pod kafka-client --wait=false >/dev/null
