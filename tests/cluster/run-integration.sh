@@ -31,4 +31,4 @@ cargo test --no-run --test 'integration_*' --test roll_kwok
 "$here/cluster-up.sh"
 log "running the integration tests"
 KUBECONFIG=$KUBECONFIG_PATH KRAFTWERK_KUBECTL=$BIN/kubectl KRAFTWERK_HELM=$BIN/helm KRAFTWERK_TEST_LOGS=$WORK/test-logs \
-  cargo test --test 'integration_*' --test roll_kwok -- --ignored --test-threads=1 "$@"
+  cargo test --no-fail-fast --test 'integration_*' --test roll_kwok -- --ignored --test-threads=1 "$@"
