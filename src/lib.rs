@@ -10,6 +10,7 @@ pub mod durability;
 pub mod placement;
 pub mod rebalance;
 pub mod roll;
+pub mod tls;
 pub mod upgrade;
 
 use kube::CustomResourceExt;

@@ -121,12 +121,18 @@ impl KafkaFacts {
     }
 }
 
-/// A client listener after validation.
+/// A listener after validation: the client listeners, plus the reserved REPLICATION listener
+/// under internal TLS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listener {
     pub name: String,
     pub port: i32,
+    /// The Kafka security protocol, derived from `tls` and `authentication`.
     pub protocol: String,
+    /// TLS with the nodes' certificates.
+    pub tls: bool,
+    /// Client authentication, if any.
+    pub authentication: Option<crate::crd::AuthenticationType>,
 }
 
 impl Listener {
@@ -196,6 +202,8 @@ pub struct ValidatedCluster {
     pub metrics_port: Option<i32>,
     /// Node labels for LIKE/UNLIKE constraints.
     pub nodes: Vec<BTreeMap<String, String>>,
+    /// TLS settings; None when no listener uses TLS.
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 impl ValidatedCluster {
@@ -286,6 +294,16 @@ pub fn validate_with(
     }
 
     let metrics_port = check_metrics(spec, &listeners, &mut refuse);
+    let tls = crate::tls::settings(spec).unwrap_or_else(|(field, reason)| {
+        refuse(&field, reason);
+        None
+    });
+    if tls.is_some() {
+        refuse(
+            "spec.security.tls",
+            "TLS listeners are not available in this build yet".into(),
+        );
+    }
     let mode = quorum_mode(existing);
     let wanted_controllers = check_replicas(spec, existing, mode, &mut refuse);
     let controller_replicas = spec.controllers.replicas;
@@ -357,6 +375,7 @@ pub fn validate_with(
         rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
         metrics_port,
         nodes: existing.nodes.clone(),
+        tls,
     })
 }
 
@@ -477,17 +496,38 @@ fn check_listeners(
                 ),
             );
         }
-        if l.protocol != "PLAINTEXT" {
+        let derived = l.security_protocol();
+        if let Some(stated) = &l.protocol
+            && stated != derived
+            && (stated != "PLAINTEXT" || l.tls)
+        {
             refuse(
                 &format!("{field}.protocol"),
-                format!("{:?}: only PLAINTEXT is supported", l.protocol),
+                format!(
+                    "{stated:?} contradicts the protocol derived from tls and authentication ({derived}); leave it out"
+                ),
+            );
+        }
+        if l.authentication
+            .as_ref()
+            .is_some_and(|a| a.type_ == crate::crd::AuthenticationType::Tls)
+            && !l.tls
+        {
+            refuse(
+                &format!("{field}.authentication.type"),
+                "tls (mutual TLS) needs tls: true on the listener".into(),
             );
         }
         listeners.push(Listener {
             name: l.name.clone(),
             port: l.port,
-            protocol: l.protocol.clone(),
+            protocol: derived.into(),
+            tls: l.tls,
+            authentication: l.authentication.as_ref().map(|a| a.type_),
         });
+    }
+    if crate::tls::internal_enabled(spec) {
+        replication_listener(spec, &mut listeners, refuse);
     }
     if !(1024..=65535).contains(&spec.controller_listener.port) {
         refuse(
@@ -496,6 +536,7 @@ fn check_listeners(
         );
     }
     let inter_broker_listener = match &spec.inter_broker_listener {
+        _ if crate::tls::internal_enabled(spec) => crate::tls::REPLICATION_LISTENER.to_string(),
         Some(n) if !spec.listeners.iter().any(|l| &l.name == n) => {
             refuse(
                 "spec.interBrokerListener",
@@ -508,6 +549,47 @@ fn check_listeners(
     };
 
     (listeners, inter_broker_listener)
+}
+
+/// Internal TLS: the reserved REPLICATION listener joins the listeners, and no client listener
+/// may take its name or port.
+fn replication_listener(
+    spec: &crate::crd::KafkaClusterSpec,
+    listeners: &mut Vec<Listener>,
+    refuse: &mut impl FnMut(&str, String),
+) {
+    use crate::tls::{REPLICATION_LISTENER, REPLICATION_PORT};
+    for (i, l) in spec.listeners.iter().enumerate() {
+        if l.name == REPLICATION_LISTENER || l.port == REPLICATION_PORT {
+            refuse(
+                &format!("spec.listeners[{i}]"),
+                format!(
+                    "{REPLICATION_LISTENER} and port {REPLICATION_PORT} are reserved by spec.security.tls.enabled"
+                ),
+            );
+        }
+    }
+    if spec.controller_listener.port == REPLICATION_PORT {
+        refuse(
+            "spec.controllerListener.port",
+            format!("port {REPLICATION_PORT} is reserved by spec.security.tls.enabled"),
+        );
+    }
+    if spec.inter_broker_listener.is_some() {
+        refuse(
+            "spec.interBrokerListener",
+            format!(
+                "must be unset with spec.security.tls.enabled ({REPLICATION_LISTENER} carries inter-broker traffic)"
+            ),
+        );
+    }
+    listeners.push(Listener {
+        name: REPLICATION_LISTENER.into(),
+        port: REPLICATION_PORT,
+        protocol: "SSL".into(),
+        tls: true,
+        authentication: Some(crate::crd::AuthenticationType::Tls),
+    });
 }
 
 /// The quorum mode of the cluster, from its existing controller pods and claims.

@@ -86,10 +86,13 @@ async fn versions_until_stable(api: Api<KafkaCluster>, name: &str) -> Vec<Value>
     while let Some(o) = stream.try_next().await.expect("watch the KafkaCluster") {
         let o = serde_json::to_value(o).unwrap();
         let observed = o["status"]["observedGeneration"] == o["metadata"]["generation"];
-        let stable = o["status"]["conditions"]
-            .as_array()
-            .is_some_and(|cs| cs.iter().any(|x| x["type"] == "Progressing" && x["status"] == "False"));
-        let started = seen.iter().any(|v| v["status"]["rollout"]["state"] == "IN_PROGRESS");
+        let stable = o["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|x| x["type"] == "Progressing" && x["status"] == "False")
+        });
+        let started = seen
+            .iter()
+            .any(|v| v["status"]["rollout"]["state"] == "IN_PROGRESS");
         seen.push(o);
         if observed && stable && started {
             return seen;

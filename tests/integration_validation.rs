@@ -187,6 +187,24 @@ async fn invalid_specs_are_rejected_at_admission() {
             "spec.brokers.placement.constraints",
         ),
     ];
+    assert_rejected(&env, cases).await;
+    // A valid neighbour of each is accepted, so the rules are not simply refusing everything.
+    env.create_kc(
+        &env.ns,
+        "valid",
+        json!({
+            "brokers": { "replicas": 1, "jvm": { "heap": "1Gi" }, "resources": { "limits": { "memory": "2Gi" } } },
+            "controllers": { "replicas": 1 },
+        }),
+    )
+    .await
+    .expect("a valid spec must be accepted");
+    env.wait_ready(&env.ns, "valid").await;
+}
+
+/// Creates each `(name, spec, needle)` and asserts the API server refuses it (422) with a
+/// message containing `needle`.
+async fn assert_rejected(env: &TestEnv, cases: Vec<(&str, Value, &str)>) {
     for (name, spec, needle) in cases {
         match env.create_kc(&env.ns, name, spec.clone()).await {
             Ok(_) => panic!("{name}: {spec} was accepted; it must be rejected at admission"),
@@ -202,18 +220,6 @@ async fn invalid_specs_are_rejected_at_admission() {
             Err(e) => panic!("{name}: unexpected error {e}"),
         }
     }
-    // A valid neighbour of each is accepted, so the rules are not simply refusing everything.
-    env.create_kc(
-        &env.ns,
-        "valid",
-        json!({
-            "brokers": { "replicas": 1, "jvm": { "heap": "1Gi" }, "resources": { "limits": { "memory": "2Gi" } } },
-            "controllers": { "replicas": 1 },
-        }),
-    )
-    .await
-    .expect("a valid spec must be accepted");
-    env.wait_ready(&env.ns, "valid").await;
 }
 
 /// A config override of a key the operator owns is accepted by the API server but surfaced as
@@ -645,4 +651,80 @@ async fn refused_resize_does_not_block_the_reconcile() {
         "a Warning Event names the claim"
     );
     let _ = classes.delete(&class, &Default::default()).await;
+}
+
+/// The TLS spec rules of issue 16 at admission: a stated `protocol` must agree with the one
+/// derived from `tls` and `authentication`, mutual TLS needs TLS, internal TLS reserves the
+/// REPLICATION listener and port 9091, and internal TLS cannot be switched after creation.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn tls_spec_rules_at_admission() {
+    let env = TestEnv::new("tls-admission").await;
+    let internal = json!({ "tls": { "enabled": true } });
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "ssl-without-tls",
+            json!({ "listeners": [{ "name": "INTERNAL", "port": 9092, "protocol": "SSL" }] }),
+            "protocol is derived",
+        ),
+        (
+            "plaintext-with-tls",
+            json!({ "listeners": [{ "name": "INTERNAL", "port": 9092, "tls": true, "protocol": "PLAINTEXT" }] }),
+            "protocol is derived",
+        ),
+        (
+            "mtls-without-tls",
+            json!({ "listeners": [{ "name": "INTERNAL", "port": 9092, "authentication": { "type": "tls" } }] }),
+            "authentication.type tls needs tls: true",
+        ),
+        (
+            "replication-name",
+            json!({ "security": internal, "listeners": [{ "name": "REPLICATION", "port": 9092 }] }),
+            "REPLICATION",
+        ),
+        (
+            "replication-port",
+            json!({ "security": internal, "listeners": [{ "name": "INTERNAL", "port": 9091 }] }),
+            "9091",
+        ),
+        (
+            "renew-after-expiry",
+            json!({ "security": { "tls": { "certificates": { "validityDays": 10, "renewBeforeDays": 10 } } } }),
+            "certificates.renewBeforeDays must be less than certificates.validityDays",
+        ),
+    ];
+    assert_rejected(&env, cases).await;
+    // The accepted neighbours: the derived value, the legacy PLAINTEXT default, internal TLS.
+    env.create_kc(
+        &env.ns,
+        "derived",
+        json!({ "listeners": [
+            { "name": "TLS", "port": 9094, "tls": true, "protocol": "SSL" },
+            { "name": "PLAIN", "port": 9092, "protocol": "PLAINTEXT" },
+        ] }),
+    )
+    .await
+    .expect("the derived protocol and the legacy PLAINTEXT must be accepted");
+    env.create_kc(&env.ns, "internal", json!({ "security": internal }))
+        .await
+        .expect("internal TLS must be accepted");
+    match env
+        .patch_kc_spec(
+            &env.ns,
+            "internal",
+            json!({ "security": { "tls": { "enabled": false } } }),
+        )
+        .await
+    {
+        Ok(_) => panic!("switching internal TLS off was accepted"),
+        Err(kube::Error::Api(e)) => {
+            assert_eq!(e.code, 422, "expected 422 Invalid, got {e:?}");
+            assert!(
+                e.message.contains("spec.security.tls.enabled cannot change"),
+                "the message must name the field: {}",
+                e.message
+            );
+        }
+        Err(e) => panic!("unexpected error {e}"),
+    }
 }

@@ -38,6 +38,8 @@ use super::{DEFAULT_KAFKA_VERSION, KafkaClusterStatus};
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.interBrokerListener) || self.listeners.exists(l, l.name == self.interBrokerListener)").message("spec.interBrokerListener must name one of spec.listeners"))]
 #[x_kube(validation = Rule::new("!has(self.controllerListener) || self.listeners.all(l, l.port != self.controllerListener.port)").message("spec.listeners[].port must differ from spec.controllerListener.port"))]
+#[x_kube(validation = Rule::new(INTERNAL_TLS_IMMUTABLE_RULE).message("spec.security.tls.enabled cannot change after creation: switching internal TLS would cut the KRaft quorum and replication between restarted and not yet restarted nodes").field_path(".security"))]
+#[x_kube(validation = Rule::new("!(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) || (!has(self.interBrokerListener) && self.listeners.all(l, l.name != 'REPLICATION' && l.port != 9091) && self.controllerListener.port != 9091)").message("with spec.security.tls.enabled the REPLICATION listener (port 9091) carries inter-broker traffic: no listener may be named REPLICATION or use port 9091, and spec.interBrokerListener must be unset"))]
 pub struct KafkaClusterSpec {
     /// Apache Kafka version (4.x). Also selects the default image tag.
     #[serde(default = "default_version")]
@@ -80,7 +82,8 @@ pub struct KafkaClusterSpec {
     pub controllers: ControllerPoolSpec,
 
     /// Client listeners. Defaults to one PLAINTEXT listener `INTERNAL` on 9092, which is also the
-    /// inter-broker listener.
+    /// inter-broker listener (unless `security.tls.enabled`: then the reserved `REPLICATION`
+    /// listener is).
     #[serde(default = "default_listeners")]
     #[x_kube(validation = Rule::new("size(self) >= 1").message("at least one listener is required"))]
     #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.port == l.port))").message("listener ports must be unique"))]
@@ -119,7 +122,15 @@ pub struct KafkaClusterSpec {
     /// (see docs/operations.md). On by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceSpec>,
+
+    /// TLS (and, later, authentication and authorization) of the whole cluster (see
+    /// docs/security.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySpec>,
 }
+
+/// Internal TLS stays as it was created (a transition rule: only checked on updates).
+const INTERNAL_TLS_IMMUTABLE_RULE: &str = "(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) == (has(oldSelf.security) && has(oldSelf.security.tls) && has(oldSelf.security.tls.enabled) && oldSelf.security.tls.enabled)";
 
 /// Rebalancing controls. Partition moves run in batches under a replication throttle, and hold
 /// while `rollout.paused` is true.
@@ -354,9 +365,12 @@ pub struct RackSpec {
     pub topology_key: String,
 }
 
-/// A client listener.
+/// A client listener. Its Kafka security protocol is derived from `tls` and `authentication`:
+/// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(LISTENER_PROTOCOL_RULE).message("spec.listeners[].protocol is derived from tls and authentication (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL): leave it out, or set the derived value"))]
+#[x_kube(validation = Rule::new("!has(self.authentication) || self.authentication.type != 'tls' || (has(self.tls) && self.tls)").message("spec.listeners[].authentication.type tls needs tls: true"))]
 pub struct ListenerSpec {
     /// Kafka listener name: upper case letters, digits and `_`, not `CONTROLLER`.
     #[x_kube(validation = Rule::new("self.matches('^[A-Z][A-Z0-9_]{0,14}$')").message("listener name must match ^[A-Z][A-Z0-9_]{0,14}$"))]
@@ -367,11 +381,135 @@ pub struct ListenerSpec {
     /// Container and Service port.
     #[schemars(range(min = 1024, max = 65535))]
     pub port: i32,
-    /// Security protocol. Only PLAINTEXT is supported in v1alpha1.
-    #[serde(default = "default_protocol")]
-    #[x_kube(validation = Rule::new("self == 'PLAINTEXT'").message("only PLAINTEXT listeners are supported in v1alpha1"))]
+    /// TLS on this listener, with the nodes' certificates (issued by the cluster CA, see
+    /// `spec.security.tls`). Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// Client authentication on this listener; none when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<ListenerAuthentication>,
+    /// Deprecated and derived: the security protocol follows from `tls` and `authentication`.
+    /// Accepted for older manifests when it equals the derived value (or is PLAINTEXT on a
+    /// listener without `tls`); leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 16))]
-    pub protocol: String,
+    pub protocol: Option<String>,
+}
+
+/// The derived security protocol in CEL (see [`ListenerSpec::security_protocol`]), and the
+/// rule that a stated `protocol` agrees with it.
+const LISTENER_PROTOCOL_RULE: &str = "!has(self.protocol) || (self.protocol == 'PLAINTEXT' && !(has(self.tls) && self.tls)) || self.protocol == ((has(self.authentication) && self.authentication.type == 'scram-sha-512') ? ((has(self.tls) && self.tls) ? 'SASL_SSL' : 'SASL_PLAINTEXT') : ((has(self.tls) && self.tls) ? 'SSL' : 'PLAINTEXT'))";
+
+/// How clients authenticate on a listener.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerAuthentication {
+    /// `scram-sha-512` (SASL/SCRAM) or `tls` (mutual TLS: a client certificate; needs `tls: true`).
+    #[serde(rename = "type")]
+    pub type_: AuthenticationType,
+}
+
+/// A listener authentication type.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthenticationType {
+    #[serde(rename = "scram-sha-512")]
+    ScramSha512,
+    #[serde(rename = "tls")]
+    Tls,
+}
+
+impl ListenerSpec {
+    /// The Kafka security protocol of this listener: SASL with SCRAM authentication, SSL with
+    /// TLS (mutual TLS is SSL with client authentication required).
+    pub fn security_protocol(&self) -> &'static str {
+        let sasl = self
+            .authentication
+            .as_ref()
+            .is_some_and(|a| a.type_ == AuthenticationType::ScramSha512);
+        match (sasl, self.tls) {
+            (false, false) => "PLAINTEXT",
+            (false, true) => "SSL",
+            (true, false) => "SASL_PLAINTEXT",
+            (true, true) => "SASL_SSL",
+        }
+    }
+
+    /// A listener without TLS or authentication.
+    pub fn plaintext(name: &str, port: i32) -> Self {
+        Self {
+            name: name.into(),
+            port,
+            tls: false,
+            authentication: None,
+            protocol: None,
+        }
+    }
+}
+
+/// Security settings of the whole cluster.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SecuritySpec {
+    /// TLS between the nodes (controller and replication listeners) and the certificates every
+    /// TLS listener uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ClusterTlsSpec>,
+}
+
+/// Cluster TLS: the cluster CA, the nodes' certificates, and internal TLS.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterTlsSpec {
+    /// Internal TLS: the CONTROLLER listener and a reserved `REPLICATION` listener (port 9091,
+    /// inter-broker traffic and the operator's own connections) use TLS with client
+    /// certificates signed by the cluster CA. Fixed at creation: switching it on a running
+    /// cluster would cut the KRaft quorum and replication between old and new nodes mid-roll.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enabled: bool,
+    /// The cluster CA that signs every node certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<CaSpec>,
+    /// The nodes' certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<CertificatesSpec>,
+}
+
+/// The cluster CA: generated and renewed by the operator, or brought by the user.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.validityDays) || !has(self.renewBeforeDays) || self.renewBeforeDays < self.validityDays").message("ca.renewBeforeDays must be less than ca.validityDays"))]
+pub struct CaSpec {
+    /// A Secret (same namespace) holding the user's CA as `tls.crt` and `tls.key` (PEM). The
+    /// operator signs node certificates with it and never renews it. Unset: the operator
+    /// generates the CA in `<cluster>-cluster-ca`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN))]
+    pub secret_name: Option<String>,
+    /// Validity of a generated CA. Default 1825 (five years).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 36500))]
+    pub validity_days: Option<u32>,
+    /// A generated CA is renewed this many days before it expires; old and new CA are both
+    /// trusted until every node runs a certificate of the new one. Default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 36499))]
+    pub renew_before_days: Option<u32>,
+}
+
+/// Node certificate lifetimes.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.validityDays) || !has(self.renewBeforeDays) || self.renewBeforeDays < self.validityDays").message("certificates.renewBeforeDays must be less than certificates.validityDays"))]
+pub struct CertificatesSpec {
+    /// Validity of a node certificate. Default 365.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 36500))]
+    pub validity_days: Option<u32>,
+    /// A node certificate is reissued (and its node restarted in a roll) this many days before
+    /// it expires. Default 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 36499))]
+    pub renew_before_days: Option<u32>,
 }
 
 /// The KRaft controller listener.
@@ -437,21 +575,13 @@ impl RebalanceSpec {
     }
 }
 
-fn default_protocol() -> String {
-    "PLAINTEXT".to_string()
-}
-
 fn default_controller_port() -> i32 {
     9093
 }
 
 /// The default listener set: one PLAINTEXT listener named INTERNAL on 9092.
 pub fn default_listeners() -> Vec<ListenerSpec> {
-    vec![ListenerSpec {
-        name: "INTERNAL".into(),
-        port: 9092,
-        protocol: default_protocol(),
-    }]
+    vec![ListenerSpec::plaintext("INTERNAL", 9092)]
 }
 
 /// `server.properties` overrides: string keys, scalar values (strings, numbers, booleans).

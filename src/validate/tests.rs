@@ -28,7 +28,9 @@ fn empty_spec_is_a_complete_evaluation_cluster() {
         vec![Listener {
             name: "INTERNAL".into(),
             port: 9092,
-            protocol: "PLAINTEXT".into()
+            protocol: "PLAINTEXT".into(),
+            tls: false,
+            authentication: None,
         }]
     );
     assert_eq!(c.inter_broker_listener, "INTERNAL");
@@ -297,4 +299,49 @@ fn a_metrics_port_taken_by_kafka_is_refused_naming_the_field() {
     let off = cluster("metrics: {port: 9093, enabled: false}");
     let cluster = validate(&off, &Existing::default(), CLUSTER_ID, &Options::default()).expect("valid");
     assert_eq!(cluster.metrics_port, None);
+}
+
+#[test]
+fn listener_protocol_is_derived_from_tls_and_authentication() {
+    let spec = "listeners:\n- {name: PLAIN, port: 9092}\n- {name: TLS, port: 9094, tls: true}\n\
+                - {name: SCRAM, port: 9095, authentication: {type: scram-sha-512}}\n\
+                - {name: MTLS, port: 9096, tls: true, authentication: {type: tls}}";
+    let cluster = crate::fixtures::cluster(spec);
+    let protocols: Vec<&str> = cluster
+        .spec
+        .listeners
+        .iter()
+        .map(|l| l.security_protocol())
+        .collect();
+    assert_eq!(protocols, ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SSL"]);
+    // A stated protocol must agree; the legacy PLAINTEXT default only without TLS.
+    assert!(
+        refused_fields("listeners:\n- {name: TLS, port: 9094, tls: true, protocol: PLAINTEXT}")
+            .contains(&"spec.listeners[0].protocol".to_string())
+    );
+    assert_eq!(
+        refused_fields("listeners:\n- {name: TLS, port: 9094, protocol: SSL}"),
+        vec!["spec.listeners[0].protocol"]
+    );
+    assert_eq!(
+        refused_fields("listeners:\n- {name: MTLS, port: 9094, authentication: {type: tls}}"),
+        vec!["spec.listeners[0].authentication.type"]
+    );
+}
+
+#[test]
+fn internal_tls_reserves_the_replication_listener() {
+    let fields = refused_fields(
+        "security: {tls: {enabled: true}}\ninterBrokerListener: INTERNAL\nlisteners:\n\
+         - {name: INTERNAL, port: 9092}\n- {name: OTHER, port: 9091}",
+    );
+    assert!(fields.contains(&"spec.listeners[1]".to_string()), "{fields:?}");
+    assert!(
+        fields.contains(&"spec.interBrokerListener".to_string()),
+        "{fields:?}"
+    );
+    assert!(
+        refused_fields("security: {tls: {certificates: {validityDays: 10, renewBeforeDays: 10}}}\nlisteners:\n- {name: T, port: 9094, tls: true}")
+            .contains(&"spec.security.tls.certificates.renewBeforeDays".to_string())
+    );
 }
