@@ -67,6 +67,14 @@ pub struct ClusterGauges {
     pub rollout_nodes_done: i64,
     /// 1 while the rollout waits for the user (paused, or a canary awaiting approval).
     pub rollout_waiting: i64,
+    /// 1 while partitions move (a rebalance or a drain in progress or waiting).
+    pub rebalance_active: i64,
+    /// Partitions the current rebalance or drain still has to move, has moved, has in flight.
+    pub rebalance_partitions_to_move: i64,
+    pub rebalance_partitions_moved: i64,
+    pub rebalance_in_flight: i64,
+    /// Bytes the current rebalance or drain still has to copy (0 when unknown).
+    pub rebalance_bytes_to_move: i64,
 }
 
 impl ClusterGauges {
@@ -101,6 +109,13 @@ impl ClusterGauges {
             }
             g.rollout_waiting = i64::from(rollout.state == StepState::Waiting);
         }
+        if let Some(r) = &status.rebalance {
+            g.rebalance_active = i64::from(matches!(r.state, StepState::InProgress | StepState::Waiting));
+            g.rebalance_partitions_to_move = i64::from(r.partitions_to_move);
+            g.rebalance_partitions_moved = i64::from(r.partitions_moved);
+            g.rebalance_in_flight = i64::from(r.in_flight);
+            g.rebalance_bytes_to_move = r.bytes_to_move.unwrap_or(0);
+        }
         g
     }
 }
@@ -114,6 +129,11 @@ struct ClusterFamilies {
     rollout_nodes: Family<ClusterLabels, Gauge>,
     rollout_nodes_done: Family<ClusterLabels, Gauge>,
     rollout_waiting: Family<ClusterLabels, Gauge>,
+    rebalance_active: Family<ClusterLabels, Gauge>,
+    rebalance_partitions_to_move: Family<ClusterLabels, Gauge>,
+    rebalance_partitions_moved: Family<ClusterLabels, Gauge>,
+    rebalance_in_flight: Family<ClusterLabels, Gauge>,
+    rebalance_bytes_to_move: Family<ClusterLabels, Gauge>,
 }
 
 impl ClusterFamilies {
@@ -149,19 +169,50 @@ impl ClusterFamilies {
                 "1 while the rollout waits for the user (paused, or a canary awaiting approval)",
                 &self.rollout_waiting,
             ),
+            (
+                "cluster_rebalance_active",
+                "1 while partitions of the KafkaCluster move (rebalance after a scale-up, or a drain)",
+                &self.rebalance_active,
+            ),
+            (
+                "cluster_rebalance_partitions_to_move",
+                "Partitions the current rebalance or drain still has to move (in flight included)",
+                &self.rebalance_partitions_to_move,
+            ),
+            (
+                "cluster_rebalance_partitions_moved",
+                "Partitions the current rebalance or drain has moved",
+                &self.rebalance_partitions_moved,
+            ),
+            (
+                "cluster_rebalance_in_flight",
+                "Partition reassignments Kafka reports in progress",
+                &self.rebalance_in_flight,
+            ),
+            (
+                "cluster_rebalance_bytes_to_move",
+                "Bytes the current rebalance or drain still has to copy (0 when unknown)",
+                &self.rebalance_bytes_to_move,
+            ),
         ] {
             registry.register(name, help, family.clone());
         }
     }
 
-    fn families(&self) -> [&Family<ClusterLabels, Gauge>; 6] {
+    /// Every family with its value in `g`.
+    fn values(&self, g: ClusterGauges) -> [(&Family<ClusterLabels, Gauge>, i64); 11] {
         [
-            &self.ready,
-            &self.progressing,
-            &self.degraded,
-            &self.rollout_nodes,
-            &self.rollout_nodes_done,
-            &self.rollout_waiting,
+            (&self.ready, g.ready),
+            (&self.progressing, g.progressing),
+            (&self.degraded, g.degraded),
+            (&self.rollout_nodes, g.rollout_nodes),
+            (&self.rollout_nodes_done, g.rollout_nodes_done),
+            (&self.rollout_waiting, g.rollout_waiting),
+            (&self.rebalance_active, g.rebalance_active),
+            (&self.rebalance_partitions_to_move, g.rebalance_partitions_to_move),
+            (&self.rebalance_partitions_moved, g.rebalance_partitions_moved),
+            (&self.rebalance_in_flight, g.rebalance_in_flight),
+            (&self.rebalance_bytes_to_move, g.rebalance_bytes_to_move),
         ]
     }
 }
@@ -325,16 +376,7 @@ impl Metrics {
             namespace: namespace.to_string(),
             name: name.to_string(),
         };
-        let g = ClusterGauges::of(status);
-        let c = &self.clusters;
-        for (family, value) in [
-            (&c.ready, g.ready),
-            (&c.progressing, g.progressing),
-            (&c.degraded, g.degraded),
-            (&c.rollout_nodes, g.rollout_nodes),
-            (&c.rollout_nodes_done, g.rollout_nodes_done),
-            (&c.rollout_waiting, g.rollout_waiting),
-        ] {
+        for (family, value) in self.clusters.values(ClusterGauges::of(status)) {
             family.get_or_create(&labels).set(value);
         }
     }
@@ -345,7 +387,7 @@ impl Metrics {
             namespace: namespace.to_string(),
             name: name.to_string(),
         };
-        for family in self.clusters.families() {
+        for (family, _) in self.clusters.values(ClusterGauges::default()) {
             family.remove(&labels);
         }
     }
@@ -497,6 +539,7 @@ rollout:
                 rollout_nodes: 6,
                 rollout_nodes_done: 4,
                 rollout_waiting: 0,
+                ..Default::default()
             }
         );
         let m = Metrics::new();
@@ -522,6 +565,44 @@ rollout:
             ClusterGauges::of(&KafkaClusterStatus::default()),
             ClusterGauges::default()
         );
+    }
+
+    #[test]
+    fn rebalance_gauges_follow_status_rebalance() {
+        let moving = status(
+            "rebalance: {operation: drain, state: IN_PROGRESS, message: '', partitionsToMove: 12, partitionsMoved: 30, inFlight: 5, bytesToMove: 4096}",
+        );
+        let g = ClusterGauges::of(&moving);
+        assert_eq!(
+            (
+                g.rebalance_active,
+                g.rebalance_partitions_to_move,
+                g.rebalance_partitions_moved,
+                g.rebalance_in_flight,
+                g.rebalance_bytes_to_move
+            ),
+            (1, 12, 30, 5, 4096)
+        );
+        let m = Metrics::new();
+        m.cluster_state("kafka", "demo", &moving);
+        let text = m.encode();
+        for line in [
+            "kraftwerk_cluster_rebalance_active{namespace=\"kafka\",name=\"demo\"} 1",
+            "kraftwerk_cluster_rebalance_partitions_to_move{namespace=\"kafka\",name=\"demo\"} 12",
+            "kraftwerk_cluster_rebalance_bytes_to_move{namespace=\"kafka\",name=\"demo\"} 4096",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        let done = status(
+            "rebalance: {operation: rebalance, state: COMPLETE, message: '', partitionsToMove: 0, partitionsMoved: 30, inFlight: 0}",
+        );
+        m.cluster_state("kafka", "demo", &done);
+        assert!(
+            m.encode()
+                .contains("kraftwerk_cluster_rebalance_active{namespace=\"kafka\",name=\"demo\"} 0")
+        );
+        m.forget_cluster("kafka", "demo");
+        assert!(!m.encode().contains("name=\"demo\""));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! server for the default and the namespace-scoped values), the plain manifests rendered from it,
 //! an operator started before its CRD is served (it waits, not ready, then reconciles), and a
 //! namespace-scoped operator whose service account has only the chart's Roles (it reconciles in
-//! the permitted namespace and names the one it may not list).
+//! the permitted namespace and names the one it may not list); the chart's alert rules pass
+//! `promtool check rules` and fire as tests/prometheus/rules-test.yaml expects.
 //! Run with `make test-integration` (ignored by a plain `cargo test`); `KRAFTWERK_HELM` is the
 //! helm binary (tests/cluster/build-binaries.sh builds it; default `helm`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -164,6 +165,53 @@ async fn the_chart_lints_and_the_api_server_accepts_what_it_renders() {
         delete_namespace(&client, w).await;
     }
     delete_namespace(&client, &ns).await;
+}
+
+/// The PrometheusRule the chart renders holds rules Prometheus loads (`promtool check rules`) and
+/// its alerts fire when, and only when, tests/prometheus/rules-test.yaml says (`promtool test
+/// rules`). `KRAFTWERK_PROMTOOL` is the promtool binary (tests/prometheus/build.sh builds it).
+#[test]
+#[ignore = "needs helm and promtool: make test-integration"]
+fn the_alert_rules_pass_promtool() {
+    let rendered = template(
+        "kraftwerk",
+        &[
+            "--set",
+            "prometheusRule.enabled=true",
+            "--show-only",
+            "templates/prometheusrule.yaml",
+        ],
+    );
+    let rule: serde_yaml::Value = serde_yaml::from_str(&rendered).unwrap();
+    assert_eq!(rule["kind"].as_str(), Some("PrometheusRule"), "{rendered}");
+    let dir = std::env::temp_dir().join(format!("kraftwerk-promtool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rules.yaml"),
+        serde_yaml::to_string(&rule["spec"]).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo_root().join("tests/prometheus/rules-test.yaml"),
+        dir.join("rules-test.yaml"),
+    )
+    .unwrap();
+    let promtool = std::env::var("KRAFTWERK_PROMTOOL").unwrap_or_else(|_| "promtool".into());
+    let checked = run(
+        Command::new(&promtool)
+            .current_dir(&dir)
+            .args(["check", "rules", "rules.yaml"]),
+        None,
+    );
+    eprintln!("{checked}");
+    let tested = run(
+        Command::new(&promtool)
+            .current_dir(&dir)
+            .args(["test", "rules", "rules-test.yaml"]),
+        None,
+    );
+    eprintln!("{tested}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// deploy/operator.yaml is the chart rendered with its defaults (make deploy-manifest), it names

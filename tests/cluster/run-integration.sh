@@ -28,7 +28,10 @@ trap cleanup EXIT
 log "building the operator and the integration tests"
 cargo test --no-run --test 'integration_*' --test roll_kwok
 
+# promtool for the alert-rule test (built once into the cache; .ci/run starts the build early).
+promtool=$("$here/../prometheus/build.sh")
+
 "$here/cluster-up.sh"
 log "running the integration tests"
-KUBECONFIG=$KUBECONFIG_PATH KRAFTWERK_KUBECTL=$BIN/kubectl KRAFTWERK_HELM=$BIN/helm KRAFTWERK_TEST_LOGS=$WORK/test-logs \
+KUBECONFIG=$KUBECONFIG_PATH KRAFTWERK_KUBECTL=$BIN/kubectl KRAFTWERK_HELM=$BIN/helm KRAFTWERK_PROMTOOL=$promtool KRAFTWERK_TEST_LOGS=$WORK/test-logs \
   cargo test --no-fail-fast --test 'integration_*' --test roll_kwok -- --ignored --test-threads=1 "$@"
