@@ -34,6 +34,10 @@ JMX_EXPORTER_VERSION=1.0.1
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$REPO/tests/kafka/pom.xml")
 DEBIAN_SUITE=bookworm
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian architecture of this machine (amd64, arm64): debootstrap installs that JRE, whose
+# directory name carries it.
+DEB_ARCH=$(dpkg --print-architecture)
+JAVA_HOME_IN_IMAGE=/usr/lib/jvm/java-17-openjdk-$DEB_ARCH
 ROOTFS=$IMAGES/rootfs-$DEBIAN_SUITE-jre17
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(all)
@@ -66,7 +70,7 @@ build_rootfs() {
   fi
   log "debootstrap $DEBIAN_SUITE + openjdk-17-jre-headless into $ROOTFS (once; a few minutes)"
   # a finished debootstrap left by an interrupted run is reused
-  if [ ! -x "$ROOTFS.tmp/usr/lib/jvm/java-17-openjdk-amd64/bin/java" ]; then
+  if [ ! -x "$ROOTFS.tmp$JAVA_HOME_IN_IMAGE/bin/java" ]; then
     rm -rf "$ROOTFS.tmp"
     debootstrap --variant=minbase --include=openjdk-17-jre-headless "$DEBIAN_SUITE" "$ROOTFS.tmp" "$DEBIAN_MIRROR" \
       >"$IMAGES/debootstrap.log" 2>&1 || { tail -20 "$IMAGES/debootstrap.log" >&2; exit 1; }
@@ -179,7 +183,7 @@ build_kafka() {
       --layer "$ROOTFS" --layer "$layer" --config "$(
         cat <<JSON
 {"User":"appuser","Cmd":["/etc/kafka/docker/run"],
- "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64","LANG=C.UTF-8"],
+ "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","JAVA_HOME=$JAVA_HOME_IN_IMAGE","LANG=C.UTF-8"],
  "ExposedPorts":{"9092/tcp":{},"9404/tcp":{}},
  "Volumes":{"/etc/kafka/secrets":{},"/var/lib/kafka/data":{},"/mnt/shared/config":{}},
  "Labels":{"org.opencontainers.image.title":"kafka","org.opencontainers.image.version":"$KAFKA_VERSION",
