@@ -47,6 +47,9 @@ pub struct Facts {
     pub moving_partitions: Option<(Reason, String)>,
     /// The release line Kafka reports per pod name (read during version changes).
     pub kafka_versions: BTreeMap<String, String>,
+    /// Conditions listed only while they hold (`HardeningRelaxed`, ...), after the three
+    /// standard ones.
+    pub warnings: Vec<Cond>,
 }
 
 /// The pods whose current node breaks their pool's constraints (after a constraint change; a
@@ -93,6 +96,7 @@ pub fn placement_violations(
 }
 
 /// A condition to set: type, status, reason, message.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Cond {
     pub type_: ConditionType,
     pub status: bool,
@@ -113,6 +117,7 @@ pub fn compute(
     let prev_conditions = previous.map(|p| p.conditions.as_slice()).unwrap_or_default();
     let conditions = conditions(&nodes, facts)
         .into_iter()
+        .chain(facts.warnings.iter().cloned())
         .map(|c| condition(c, generation, prev_conditions, now))
         .collect();
     let names = &cluster.names;
@@ -202,6 +207,49 @@ fn node_statuses(cluster: &ValidatedCluster, pods: &[Pod], facts: &Facts) -> Vec
         }
     }
     nodes
+}
+
+/// The `HardeningRelaxed` condition when the cluster's security contexts drop part of the
+/// hardened default, naming each field.
+pub fn hardening_warning(cluster: &ValidatedCluster) -> Option<Cond> {
+    if cluster.hardening_relaxed.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = cluster
+        .hardening_relaxed
+        .iter()
+        .map(|p| format!("{}: {}", p.field, p.reason))
+        .collect();
+    Some(Cond {
+        type_: ConditionType::HardeningRelaxed,
+        status: true,
+        reason: Reason::SecurityContextRelaxed,
+        message: format!("the pod security hardening is relaxed: {}", parts.join("; ")),
+    })
+}
+
+/// The conditions in `next` listed only while they hold that are new or changed since
+/// `previous`: each is announced once with a Warning Event.
+pub fn new_warnings<'a>(
+    previous: Option<&KafkaClusterStatus>,
+    next: &'a KafkaClusterStatus,
+) -> Vec<&'a Condition> {
+    let standard = [
+        ConditionType::Ready,
+        ConditionType::Progressing,
+        ConditionType::Degraded,
+    ];
+    next.conditions
+        .iter()
+        .filter(|c| !standard.iter().any(|t| t.as_str() == c.type_))
+        .filter(|c| {
+            !previous.is_some_and(|p| {
+                p.conditions
+                    .iter()
+                    .any(|o| o.type_ == c.type_ && o.status == c.status && o.message == c.message)
+            })
+        })
+        .collect()
 }
 
 /// Ready, Progressing and Degraded of a valid cluster, before the roll adds its view.
@@ -700,6 +748,36 @@ mod tests {
         with_upgrade("soaking", &mut s, None, now);
         let p = s.conditions.iter().find(|c| c.type_ == "Progressing").unwrap();
         assert_eq!(p.reason, "NodesStarting");
+    }
+
+    #[test]
+    fn a_warning_condition_is_listed_while_it_holds_and_announced_once() {
+        let c = validated("controllers: {template: {securityContext: {runAsUser: 0}}}");
+        let now = Timestamp::from_second(0).unwrap();
+        let facts = Facts {
+            warnings: hardening_warning(&c).into_iter().collect(),
+            ..Default::default()
+        };
+        let s = compute(&c, &all_pods(true), &facts, None, now);
+        let w = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "HardeningRelaxed")
+            .unwrap();
+        assert_eq!(
+            (w.status.as_str(), w.reason.as_str()),
+            ("True", "SecurityContextRelaxed")
+        );
+        assert!(
+            w.message
+                .contains("spec.controllers.template.securityContext.runAsUser"),
+            "{}",
+            w.message
+        );
+        assert_eq!(new_warnings(None, &s).len(), 1);
+        assert!(new_warnings(Some(&s), &s).is_empty(), "announced once");
+        let fixed = compute(&validated(""), &all_pods(true), &Facts::default(), Some(&s), now);
+        assert!(fixed.conditions.iter().all(|c| c.type_ != "HardeningRelaxed"));
     }
 
     fn all_pods(ready: bool) -> Vec<Pod> {

@@ -204,6 +204,9 @@ pub struct ValidatedCluster {
     pub nodes: Vec<BTreeMap<String, String>>,
     /// TLS settings; None when no listener uses TLS.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// Security context values that drop part of the pods' hardening (accepted, reported as
+    /// the `HardeningRelaxed` condition and a Warning Event).
+    pub hardening_relaxed: Vec<Problem>,
 }
 
 impl ValidatedCluster {
@@ -376,7 +379,27 @@ pub fn validate_with(
         metrics_port,
         nodes: existing.nodes.clone(),
         tls,
+        hardening_relaxed: hardening_relaxed(spec),
     })
+}
+
+/// Every pool's security context values that drop part of the hardened default.
+fn hardening_relaxed(spec: &crate::crd::KafkaClusterSpec) -> Vec<Problem> {
+    [
+        ("spec.controllers", &spec.controllers.pool),
+        ("spec.brokers", &spec.brokers.pool),
+    ]
+    .into_iter()
+    .flat_map(|(base, pool)| {
+        let template = pool.template.clone().unwrap_or_default();
+        crate::desired::security::relaxations(&template)
+            .into_iter()
+            .map(move |(field, reason)| Problem {
+                field: format!("{base}.template.{field}"),
+                reason,
+            })
+    })
+    .collect()
 }
 
 /// The metrics port (None when metrics are off); it must differ from every Kafka port.

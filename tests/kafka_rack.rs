@@ -68,7 +68,10 @@ fn run_start_script(pod: &Pod, server_properties: &str, rack: Option<&str>, scra
         let dir = scratch.join(&m.name);
         std::fs::create_dir_all(&dir).unwrap();
         dirs.insert(m.name.clone(), dir.clone());
-        script = script.replace(&m.mount_path, &dir.display().to_string());
+        // Only paths the script names (the scratch dirs live under /tmp, itself a mount).
+        if command[2].contains(&m.mount_path) {
+            script = script.replace(&m.mount_path, &dir.display().to_string());
+        }
     }
     // The ConfigMap volume holds the rendered properties; the downward API volume the rack.
     let config = spec

@@ -34,6 +34,7 @@ event_reasons! {
     Replacing => "DeletePod",
     Removed => "DeletePod",
     InvalidSpec => "Validate",
+    HardeningRelaxed => "Validate",
     ApplyFailed => "Apply",
     GatesSkipped => "Roll",
     UnsafeScaleDown => "Scale",

@@ -478,6 +478,7 @@ async fn report(
         scale_down_blocked: passes.moves.scale_down_blocked.clone(),
         moving_partitions: passes.moves.moving.clone(),
         kafka_versions: passes.upgrade.kafka_versions.clone(),
+        warnings: status::hardening_warning(cluster).into_iter().collect(),
     };
     let now = writer::now();
     let previous = cr.status.as_ref();
@@ -555,6 +556,10 @@ async fn announce(
         ctx.event(cr, EventType::Warning, EventReason::ScaleDownBlocked, reason)
             .await;
     }
+    for c in status::new_warnings(cr.status.as_ref(), next) {
+        ctx.event(cr, EventType::Warning, warning_event(&c.type_), &c.message)
+            .await;
+    }
     if !status::ready_changed(cr.status.as_ref(), next) {
         return;
     }
@@ -566,6 +571,14 @@ async fn announce(
             ctx.event(cr, EventType::Warning, EventReason::ApplyFailed, &r.to_string())
                 .await;
         }
+    }
+}
+
+/// The Event reason announcing a warning condition.
+fn warning_event(condition_type: &str) -> EventReason {
+    match condition_type {
+        t if t == ConditionType::HardeningRelaxed.as_str() => EventReason::HardeningRelaxed,
+        _ => EventReason::InvalidSpec,
     }
 }
 

@@ -43,6 +43,10 @@ const ALLOWED: &[(&str, &str)] = &[
         "spec.<pool>.template.securityContext",
         "Kubernetes core type; uid/gid ranges by check_objects, the rest by pod admission (PodSecurity)",
     ),
+    (
+        "spec.<pool>.template.containerSecurityContext",
+        "Kubernetes core type merged over the hardened default; uid/gid ranges by check_objects, the rest by pod admission (PodSecurity); relaxations reported (HardeningRelaxed)",
+    ),
 ];
 
 /// Paths of leaves (integers, strings, untyped values) that carry no bound or check.

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, LocalObjectReference, PodSecurityContext, ResourceRequirements, Toleration,
+    Affinity, LocalObjectReference, PodSecurityContext, ResourceRequirements, SecurityContext, Toleration,
     TopologySpreadConstraint,
 };
 use kube::{CustomResource, KubeSchema};
@@ -333,9 +333,16 @@ pub struct PodTemplateSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN))]
     pub priority_class_name: Option<String>,
-    /// Pod security context; defaults to non-root uid/gid/fsGroup 1000 (the official image's user).
+    /// Pod security context, merged over the hardened default (non-root uid/gid/fsGroup 1000,
+    /// the official image's user; RuntimeDefault seccomp): fields set here win, the rest stays.
+    /// Values that drop the hardening (root, no seccomp) are reported (condition and Event).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
+    /// The Kafka container's security context, merged over the hardened default (read-only
+    /// root filesystem, no privilege escalation, every capability dropped, not privileged).
+    /// Values that drop the hardening are reported (condition and Event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_security_context: Option<SecurityContext>,
     /// Time Kafka gets for a controlled shutdown. Default 120.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 10, max = 86400))]

@@ -27,7 +27,7 @@ macro_rules! vocabulary {
 
 vocabulary! {
     /// The condition types of a KafkaCluster.
-    ConditionType { Ready, Progressing, Degraded }
+    ConditionType { Ready, Progressing, Degraded, HardeningRelaxed }
 }
 
 vocabulary! {
@@ -57,6 +57,8 @@ vocabulary! {
         NodesStuck,
         AsExpected,
         RollTimeout,
+        // HardeningRelaxed
+        SecurityContextRelaxed,
         // any
         InvalidSpec,
         ApplyFailed,

@@ -8,6 +8,7 @@ mod pod;
 pub mod properties;
 mod pvc;
 mod scheduling;
+pub mod security;
 mod service;
 
 use std::collections::BTreeMap;

@@ -2,10 +2,9 @@
 //! restarted, replaced or removed on its own; the pod name fixes the node id for life.
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, DownwardAPIVolumeFile,
-    DownwardAPIVolumeSource, EmptyDirVolumeSource, EnvVar, ObjectFieldSelector,
-    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe, SeccompProfile,
-    SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    ConfigMapVolumeSource, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
+    EmptyDirVolumeSource, EnvVar, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSpec,
+    Probe, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -26,11 +25,13 @@ pub const CONTAINER_NAME: &str = "kafka";
 /// controller keep heart-beating to, the old address of a node the roll just restarted, falling
 /// out of the ISR for up to half a minute. Cache for 5 s, failures for 1 s.
 pub const JVM_DNS_CACHE_OPTS: &str = "-Dsun.net.inetaddr.ttl=5 -Dsun.net.inetaddr.negative.ttl=1";
-/// The official image's user; the default security context runs as it.
-const KAFKA_UID: i64 = 1000;
 const CONFIG_MOUNT: &str = "/etc/kraftwerk/config";
 const RUNTIME_MOUNT: &str = "/var/lib/kraftwerk";
 const PODINFO_MOUNT: &str = "/etc/kraftwerk/podinfo";
+/// Writable paths under the read-only root filesystem: the JVM's and tools' temporary files,
+/// and Kafka's log directory (`LOG_DIR` of `kafka-run-class.sh`: the GC log, `*.out` files).
+const TMP_MOUNT: &str = "/tmp";
+pub const KAFKA_LOGS_MOUNT: &str = "/opt/kafka/logs";
 /// Log recovery after an unclean shutdown can take long; the startup probe allows an hour
 /// before the liveness probe may act, so a recovering broker is never killed.
 const STARTUP_PROBE_BUDGET_SECONDS: i32 = 3600;
@@ -275,6 +276,16 @@ fn volumes(
             mount_path: RUNTIME_MOUNT.into(),
             ..Default::default()
         },
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: TMP_MOUNT.into(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "kafka-logs".into(),
+            mount_path: KAFKA_LOGS_MOUNT.into(),
+            ..Default::default()
+        },
     ];
     let mut volumes = vec![
         Volume {
@@ -295,6 +306,16 @@ fn volumes(
         },
         Volume {
             name: "runtime".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+        Volume {
+            name: "kafka-logs".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Default::default()
         },
@@ -355,14 +376,7 @@ fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
         startup_probe: Some(tcp_probe(probe_port, 10, STARTUP_PROBE_BUDGET_SECONDS / 10)),
         readiness_probe: Some(tcp_probe(probe_port, 10, 3)),
         liveness_probe: Some(tcp_probe(probe_port, 20, 6)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(super::security::container(template)),
         ..Default::default()
     };
 
@@ -379,29 +393,10 @@ fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
                 .termination_grace_period_seconds
                 .unwrap_or(DEFAULT_GRACE_SECONDS),
         ),
-        security_context: Some(
-            template
-                .security_context
-                .clone()
-                .unwrap_or_else(default_pod_security),
-        ),
+        security_context: Some(super::security::pod(template)),
         priority_class_name: template.priority_class_name.clone(),
         image_pull_secrets: (!cluster.image_pull_secrets.is_empty())
             .then(|| cluster.image_pull_secrets.clone()),
-        ..Default::default()
-    }
-}
-
-fn default_pod_security() -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(KAFKA_UID),
-        run_as_group: Some(KAFKA_UID),
-        fs_group: Some(KAFKA_UID),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            localhost_profile: None,
-        }),
         ..Default::default()
     }
 }

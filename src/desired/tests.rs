@@ -531,3 +531,61 @@ fn every_kafka_pod_exposes_metrics_unless_turned_off() {
     assert_eq!(port, Some(9999));
     assert!(agent.unwrap().contains("=9999:"));
 }
+
+#[test]
+fn kafka_pods_run_hardened_with_a_read_only_root_and_writable_mounts() {
+    let objects = desired_objects(&validated(""), Some(&owner()));
+    for name in ["demo-controller-9000", "demo-broker-0"] {
+        let spec = pod(&objects, name).spec.clone().unwrap();
+        let c = &spec.containers[0];
+        let sc = c.security_context.clone().unwrap();
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.capabilities.unwrap().drop, Some(vec!["ALL".to_string()]));
+        let psc = spec.security_context.unwrap();
+        assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(psc.seccomp_profile.unwrap().type_, "RuntimeDefault");
+        // Everything the start script and Kafka write is a mount.
+        let mounts: Vec<&str> = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        for path in [
+            "/tmp",
+            "/opt/kafka/logs",
+            "/var/lib/kraftwerk",
+            "/var/lib/kafka/data",
+        ] {
+            assert!(mounts.contains(&path), "{name}: {path} not mounted: {mounts:?}");
+        }
+    }
+}
+
+#[test]
+fn a_user_security_context_keeps_the_rest_of_the_hardening() {
+    let cluster = validated(
+        "brokers: {template: {securityContext: {fsGroup: 2000}, containerSecurityContext: {readOnlyRootFilesystem: false}}}",
+    );
+    let objects = desired_objects(&cluster, Some(&owner()));
+    let spec = pod(&objects, "demo-broker-0").spec.clone().unwrap();
+    let psc = spec.security_context.unwrap();
+    assert_eq!((psc.fs_group, psc.run_as_user), (Some(2000), Some(1000)));
+    let sc = spec.containers[0].security_context.clone().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(false));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        cluster.hardening_relaxed,
+        [crate::validate::Problem {
+            field: "spec.brokers.template.containerSecurityContext.readOnlyRootFilesystem".into(),
+            reason: "a writable root filesystem".into(),
+        }]
+    );
+    let warning = crate::status::hardening_warning(&cluster).unwrap();
+    assert!(
+        warning.message.contains("readOnlyRootFilesystem"),
+        "{}",
+        warning.message
+    );
+}

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
     Affinity, Container, NodeSelectorTerm, PersistentVolumeClaim, Pod, PodAffinityTerm, PodSecurityContext,
-    Service, Toleration, TopologySpreadConstraint,
+    SecurityContext, Service, Toleration, TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -148,6 +148,11 @@ impl Checker {
         if let Some(sc) = &t.security_context {
             for (field, reason) in security_context(sc) {
                 self.refuse(&format!("{base}.securityContext.{field}"), reason);
+            }
+        }
+        if let Some(sc) = &t.container_security_context {
+            for (field, reason) in container_security_context(sc) {
+                self.refuse(&format!("{base}.containerSecurityContext.{field}"), reason);
             }
         }
         for (i, tol) in t.tolerations.iter().enumerate() {
@@ -422,6 +427,18 @@ fn security_context(sc: &PodSecurityContext) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// The container's ids, as the pod's; capability names are checked by the API server.
+fn container_security_context(sc: &SecurityContext) -> Vec<(String, String)> {
+    let valid = |v: i64| (0..=i64::from(i32::MAX)).contains(&v);
+    [("runAsUser", sc.run_as_user), ("runAsGroup", sc.run_as_group)]
+        .into_iter()
+        .filter_map(|(field, v)| {
+            v.filter(|v| !valid(*v))
+                .map(|v| (field.to_string(), format!("{v} is outside 0-2147483647")))
+        })
+        .collect()
 }
 
 fn toleration(t: &Toleration) -> Result<(), String> {
