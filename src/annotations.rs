@@ -32,6 +32,24 @@ pub const LIVE_UPDATE_FAILED: &str = "kraftwerk.dev/live-update-failed";
 /// The broker's rack, read by its start script through a downward API volume.
 pub const RACK: &str = "kraftwerk.dev/rack";
 
+/// The TLS digest the pod was built with: its trust bundle and its certificate
+/// (`tls::plan::node_digest`); the CA renewal waits on it.
+pub const TLS_DIGEST: &str = "kraftwerk.dev/tls-digest";
+
+// --- On the TLS Secrets (the state of certificate issuance) -------------------------------------
+
+/// Expiry of the Secret's certificate, seconds since the epoch.
+pub const TLS_NOT_AFTER: &str = "kraftwerk.dev/tls-not-after";
+/// Fingerprint of the Secret's certificate.
+pub const TLS_FINGERPRINT: &str = "kraftwerk.dev/tls-fingerprint";
+/// Fingerprint of the CA that signed it.
+pub const TLS_ISSUER: &str = "kraftwerk.dev/tls-issuer";
+/// Digest of its DNS names.
+pub const TLS_SANS: &str = "kraftwerk.dev/tls-sans";
+/// On the CA Secret: previous CAs still trusted during a renewal (comma-separated
+/// fingerprints); on the trust bundle Secret: the CAs it holds, current first.
+pub const TLS_TRUSTED: &str = "kraftwerk.dev/tls-trusted";
+
 // --- On node ConfigMaps (they outlive pods) ------------------------------------------------------
 
 /// The manual restart request served, and the uid of the pod restarted for it

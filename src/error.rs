@@ -5,6 +5,9 @@ pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::issue::TlsError),
+
     #[error("serialization: {0}")]
     Serialization(#[from] serde_json::Error),
 
@@ -32,6 +35,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Kube(_) => "kube",
+            Error::Tls(e) => e.kind(),
             Error::Serialization(_) => "serialization",
             Error::MissingObjectKey(_) => "missing_object_key",
             Error::InvalidObject(_) => "invalid_object",

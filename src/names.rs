@@ -121,6 +121,26 @@ impl ClusterNames {
         )
     }
 
+    /// The Secret of the operator's cluster CA (certificate and key; never mounted).
+    pub fn ca_secret(&self) -> String {
+        format!("{}-cluster-ca", self.cluster)
+    }
+
+    /// The Secret of the trust bundle (`ca.crt`: the CA certificates clients and nodes trust).
+    pub fn ca_cert_secret(&self) -> String {
+        format!("{}-cluster-ca-cert", self.cluster)
+    }
+
+    /// The Secret of a node's certificate and key.
+    pub fn node_tls_secret(&self, role: Role, id: i32) -> String {
+        format!("{}-tls", self.pod(role, id))
+    }
+
+    /// The Secret of the operator's client certificate for this cluster.
+    pub fn operator_tls_secret(&self) -> String {
+        format!("{}-operator-tls", self.cluster)
+    }
+
     /// The bootstrap Service's DNS name.
     pub fn bootstrap_fqdn(&self) -> String {
         format!(

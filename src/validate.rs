@@ -88,6 +88,10 @@ pub struct Existing {
     /// Labels of the cluster's nodes, for LIKE/UNLIKE placement constraints (evaluated when
     /// pods are created). Empty when no pool uses them.
     pub nodes: Vec<BTreeMap<String, String>>,
+    /// Each node's TLS digest, from the certificate Secrets (see `controller::tls`).
+    pub tls_digests: BTreeMap<i32, String>,
+    /// The operator's TLS client material for this cluster (CA bundle and its certificate).
+    pub admin_tls: Option<crate::admin::ClientTls>,
 }
 
 /// Options that come from the operator, not from the resource.
@@ -207,6 +211,11 @@ pub struct ValidatedCluster {
     /// Security context values that drop part of the pods' hardening (accepted, reported as
     /// the `HardeningRelaxed` condition and a Warning Event).
     pub hardening_relaxed: Vec<Problem>,
+    /// Each node's TLS digest (trust bundle and certificate) from its Secrets: in the pod, so
+    /// a new certificate restarts the node in a roll.
+    pub tls_digests: BTreeMap<i32, String>,
+    /// The operator's TLS client for this cluster's inter-broker listener, when it uses TLS.
+    pub admin_tls: Option<crate::admin::ClientTls>,
 }
 
 impl ValidatedCluster {
@@ -302,10 +311,27 @@ pub fn validate_with(
         None
     });
     if tls.is_some() {
-        refuse(
-            "spec.security.tls",
-            "TLS listeners are not available in this build yet".into(),
-        );
+        for (key, field) in cluster_overrides.keys().map(|k| (k, "spec.config")).chain(
+            spec.brokers
+                .pool
+                .config
+                .keys()
+                .map(|k| (k, "spec.brokers.config"))
+                .chain(
+                    spec.controllers
+                        .pool
+                        .config
+                        .keys()
+                        .map(|k| (k, "spec.controllers.config")),
+                ),
+        ) {
+            if crate::tls::reserved_key(key) {
+                refuse(
+                    &format!("{field}.{key}"),
+                    "the operator sets the key and trust stores of TLS listeners (spec.security.tls)".into(),
+                );
+            }
+        }
     }
     let mode = quorum_mode(existing);
     let wanted_controllers = check_replicas(spec, existing, mode, &mut refuse);
@@ -378,6 +404,15 @@ pub fn validate_with(
         rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
         metrics_port,
         nodes: existing.nodes.clone(),
+        tls_digests: if tls.is_some() {
+            existing.tls_digests.clone()
+        } else {
+            BTreeMap::new()
+        },
+        admin_tls: crate::tls::admin_listener(spec)
+            .1
+            .then(|| existing.admin_tls.clone())
+            .flatten(),
         tls,
         hardening_relaxed: hardening_relaxed(spec),
     })

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use kafka_support::{TestCluster, admin_client, hand_written_specs};
 use kraftwerk::admin::{
-    AdminClient, AdminConfig, AlterConfigOp, ConfigResource, NewTopic, Reassignment, Target, TcpConnector,
+    AdminClient, AdminConfig, AlterConfigOp, ConfigResource, NewTopic, Reassignment, Target,
 };
 
 macro_rules! step {
@@ -333,7 +333,7 @@ async fn admin_client_against_real_cluster() {
     );
 
     step!("timeout: a frozen broker answers nothing", {
-        let quick = AdminClient::<TcpConnector>::new(
+        let quick = AdminClient::new(
             &cluster.node(2).unwrap().client_address().unwrap(),
             AdminConfig {
                 request_timeout: Duration::from_secs(1),
@@ -484,6 +484,9 @@ async fn admin_client_against_real_cluster() {
                 bootstrap: Some(bootstrap.clone()),
                 output: o,
                 timeout: 10,
+                tls_ca: None,
+                tls_cert: None,
+                tls_key: None,
             };
             let topic_cmd = |command, o| TopicCli {
                 args: args(o),

@@ -121,7 +121,7 @@ impl Fleet {
                 let Some(address) = node.controller_address() else {
                     continue;
                 };
-                match AdminClient::new(&address, kraftwerk::controller::kafka::admin_config()) {
+                match AdminClient::new(&address, kraftwerk::controller::kafka::admin_config(None)) {
                     Ok(c) => c.supported_features(Target::Any).await,
                     Err(e) => Err(e),
                 }

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::Request;
 
 use super::conn::{Connection, Connector, TcpConnector};
 use super::error::AdminError;
+use super::tls::{ClientTls, Secured};
 use super::versions::ApiVersionTable;
 
 /// A `host:port` address.
@@ -81,6 +82,8 @@ pub struct AdminConfig {
     pub connect_timeout: Duration,
     /// Time allowed for one request/response round trip (also the handshake).
     pub request_timeout: Duration,
+    /// TLS to the listener (trusted CA, client certificate); None: plaintext.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for AdminConfig {
@@ -89,6 +92,7 @@ impl Default for AdminConfig {
             client_id: "kraftwerk-admin".to_string(),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
+            tls: None,
         }
     }
 }
@@ -107,7 +111,7 @@ type Slot<S> = Arc<tokio::sync::Mutex<Option<Connection<S>>>>;
 
 /// Kafka admin client over `kafka-protocol`. Cheap to share behind an `Arc`; every method
 /// takes `&self`. Requests to the same node are serialized on its one connection.
-pub struct AdminClient<C: Connector = TcpConnector> {
+pub struct AdminClient<C: Connector = Secured<TcpConnector>> {
     connector: C,
     config: AdminConfig,
     bootstrap: Vec<HostPort>,
@@ -125,10 +129,12 @@ impl<C: Connector> fmt::Debug for AdminClient<C> {
     }
 }
 
-impl AdminClient<TcpConnector> {
-    /// A plaintext client for `host:port[,host:port...]`. Connects lazily.
+impl AdminClient<Secured<TcpConnector>> {
+    /// A client for `host:port[,host:port...]`, with TLS when `config.tls` is set. Connects
+    /// lazily.
     pub fn new(bootstrap: &str, config: AdminConfig) -> Result<Self, AdminError> {
-        Self::with_connector(TcpConnector, HostPort::parse_list(bootstrap)?, config)
+        let connector = Secured::new(TcpConnector, config.tls.as_ref())?;
+        Self::with_connector(connector, HostPort::parse_list(bootstrap)?, config)
     }
 }
 

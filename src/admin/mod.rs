@@ -4,7 +4,8 @@
 //! - [`framing`]: length-prefixed frames, request/response headers, correlation ids.
 //! - [`versions`]: ApiVersions negotiation (highest version both sides support).
 //! - [`conn`]: one negotiated connection, generic over the byte stream ([`Connector`]
-//!   opens streams: plain TCP today, TLS by wrapping it).
+//!   opens streams: plain TCP, or port-forward in the CLI); [`tls`]: [`Secured`] adds rustls
+//!   TLS (CA trust, client certificate, hostname verification) over any of them.
 //! - [`client`]: [`AdminClient`]: bootstrap over several addresses, one connection per
 //!   node, per-request timeouts.
 //! - operations: [`cluster`] (DescribeCluster incl. fenced brokers, DescribeQuorum,
@@ -24,6 +25,7 @@ pub mod error;
 pub mod features;
 pub mod framing;
 pub mod reassign;
+pub mod tls;
 pub mod topics;
 pub mod versions;
 
@@ -35,5 +37,6 @@ pub use elect::ElectionOutcome;
 pub use error::AdminError;
 pub use features::{ELR_FEATURE, FinalizedFeatures, METADATA_VERSION_FEATURE, SupportedFeatures};
 pub use reassign::{OngoingReassignment, Reassignment};
+pub use tls::{ClientTls, MaybeTls, Secured};
 pub use topics::{ClusterMetadata, NewTopic, PartitionInfo, TopicInfo};
 pub use versions::ApiVersionTable;

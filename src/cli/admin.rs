@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use kraftwerk::admin::{
-    AdminClient, AdminConfig, AdminError, AlterConfigOp, BrokerInfo, ConfigEntry, ConfigResource, Connector,
-    NewTopic, PartitionInfo, TcpConnector, TopicInfo,
+    AdminClient, AdminConfig, AdminError, AlterConfigOp, BrokerInfo, ClientTls, ConfigEntry, ConfigResource,
+    Connector, NewTopic, PartitionInfo, Secured, TopicInfo,
 };
 use serde::Serialize;
 
@@ -48,6 +48,29 @@ pub struct AdminArgs {
     /// Per-request timeout in seconds (connect timeout is a third of it, at least 1 s).
     #[arg(long, global = true, default_value_t = 15, value_name = "SECONDS")]
     pub timeout: u64,
+    /// TLS: the CA certificate(s) to trust (PEM file). Without `--bootstrap`, a cluster whose
+    /// inter-broker listener uses TLS is reached with its CA and the operator's client
+    /// certificate, read from their Secrets (needs `get` on Secrets).
+    #[arg(long, global = true, env = "KRAFTWERK_TLS_CA", value_name = "PEM_FILE")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// TLS: the client certificate for mutual TLS (PEM file; with `--tls-key`).
+    #[arg(
+        long,
+        global = true,
+        env = "KRAFTWERK_TLS_CERT",
+        value_name = "PEM_FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// TLS: the client certificate's private key (PEM file, PKCS#8).
+    #[arg(
+        long,
+        global = true,
+        env = "KRAFTWERK_TLS_KEY",
+        value_name = "PEM_FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -152,30 +175,52 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn admin_config(args: &AdminArgs) -> AdminConfig {
+fn admin_config(args: &AdminArgs, tls: Option<ClientTls>) -> AdminConfig {
     let request = Duration::from_secs(args.timeout.max(1));
     AdminConfig {
         client_id: "kraftwerk-cli".into(),
         connect_timeout: (request / 3).max(Duration::from_secs(1)),
         request_timeout: request,
+        tls,
     }
+}
+
+/// The TLS client the flags name: `--tls-ca`, with `--tls-cert`/`--tls-key` for mutual TLS.
+fn tls_from_files(args: &AdminArgs) -> Result<Option<ClientTls>, String> {
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+    let Some(ca) = &args.tls_ca else {
+        return Ok(None);
+    };
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+        _ => None,
+    };
+    Ok(Some(ClientTls {
+        ca_pem: read(ca)?,
+        identity,
+    }))
 }
 
 /// An admin client: direct to `--bootstrap`, else by port-forward to the KafkaCluster's pods.
 enum Admin {
-    Direct(AdminClient<TcpConnector>),
-    Forwarded(Box<AdminClient<PortForward>>),
+    Direct(Box<AdminClient>),
+    Forwarded(Box<AdminClient<Secured<PortForward>>>),
 }
 
 async fn connect(args: &AdminArgs) -> Result<Admin, String> {
+    let tls = tls_from_files(args)?;
     if let Some(bootstrap) = &args.bootstrap {
-        return AdminClient::new(bootstrap, admin_config(args))
-            .map(Admin::Direct)
+        return AdminClient::new(bootstrap, admin_config(args, tls))
+            .map(|a| Admin::Direct(Box::new(a)))
             .map_err(|e| e.to_string());
     }
     let (client, namespace) = args.kube.connect().await?;
     let kc = super::kubeconfig::cluster(&client, &namespace, args.cluster.as_deref()).await?;
-    super::kubeconfig::port_forward_admin(&client, &kc, admin_config(args))
+    let tls = match tls {
+        Some(tls) => Some(tls),
+        None => super::kubeconfig::cluster_tls(&client, &kc).await?,
+    };
+    super::kubeconfig::port_forward_admin(&client, &kc, admin_config(args, tls))
         .map(|a| Admin::Forwarded(Box::new(a)))
 }
 

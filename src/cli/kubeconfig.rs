@@ -5,7 +5,8 @@
 
 use clap::Args;
 use k8s_openapi::api::core::v1::Pod;
-use kraftwerk::admin::{AdminClient, AdminConfig, Connector, HostPort};
+use k8s_openapi::api::core::v1::Secret;
+use kraftwerk::admin::{AdminClient, AdminConfig, ClientTls, Connector, HostPort, Secured};
 use kraftwerk::crd::KafkaCluster;
 use kube::api::{Api, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -153,13 +154,41 @@ impl Connector for PortForward {
     }
 }
 
+/// The operator's TLS client material for `kc` (its trust bundle and the operator's client
+/// certificate, read from their Secrets), when the listener the operator uses has TLS.
+pub async fn cluster_tls(client: &Client, kc: &KafkaCluster) -> Result<Option<ClientTls>, String> {
+    if !kraftwerk::tls::admin_listener(&kc.spec).1 {
+        return Ok(None);
+    }
+    let namespace = kc.namespace().unwrap_or_default();
+    let names = kraftwerk::names::ClusterNames::new(&kc.name_any(), &namespace, "cluster.local");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let read = |name: String| {
+        let secrets = secrets.clone();
+        let namespace = namespace.clone();
+        async move {
+            secrets
+                .get(&name)
+                .await
+                .map_err(|e| format!("reading Secret {namespace}/{name} for TLS: {e}"))
+        }
+    };
+    let bundle = read(names.ca_cert_secret()).await?;
+    let operator = read(names.operator_tls_secret()).await?;
+    let ca_pem = kraftwerk::tls::secrets::text(&bundle, kraftwerk::tls::BUNDLE_KEY)
+        .ok_or("the trust bundle Secret has no ca.crt")?;
+    let identity = kraftwerk::tls::secrets::keyed(&operator).map(|k| (k.cert_pem, k.key_pem));
+    Ok(Some(ClientTls { ca_pem, identity }))
+}
+
 /// An admin client that reaches the cluster's brokers by port-forward, bootstrapping from the
-/// address in its status (the inter-broker listener's bootstrap Service).
+/// bootstrap Service in its status on the listener the operator uses (the inter-broker one),
+/// with TLS when `config.tls` is set.
 pub fn port_forward_admin(
     client: &Client,
     kc: &KafkaCluster,
     config: AdminConfig,
-) -> Result<AdminClient<PortForward>, String> {
+) -> Result<AdminClient<Secured<PortForward>>, String> {
     let namespace = kc.namespace().unwrap_or_default();
     let bootstrap = kc
         .status
@@ -171,13 +200,21 @@ pub fn port_forward_admin(
                 kc.name_any()
             )
         })?;
-    let addresses = HostPort::parse_list(&bootstrap).map_err(|e| e.to_string())?;
-    AdminClient::with_connector(
+    let (port, _) = kraftwerk::tls::admin_listener(&kc.spec);
+    let addresses: Vec<HostPort> = HostPort::parse_list(&bootstrap)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|a| HostPort {
+            port: port as u16,
+            ..a
+        })
+        .collect();
+    let connector = Secured::new(
         PortForward::new(client, &namespace, &kc.name_any()),
-        addresses,
-        config,
+        config.tls.as_ref(),
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    AdminClient::with_connector(connector, addresses, config).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

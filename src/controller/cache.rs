@@ -11,7 +11,7 @@ use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ContainerState, ContainerStatus, Node, PersistentVolumeClaim, PersistentVolumeClaimStatus,
-    Pod, PodCondition, PodSpec, PodStatus, Service,
+    Pod, PodCondition, PodSpec, PodStatus, Secret, Service,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, PartialObjectMeta};
@@ -32,6 +32,9 @@ pub struct Caches {
     pub config_maps: Store<ConfigMap>,
     pub pvcs: Store<PersistentVolumeClaim>,
     pub pdbs: Store<PodDisruptionBudget>,
+    /// The operator's TLS Secrets (CA, trust bundle, node and operator certificates), with
+    /// their data: the admin client and issuance read them.
+    pub secrets: Store<Secret>,
     /// Node labels (rack awareness, LIKE/UNLIKE constraints); metadata only.
     pub nodes: Store<PartialObjectMeta<Node>>,
 }
@@ -51,6 +54,7 @@ pub struct Triggers {
     pub config_maps: Trigger<ConfigMap>,
     pub pvcs: Trigger<PersistentVolumeClaim>,
     pub pdbs: Trigger<PodDisruptionBudget>,
+    pub secrets: Trigger<Secret>,
 }
 
 /// A watch task that fills a cache; it must be polled (spawned) for the cache to fill.
@@ -210,6 +214,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
     let (config_maps, cm_sub, cm_watch) = shared(api::<ConfigMap>(client, ns), slim_config_map);
     let (pvcs, pvc_sub, pvc_watch) = shared(api::<PersistentVolumeClaim>(client, ns), slim_pvc);
     let (pdbs, pdb_sub, pdb_watch) = shared(api::<PodDisruptionBudget>(client, ns), slim_meta);
+    let (secrets, secret_sub, secret_watch) = shared(api::<Secret>(client, ns), slim_meta);
     let (nodes, node_watch) = node_cache(client, watch_nodes);
     let triggers = Triggers {
         pods: pod_sub,
@@ -217,6 +222,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         config_maps: cm_sub,
         pvcs: pvc_sub,
         pdbs: pdb_sub,
+        secrets: secret_sub,
     };
     let caches = Caches {
         pods,
@@ -224,9 +230,18 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         config_maps,
         pvcs,
         pdbs,
+        secrets,
         nodes,
     };
-    let watches: Watches = vec![pod_watch, svc_watch, cm_watch, pvc_watch, pdb_watch, node_watch];
+    let watches: Watches = vec![
+        pod_watch,
+        svc_watch,
+        cm_watch,
+        pvc_watch,
+        pdb_watch,
+        secret_watch,
+        node_watch,
+    ];
     (caches, triggers, watches)
 }
 
@@ -260,6 +275,7 @@ impl Caches {
             self.pvcs.wait_until_ready(),
             self.pdbs.wait_until_ready(),
             self.nodes.wait_until_ready(),
+            self.secrets.wait_until_ready(),
         );
         results.0.is_ok()
             && results.1.is_ok()
@@ -267,6 +283,7 @@ impl Caches {
             && results.3.is_ok()
             && results.4.is_ok()
             && results.5.is_ok()
+            && results.6.is_ok()
     }
 
     /// Labels of every node, by node name.

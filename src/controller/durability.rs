@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use super::events::EventReason;
 use super::{Context, kafka};
-use crate::admin::AdminClient;
+
 use crate::annotations;
 use crate::crd::{DurabilityStatus, KafkaCluster};
 use crate::durability::{self, sync::Outcome};
@@ -85,12 +85,9 @@ pub async fn pass(
     if !ctx.durability.due(&key, desired, have_reading) {
         return None;
     }
-    let bootstrap = format!(
-        "{}:{}",
-        cluster.names.bootstrap_fqdn(),
-        cluster.inter_broker().port
-    );
-    let outcome = match AdminClient::new(&bootstrap, kafka::admin_config()) {
+    let access = kafka::Access::of(cluster);
+    let bootstrap = &access.bootstrap;
+    let outcome = match access.client() {
         Ok(admin) => durability::sync::reconcile(&admin, desired).await,
         Err(e) => Err(e),
     };

@@ -55,6 +55,10 @@ event_reasons! {
     DurabilityDrift => "Durability",
     FeaturesFinalized => "Upgrade",
     FinalizeFailed => "Upgrade",
+    CertificateIssued => "IssueCertificate",
+    CaCreated => "IssueCertificate",
+    CaRenewed => "IssueCertificate",
+    CaRetired => "IssueCertificate",
 }
 
 /// A pod as the related object of an Event. kube's `Recorder` folds Events with the same

@@ -9,29 +9,68 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::scale::BrokerUsage;
-use crate::admin::{AdminClient, AdminConfig, AdminError, Target};
+use crate::admin::{AdminClient, AdminConfig, AdminError, ClientTls, Connector, Target};
 use crate::roll::KafkaView;
 use crate::roll::gates::{DEFAULT_FETCH_TIMEOUT_MS, KafkaState, Partition, Quorum, Voter};
+use crate::validate::ValidatedCluster;
 
-/// Short timeouts: a reconcile must not hang on an unreachable cluster.
-pub fn admin_config() -> AdminConfig {
+/// Short timeouts: a reconcile must not hang on an unreachable cluster. `tls`: the cluster
+/// CA and the operator's client certificate, for a TLS listener.
+pub fn admin_config(tls: Option<ClientTls>) -> AdminConfig {
     AdminConfig {
         client_id: "kraftwerk-operator".into(),
         connect_timeout: Duration::from_secs(3),
         request_timeout: Duration::from_secs(10),
+        tls,
     }
+}
+
+/// How the operator reaches a cluster's Kafka: the bootstrap address of the inter-broker
+/// listener, and TLS when that listener has it.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub bootstrap: String,
+    pub tls: Option<ClientTls>,
+}
+
+impl Access {
+    /// The access of a validated cluster.
+    pub fn of(cluster: &ValidatedCluster) -> Self {
+        Self {
+            bootstrap: cluster.bootstrap(),
+            tls: cluster.admin_tls.clone(),
+        }
+    }
+
+    /// A client (connects lazily).
+    pub fn client(&self) -> Result<AdminClient, AdminError> {
+        AdminClient::new(&self.bootstrap, admin_config(self.tls.clone()))
+    }
+}
+
+/// A client for one controller's CONTROLLER listener (TLS under internal TLS).
+pub fn controller_client(cluster: &ValidatedCluster, id: i32) -> Result<AdminClient, AdminError> {
+    let address = format!(
+        "{}:{}",
+        cluster.names.node_fqdn(crate::names::Role::Controller, id),
+        cluster.controller_port
+    );
+    let internal = cluster.tls.as_ref().is_some_and(|t| t.internal);
+    let tls = internal.then(|| cluster.admin_tls.clone()).flatten();
+    AdminClient::new(&address, admin_config(tls))
 }
 
 /// Replicas each of `brokers` holds, according to the cluster's metadata (ongoing reassignment
 /// targets included, since they are listed among the replicas).
-pub async fn broker_usage(bootstrap: &str, brokers: &BTreeSet<i32>) -> BTreeMap<i32, BrokerUsage> {
+pub async fn broker_usage(access: &Access, brokers: &BTreeSet<i32>) -> BTreeMap<i32, BrokerUsage> {
+    let bootstrap = &access.bootstrap;
     let unknown = |why: String| {
         brokers
             .iter()
             .map(|&id| (id, BrokerUsage::Unknown(why.clone())))
             .collect()
     };
-    let client = match AdminClient::new(bootstrap, admin_config()) {
+    let client = match access.client() {
         Ok(c) => c,
         Err(e) => return unknown(format!("bad bootstrap address {bootstrap}: {e}")),
     };
@@ -64,8 +103,8 @@ pub async fn broker_usage(bootstrap: &str, brokers: &BTreeSet<i32>) -> BTreeMap<
 
 /// Removes the registration of brokers that were shut down for good. Best effort: a broker that
 /// is not registered any more is fine, and a failure is logged and retried on a later scale-down.
-pub async fn unregister(bootstrap: &str, brokers: &BTreeSet<i32>) {
-    let Ok(client) = AdminClient::new(bootstrap, admin_config()) else {
+pub async fn unregister(access: &Access, brokers: &BTreeSet<i32>) {
+    let Ok(client) = access.client() else {
         return;
     };
     for &id in brokers {
@@ -76,8 +115,9 @@ pub async fn unregister(bootstrap: &str, brokers: &BTreeSet<i32>) {
 }
 
 /// Kafka as the roll's gates see it, and the client that asked (for the actions that follow).
-pub async fn roll_view(bootstrap: &str) -> (KafkaView, Option<AdminClient>) {
-    match AdminClient::new(bootstrap, admin_config()) {
+pub async fn roll_view(access: &Access) -> (KafkaView, Option<AdminClient>) {
+    let bootstrap = &access.bootstrap;
+    match access.client() {
         Err(e) => (
             KafkaView::Unreachable(format!("bad bootstrap address {bootstrap}: {e}")),
             None,
@@ -93,7 +133,7 @@ pub async fn roll_view(bootstrap: &str) -> (KafkaView, Option<AdminClient>) {
 }
 
 /// Snapshot of the Kafka state the gates need, through one admin client.
-pub async fn kafka_state(admin: &AdminClient) -> Result<KafkaState, AdminError> {
+pub async fn kafka_state<C: Connector>(admin: &AdminClient<C>) -> Result<KafkaState, AdminError> {
     let cluster = admin.describe_cluster().await?;
     let quorum = admin.describe_quorum().await?;
     let metadata = admin.metadata(None).await?;
@@ -153,7 +193,7 @@ pub async fn kafka_state(admin: &AdminClient) -> Result<KafkaState, AdminError> 
 /// timeout (a frozen process, a hung disk). Kafka itself notices only later (fencing after
 /// `broker.session.timeout.ms`, ISR shrink after `replica.lag.time.max.ms`), and until then
 /// the gates would count them in the ISRs.
-async fn unresponsive(admin: &AdminClient, ids: &[i32]) -> BTreeSet<i32> {
+async fn unresponsive<C: Connector>(admin: &AdminClient<C>, ids: &[i32]) -> BTreeSet<i32> {
     use kafka_protocol::messages::MetadataRequest;
     let probes = ids.iter().map(|&id| async move {
         let probe = admin

@@ -16,6 +16,7 @@ pub mod shutdown;
 pub mod startup;
 mod status;
 mod sync;
+mod tls;
 mod upgrade;
 
 use std::collections::HashMap;
@@ -201,6 +202,7 @@ async fn run_scope(
         .owns_stream(triggers.config_maps)
         .owns_stream(triggers.pvcs)
         .owns_stream(triggers.pdbs)
+        .owns_stream(triggers.secrets)
         .with_config(controller::Config::default().concurrency(config.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

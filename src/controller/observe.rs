@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
@@ -21,6 +21,8 @@ pub struct Observed {
     pub config_maps: Vec<ConfigMap>,
     pub services: Vec<Service>,
     pub pdbs: Vec<PodDisruptionBudget>,
+    /// The cluster's TLS Secrets.
+    pub secrets: Vec<Secret>,
     /// Labels of every Kubernetes node, by name (placement and racks).
     pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -32,6 +34,7 @@ pub fn resolve(caches: &Caches, namespace: &str, cluster: &str) -> Observed {
         config_maps: of_cluster(&caches.config_maps, namespace, cluster),
         services: of_cluster(&caches.services, namespace, cluster),
         pdbs: of_cluster(&caches.pdbs, namespace, cluster),
+        secrets: of_cluster(&caches.secrets, namespace, cluster),
         node_labels: caches.node_labels(),
     }
 }
@@ -93,6 +96,8 @@ impl Observed {
             } else {
                 Vec::new()
             },
+            tls_digests: BTreeMap::new(),
+            admin_tls: None,
         }
     }
 

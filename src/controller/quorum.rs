@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use super::Context;
 use super::events::EventReason;
-use super::kafka::admin_config;
+use super::kafka::Access;
 use crate::admin::{AdminClient, AdminError, VoterEndpoint};
 use crate::crd::{ControllerQuorumStatus, KafkaCluster, KafkaClusterStatus, QuorumVoterStatus};
 use crate::desired::properties::CONTROLLER_LISTENER;
@@ -36,11 +36,12 @@ impl Read {
 }
 
 /// DescribeQuorum through the bootstrap Service (a broker forwards it to the leader).
-pub async fn read(mode: QuorumMode, bootstrap: &str) -> Read {
+pub async fn read(mode: QuorumMode, access: &Access) -> Read {
     if mode == QuorumMode::Static {
         return Read::Static;
     }
-    let client = match AdminClient::new(bootstrap, admin_config()) {
+    let bootstrap = &access.bootstrap;
+    let client = match access.client() {
         Ok(c) => c,
         Err(e) => return Read::Unreachable(format!("bad bootstrap address {bootstrap}: {e}")),
     };
@@ -78,7 +79,7 @@ pub async fn advance(
     cr: &KafkaCluster,
     cluster: &ValidatedCluster,
     (read, initial_voters): (&Read, &BTreeSet<i32>),
-    bootstrap: &str,
+    access: &Access,
 ) -> (ControllerQuorumStatus, Option<String>) {
     let previous = cr.status.as_ref().and_then(|s| s.controller_quorum.clone());
     let mut status = ControllerQuorumStatus {
@@ -101,7 +102,7 @@ pub async fn advance(
             match quorum::plan(&desired, view) {
                 QuorumStep::Settled => None,
                 QuorumStep::Wait(why) => Some(format!("controller quorum change waits: {why}")),
-                QuorumStep::Change(change) => Some(execute(ctx, cr, cluster, &change, bootstrap).await),
+                QuorumStep::Change(change) => Some(execute(ctx, cr, cluster, &change, access).await),
             }
         }
     };
@@ -157,9 +158,10 @@ async fn execute(
     cr: &KafkaCluster,
     cluster: &ValidatedCluster,
     change: &VoterChange,
-    bootstrap: &str,
+    access: &Access,
 ) -> String {
-    let client = match AdminClient::new(bootstrap, admin_config()) {
+    let bootstrap = &access.bootstrap;
+    let client = match access.client() {
         Ok(c) => c,
         Err(e) => return format!("controller quorum change waits: bad bootstrap address {bootstrap}: {e}"),
     };

@@ -105,11 +105,7 @@ pub async fn advance(
                 join(&not_ready)
             ));
         }
-        let bootstrap = format!(
-            "{}:{}",
-            cluster.names.bootstrap_fqdn(),
-            cluster.inter_broker().port
-        );
+        let access = kafka::Access::of(cluster);
         let run = Run {
             ctx,
             cr,
@@ -119,7 +115,7 @@ pub async fn advance(
             previous: previous.as_ref(),
             racks: racks(cluster, observed),
         };
-        match run.step(&bootstrap).await {
+        match run.step(&access).await {
             Ok(pass) => pass,
             Err(e) => {
                 warn!(operation = op.name(), error = %e, "rebalance pass failed");
@@ -142,8 +138,8 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    async fn step(&self, bootstrap: &str) -> Result<Pass, AdminError> {
-        let admin = AdminClient::new(bootstrap, kafka::admin_config())?;
+    async fn step(&self, access: &kafka::Access) -> Result<Pass, AdminError> {
+        let admin = access.client()?;
         let spec = self.cr.spec.rebalance.as_ref();
         let settings = Settings {
             max_in_flight: spec

@@ -125,14 +125,23 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     .await?;
     let observed = observe::resolve(&ctx.caches, &ns, &name);
     let (cluster_id, initial_voters) = ensure_identity(ctx, cr, &observed).await?;
-    let bootstrap = bootstrap_address(cr, &ns, &ctx.options.cluster_domain);
-    let read = read_quorum(&observed, &bootstrap).await;
+    let tls = match super::tls::ensure(ctx, cr, &ns, &observed).await? {
+        Ok(tls) => tls,
+        Err(problem) => {
+            let invalid = InvalidSpec {
+                problems: vec![problem],
+            };
+            return refuse(ctx, cr, &invalid).await;
+        }
+    };
+    let access = kafka_access(cr, &ns, &ctx.options.cluster_domain, &tls);
+    let read = read_quorum(&observed, &access).await;
     let quorum_inputs = QuorumInputs {
         formed: quorum::formed(cr.status.as_ref(), &read),
         read,
         initial_voters,
     };
-    let accepted = match accept(ctx, cr, &ns, &observed, (&cluster_id, &quorum_inputs)).await? {
+    let accepted = match accept(ctx, cr, &ns, &observed, (&cluster_id, &quorum_inputs, &tls)).await? {
         Ok(accepted) => accepted,
         Err(invalid) => return refuse(ctx, cr, &invalid).await,
     };
@@ -156,7 +165,7 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         managed,
         cluster,
         (&quorum_inputs.read, &quorum_inputs.initial_voters),
-        &bootstrap,
+        &access,
     )
     .await;
     // No restart while objects are refused: a restarted pod could start from a stale ConfigMap.
@@ -208,9 +217,9 @@ async fn accept(
     cr: &KafkaCluster,
     ns: &str,
     observed: &Observed,
-    (cluster_id, quorum): (&str, &QuorumInputs),
+    (cluster_id, quorum, tls): (&str, &QuorumInputs, &super::tls::Outcome),
 ) -> Result<Result<Accepted, InvalidSpec>> {
-    let invalid = match candidate(ctx, cr, ns, observed, (cluster_id, quorum)).await? {
+    let invalid = match candidate(ctx, cr, ns, observed, (cluster_id, quorum, tls)).await? {
         Ok(accepted) => return Ok(Ok(accepted)),
         Err(invalid) => invalid,
     };
@@ -218,7 +227,7 @@ async fn accept(
         return Ok(Err(invalid));
     };
     Ok(
-        match candidate(ctx, &previous, ns, observed, (cluster_id, quorum)).await? {
+        match candidate(ctx, &previous, ns, observed, (cluster_id, quorum, tls)).await? {
             Ok(accepted) => Ok(Accepted {
                 refused: Some(format!(
                     "{invalid}; the change is refused and the cluster keeps running the last accepted spec \
@@ -239,12 +248,12 @@ async fn candidate(
     cr: &KafkaCluster,
     ns: &str,
     observed: &Observed,
-    (cluster_id, quorum): (&str, &QuorumInputs),
+    (cluster_id, quorum, tls): (&str, &QuorumInputs, &super::tls::Outcome),
 ) -> Result<Result<Accepted, InvalidSpec>> {
-    let scale = plan_scale_down(ctx, cr, ns, observed).await;
+    let access = kafka_access(cr, ns, &ctx.options.cluster_domain, tls);
+    let scale = plan_scale_down(cr, observed, &access).await;
     // A downgrade the finalized metadata.version forbids: refused like an invalid field.
-    let bootstrap = bootstrap_address(cr, ns, &ctx.options.cluster_domain);
-    if let Some(refusal) = upgrade::gate(cr, observed, &bootstrap).await {
+    if let Some(refusal) = upgrade::gate(cr, observed, &access).await {
         let problems = vec![Problem {
             field: refusal.field.into(),
             reason: refusal.message,
@@ -252,6 +261,8 @@ async fn candidate(
         return Ok(Err(InvalidSpec { problems }));
     }
     let mut existing = observed.existing(scale.retained.clone(), uses_node_labels(cr));
+    existing.tls_digests = tls.digests.clone();
+    existing.admin_tls = tls.admin.clone();
     let removable_controllers = quorum_facts(cr, &mut existing, quorum);
     let cluster = match validate::validate(cr, &existing, cluster_id, &ctx.options) {
         Ok(c) => c,
@@ -277,12 +288,12 @@ async fn candidate(
 }
 
 /// Reads the dynamic quorum (DescribeQuorum through a broker); a static one is not read.
-async fn read_quorum(observed: &Observed, bootstrap: &str) -> quorum::Read {
+async fn read_quorum(observed: &Observed, access: &kafka::Access) -> quorum::Read {
     let existing = observed.existing(BTreeSet::new(), false);
     if validate::existing_ids(&existing, Role::Controller).is_empty() {
         return quorum::Read::Unreachable("no controller exists yet".into());
     }
-    quorum::read(validate::quorum_mode(&existing), bootstrap).await
+    quorum::read(validate::quorum_mode(&existing), access).await
 }
 
 /// Records in `existing` what validation needs of the quorum: which surplus controllers keep
@@ -365,7 +376,7 @@ async fn ensure_identity(
 
 /// Scale-down is decided before validation so retained brokers keep their objects: surplus
 /// brokers go only once Kafka reports them empty (or the user accepts the loss).
-async fn plan_scale_down(ctx: &Context, cr: &KafkaCluster, ns: &str, observed: &Observed) -> ScaleDownPlan {
+async fn plan_scale_down(cr: &KafkaCluster, observed: &Observed, access: &kafka::Access) -> ScaleDownPlan {
     let surplus = scale::surplus(&observed.existing_ids(Role::Broker), &cr.spec.brokers.ids());
     let allow_unsafe = cr
         .annotations()
@@ -375,7 +386,7 @@ async fn plan_scale_down(ctx: &Context, cr: &KafkaCluster, ns: &str, observed: &
     let usage = if surplus.is_empty() || allow_unsafe {
         BTreeMap::new()
     } else {
-        kafka::broker_usage(&bootstrap_address(cr, ns, &ctx.options.cluster_domain), &surplus).await
+        kafka::broker_usage(access, &surplus).await
     };
     scale::plan(&surplus, allow_unsafe, |id| {
         usage
@@ -395,8 +406,7 @@ async fn finish_scale_down(
     if scale.removable.is_empty() {
         return;
     }
-    let bootstrap = cluster.bootstrap();
-    kafka::unregister(&bootstrap, &scale.removable).await;
+    kafka::unregister(&kafka::Access::of(cluster), &scale.removable).await;
     let ids: Vec<String> = scale.removable.iter().map(ToString::to_string).collect();
     let note = format!(
         "removed brokers {} (scale-down to {})",
@@ -582,20 +592,21 @@ fn warning_event(condition_type: &str) -> EventReason {
     }
 }
 
-/// The bootstrap Service's address on the inter-broker listener, computed from the spec alone
-/// (validation has not run yet when scale-down is decided).
-fn bootstrap_address(cr: &KafkaCluster, namespace: &str, domain: &str) -> String {
+/// The bootstrap Service's address on the inter-broker listener, with the operator's TLS client
+/// when that listener has TLS, computed from the spec alone (validation has not run yet when
+/// scale-down is decided).
+fn kafka_access(
+    cr: &KafkaCluster,
+    namespace: &str,
+    domain: &str,
+    tls: &super::tls::Outcome,
+) -> kafka::Access {
     let names = ClusterNames::new(&cr.name_any(), namespace, domain);
-    let wanted = cr.spec.inter_broker_listener.as_deref();
-    let port = cr
-        .spec
-        .listeners
-        .iter()
-        .find(|l| Some(l.name.as_str()) == wanted)
-        .or_else(|| cr.spec.listeners.first())
-        .map(|l| l.port)
-        .unwrap_or(9092);
-    format!("{}:{port}", names.bootstrap_fqdn())
+    let (port, with_tls) = crate::tls::admin_listener(&cr.spec);
+    kafka::Access {
+        bootstrap: format!("{}:{port}", names.bootstrap_fqdn()),
+        tls: tls.admin.clone().filter(|_| with_tls),
+    }
 }
 
 /// Node labels are needed for LIKE/UNLIKE constraints and for rack awareness only.

@@ -157,8 +157,7 @@ async fn kafka_view(
     if !(any_pending || roll_unfinished) || skip {
         return (KafkaView::Skipped, None);
     }
-    let bootstrap = cluster.bootstrap();
-    kafka::roll_view(&bootstrap).await
+    kafka::roll_view(&kafka::Access::of(cluster)).await
 }
 
 /// The annotation that rolls on pod readiness alone is set.

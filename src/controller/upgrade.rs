@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::events::EventReason;
 use super::observe::Observed;
 use super::{Context, kafka};
-use crate::admin::{AdminClient, METADATA_VERSION_FEATURE, Target};
+use crate::admin::{METADATA_VERSION_FEATURE, Target};
 use crate::annotations;
 use crate::crd::{KafkaCluster, KafkaClusterStatus, StepState};
 use crate::desired::Desired;
@@ -41,12 +41,12 @@ pub struct Outcome {
 /// A downgrade of `spec.version` below what the finalized `metadata.version` allows is refused
 /// before anything is built. Kafka is asked only when some pod runs a newer release; when it
 /// does not answer, the level last read from it (status) decides.
-pub async fn gate(cr: &KafkaCluster, observed: &Observed, bootstrap: &str) -> Option<Refusal> {
+pub async fn gate(cr: &KafkaCluster, observed: &Observed, access: &kafka::Access) -> Option<Refusal> {
     let release = upgrade::find(&cr.spec.version)?;
     let running: Vec<&str> = observed.pods.iter().filter_map(view::pod_version).collect();
     // Not a downgrade: admitted without a level, and Kafka is not asked.
     upgrade::admit(release, &running, None).err()?;
-    let known = match AdminClient::new(bootstrap, kafka::admin_config()) {
+    let known = match access.client() {
         Ok(client) => client.finalized_features().await.ok(),
         Err(_) => None,
     };
@@ -142,8 +142,7 @@ async fn ask(
     mixed: bool,
     target: i16,
 ) -> (Option<BTreeMap<String, i16>>, BTreeMap<i32, i16>) {
-    let bootstrap = cluster.bootstrap();
-    let Ok(client) = AdminClient::new(&bootstrap, kafka::admin_config()) else {
+    let Ok(client) = kafka::Access::of(cluster).client() else {
         return (None, BTreeMap::new());
     };
     let finalized = client.finalized_features().await.ok().map(|f| f.levels);
@@ -158,17 +157,10 @@ async fn ask(
         async move {
             let features = match n.role {
                 Role::Broker => client.supported_features(Target::Node(n.id)).await,
-                Role::Controller => {
-                    let address = format!(
-                        "{}:{}",
-                        cluster.names.node_fqdn(Role::Controller, n.id),
-                        cluster.controller_port
-                    );
-                    match AdminClient::new(&address, kafka::admin_config()) {
-                        Ok(c) => c.supported_features(Target::Any).await,
-                        Err(e) => Err(e),
-                    }
-                }
+                Role::Controller => match kafka::controller_client(cluster, n.id) {
+                    Ok(c) => c.supported_features(Target::Any).await,
+                    Err(e) => Err(e),
+                },
             };
             let max = features
                 .ok()
@@ -192,8 +184,7 @@ async fn finalise(
     cluster: &ValidatedCluster,
     updates: &[(String, i16)],
 ) -> Option<i16> {
-    let bootstrap = cluster.bootstrap();
-    let client = AdminClient::new(&bootstrap, kafka::admin_config()).ok()?;
+    let client = kafka::Access::of(cluster).client().ok()?;
     let list: Vec<String> = updates.iter().map(|(f, l)| format!("{f}={l}")).collect();
     match client.update_features(updates, false).await {
         Ok(()) => {

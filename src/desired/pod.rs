@@ -3,8 +3,8 @@
 
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, ContainerPort, DownwardAPIVolumeFile, DownwardAPIVolumeSource,
-    EmptyDirVolumeSource, EnvVar, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSpec,
-    Probe, TCPSocketAction, Volume, VolumeMount,
+    EmptyDirVolumeSource, EnvVar, KeyToPath, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod,
+    PodSpec, Probe, SecretVolumeSource, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -50,6 +50,10 @@ const METRICS_AGENT_ENV: &str = "KRAFTWERK_METRICS_AGENT";
 /// value. It is added after the config hash, so its removal once the quorum formed never
 /// restarts a node.
 pub const INITIAL_CONTROLLERS_ENV: &str = "KRAFTWERK_INITIAL_CONTROLLERS";
+
+/// The node's TLS digest (trust bundle and certificate): part of the pod spec, so a renewed
+/// certificate changes the config hash and the node restarts in a roll to load it.
+pub const TLS_DIGEST_ENV: &str = "KRAFTWERK_TLS_DIGEST";
 
 /// The container's start script. It copies the rendered configuration to a writable place,
 /// appends what only the running pod knows (the rack), formats the log directory for this
@@ -160,6 +164,10 @@ pub fn node_pod(
         pod_annotations.insert(annotations::QUORUM.into(), QuorumMode::Dynamic.as_str().into());
     }
     pod_annotations.insert(annotations::CONFIG_HASH.into(), hash);
+    if cluster.tls.is_some() {
+        let digest = cluster.tls_digests.get(&id).cloned().unwrap_or_default();
+        pod_annotations.insert(annotations::TLS_DIGEST.into(), digest);
+    }
     let mut metadata = meta(pod_name, cluster, pod_labels, owner);
     metadata.annotations = Some(pod_annotations);
     Pod {
@@ -347,6 +355,50 @@ fn volumes(
     (mounts, volumes)
 }
 
+/// The node's certificate and key (only its own) and the trust bundle, read-only, from their
+/// Secrets; Kafka reads them in place (see `tls::node_properties`).
+fn tls_volumes(
+    cluster: &ValidatedCluster,
+    role: Role,
+    id: i32,
+    mounts: &mut Vec<VolumeMount>,
+    volumes: &mut Vec<Volume>,
+) {
+    use crate::tls::{BUNDLE_KEY, CA_MOUNT, CERT_KEY, KEY_KEY, NODE_CERT_MOUNT};
+    let secret = |name: &str, secret_name: String, keys: &[&str]| Volume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret_name),
+            items: Some(
+                keys.iter()
+                    .map(|k| KeyToPath {
+                        key: (*k).into(),
+                        path: (*k).into(),
+                        mode: None,
+                    })
+                    .collect(),
+            ),
+            default_mode: Some(0o440),
+            optional: None,
+        }),
+        ..Default::default()
+    };
+    volumes.push(secret(
+        "tls-node",
+        cluster.names.node_tls_secret(role, id),
+        &[CERT_KEY, KEY_KEY],
+    ));
+    volumes.push(secret("tls-ca", cluster.names.ca_cert_secret(), &[BUNDLE_KEY]));
+    for (name, path) in [("tls-node", NODE_CERT_MOUNT), ("tls-ca", CA_MOUNT)] {
+        mounts.push(VolumeMount {
+            name: name.into(),
+            mount_path: path.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+}
+
 /// The pod spec before scheduling.
 fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
     let names = &cluster.names;
@@ -355,8 +407,16 @@ fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
     let pod_name = names.pod(role, id);
     let rack_aware = role == Role::Broker && cluster.rack_topology_key.is_some();
     let (ports, probe_port) = ports(cluster, role);
-    let (mounts, volumes) = volumes(cluster, role, id, rack_aware);
-    let env = env(cluster, role);
+    let (mut mounts, mut volumes) = volumes(cluster, role, id, rack_aware);
+    let mut env = env(cluster, role);
+    if cluster.tls.is_some() {
+        tls_volumes(cluster, role, id, &mut mounts, &mut volumes);
+        env.push(EnvVar {
+            name: TLS_DIGEST_ENV.into(),
+            value: Some(cluster.tls_digests.get(&id).cloned().unwrap_or_default()),
+            ..Default::default()
+        });
+    }
     let container = Container {
         name: CONTAINER_NAME.into(),
         image: Some(cluster.image.clone()),

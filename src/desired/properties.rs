@@ -49,7 +49,9 @@ fn quorum_property(cluster: &ValidatedCluster) -> (String, String) {
 /// The properties of one node, in a stable order, as `(key, value)` pairs.
 pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(String, String)> {
     let names = &cluster.names;
-    let mut protocol_map = vec![format!("{CONTROLLER_LISTENER}:PLAINTEXT")];
+    let internal_tls = cluster.tls.as_ref().is_some_and(|t| t.internal);
+    let controller_protocol = if internal_tls { "SSL" } else { "PLAINTEXT" };
+    let mut protocol_map = vec![format!("{CONTROLLER_LISTENER}:{controller_protocol}")];
     protocol_map.extend(
         cluster
             .listeners
@@ -71,6 +73,18 @@ pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(
                 "listeners".into(),
                 format!("{CONTROLLER_LISTENER}://0.0.0.0:{}", cluster.controller_port),
             ));
+            // Under internal TLS the voters' endpoints must be the DNS names the certificates
+            // carry: a controller otherwise advertises whatever its host name resolves to.
+            if internal_tls {
+                owned.push((
+                    "advertised.listeners".into(),
+                    format!(
+                        "{CONTROLLER_LISTENER}://{}:{}",
+                        names.node_fqdn(Role::Controller, id),
+                        cluster.controller_port
+                    ),
+                ));
+            }
         }
         Role::Broker => {
             let fqdn = names.node_fqdn(Role::Broker, id);
@@ -93,6 +107,8 @@ pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(
             ));
         }
     }
+
+    owned.extend(crate::tls::node_properties(cluster));
 
     let mut tunable: BTreeMap<String, String> = defaults(cluster, role);
     tunable.extend(cluster.pool(role).overrides.clone());

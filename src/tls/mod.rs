@@ -73,3 +73,140 @@ pub fn settings(spec: &KafkaClusterSpec) -> Result<Option<TlsSettings>, (String,
     }
     Ok(Some(settings))
 }
+
+pub mod issue;
+pub mod plan;
+pub mod secrets;
+
+use crate::names::{ClusterNames, Role};
+use crate::validate::ValidatedCluster;
+
+/// Where a node's certificate and key are mounted (`tls.crt`, `tls.key`).
+pub const NODE_CERT_MOUNT: &str = "/etc/kraftwerk/tls/node";
+/// Where the trust bundle is mounted (`ca.crt`).
+pub const CA_MOUNT: &str = "/etc/kraftwerk/tls/ca";
+/// Keys of a certificate Secret (those of the `kubernetes.io/tls` type) and of the bundle.
+pub const CERT_KEY: &str = "tls.crt";
+pub const KEY_KEY: &str = "tls.key";
+pub const BUNDLE_KEY: &str = "ca.crt";
+/// On the CA Secret: the previous CAs' certificates, trusted until a renewal completes.
+pub const PREVIOUS_KEY: &str = "previous.crt";
+/// The config provider that reads the mounted key and certificate into Kafka's PEM settings,
+/// so the key is only ever in the Secret volume (never in the ConfigMap).
+pub const CONFIG_PROVIDER: &str = "kraftwerktls";
+/// The common name of every node certificate (one principal for the authorizer's super users).
+pub fn node_common_name(names: &ClusterNames) -> String {
+    format!("{}-kafka", names.cluster)
+}
+/// The common name of the operator's client certificate.
+pub const OPERATOR_COMMON_NAME: &str = "kraftwerk-operator";
+
+/// Kafka principals of the nodes and the operator (certificates of the cluster CA), for
+/// `super.users` when authorization is on.
+pub fn super_users(names: &ClusterNames) -> Vec<String> {
+    vec![
+        format!("User:CN={}", node_common_name(names)),
+        format!("User:CN={OPERATOR_COMMON_NAME}"),
+    ]
+}
+
+/// The DNS names of a node's certificate: its own name (fully qualified and the shorter forms a
+/// client inside the cluster may use), for brokers also the bootstrap Service's names, then
+/// `extra` (external addresses: see [`extra_sans`]). Sorted, without duplicates.
+pub fn node_sans(names: &ClusterNames, role: Role, id: i32, extra: &[String]) -> Vec<String> {
+    let ns = &names.namespace;
+    let pod = names.pod(role, id);
+    let headless = names.headless_service();
+    let mut sans = vec![
+        names.node_fqdn(role, id),
+        format!("{pod}.{headless}.{ns}.svc"),
+        format!("{pod}.{headless}.{ns}"),
+        format!("{pod}.{headless}"),
+    ];
+    if role == Role::Broker {
+        let bootstrap = names.bootstrap_service();
+        sans.extend([
+            names.bootstrap_fqdn(),
+            format!("{bootstrap}.{ns}.svc"),
+            format!("{bootstrap}.{ns}"),
+            bootstrap,
+        ]);
+    }
+    sans.extend(extra.iter().cloned());
+    sans.sort();
+    sans.dedup();
+    sans
+}
+
+/// Names beyond the in-cluster ones a node's certificate carries: the addresses external
+/// listeners advertise for it (host names, or IP addresses, which become IP SANs). The hook
+/// for external access; none today.
+pub fn extra_sans(_cr: &crate::crd::KafkaCluster, _role: Role, _id: i32) -> Vec<String> {
+    Vec::new()
+}
+
+/// The listener the operator's admin client uses (the inter-broker one: REPLICATION under
+/// internal TLS), as its port and whether it is TLS, from the spec alone.
+pub fn admin_listener(spec: &KafkaClusterSpec) -> (i32, bool) {
+    if internal_enabled(spec) {
+        return (REPLICATION_PORT, true);
+    }
+    let wanted = spec.inter_broker_listener.as_deref();
+    spec.listeners
+        .iter()
+        .find(|l| Some(l.name.as_str()) == wanted)
+        .or_else(|| spec.listeners.first())
+        .map_or((9092, false), |l| (l.port, l.tls))
+}
+
+/// The TLS keys of every node's `server.properties`: the PEM key store read from the mounted
+/// Secret through a directory config provider, the trust bundle, and client authentication on
+/// listeners that require it (the REPLICATION and, with internal TLS, CONTROLLER listeners).
+pub fn node_properties(cluster: &ValidatedCluster) -> Vec<(String, String)> {
+    let Some(tls) = &cluster.tls else {
+        return Vec::new();
+    };
+    let from_mount = |key: &str| format!("${{{CONFIG_PROVIDER}:{NODE_CERT_MOUNT}:{key}}}");
+    let mut props: Vec<(String, String)> = vec![
+        ("config.providers".into(), CONFIG_PROVIDER.into()),
+        (
+            format!("config.providers.{CONFIG_PROVIDER}.class"),
+            "org.apache.kafka.common.config.provider.DirectoryConfigProvider".into(),
+        ),
+        (
+            format!("config.providers.{CONFIG_PROVIDER}.param.allowed.paths"),
+            NODE_CERT_MOUNT.into(),
+        ),
+        ("ssl.keystore.type".into(), "PEM".into()),
+        ("ssl.keystore.certificate.chain".into(), from_mount(CERT_KEY)),
+        ("ssl.keystore.key".into(), from_mount(KEY_KEY)),
+        ("ssl.truststore.type".into(), "PEM".into()),
+        (
+            "ssl.truststore.location".into(),
+            format!("{CA_MOUNT}/{BUNDLE_KEY}"),
+        ),
+    ];
+    let mtls = cluster
+        .listeners
+        .iter()
+        .filter(|l| l.authentication == Some(crate::crd::AuthenticationType::Tls))
+        .map(|l| l.name.to_ascii_lowercase());
+    let controller = tls
+        .internal
+        .then(|| crate::desired::properties::CONTROLLER_LISTENER.to_ascii_lowercase());
+    for name in mtls.chain(controller) {
+        props.push((format!("listener.name.{name}.ssl.client.auth"), "required".into()));
+    }
+    props
+}
+
+/// Keys a user may not override while TLS is on: the operator wires the key and trust stores.
+pub fn reserved_key(key: &str) -> bool {
+    key.starts_with("ssl.keystore.")
+        || key.starts_with("ssl.truststore.")
+        || key.starts_with("config.providers")
+        || key == "ssl.key.password"
+}
+
+#[cfg(test)]
+mod tests;

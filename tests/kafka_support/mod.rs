@@ -100,7 +100,11 @@ pub fn listener_open(cluster: &TestCluster, id: i32) -> bool {
 }
 
 /// Creates a topic with replication factor 3 and `min.insync.replicas=2` and waits for full ISRs.
-pub async fn create_topic(admin: &AdminClient, topic: &str, partitions: i32) {
+pub async fn create_topic<C: kraftwerk::admin::Connector>(
+    admin: &AdminClient<C>,
+    topic: &str,
+    partitions: i32,
+) {
     admin
         .create_topic(
             &kraftwerk::admin::NewTopic::new(topic, partitions, 3).with_config("min.insync.replicas", "2"),
@@ -446,6 +450,8 @@ pub struct KafkaNode {
     pub props: BTreeMap<String, String>,
     /// Quorum arguments of `kafka-storage format` (mapped to loopback).
     pub format_args: Vec<String>,
+    /// JVM options added to [`jvm_flags`] (e.g. a hosts file for name resolution).
+    pub extra_jvm: Vec<String>,
     libs: PathBuf,
     child: Option<Child>,
     watchdog: Option<Child>,
@@ -474,6 +480,7 @@ impl KafkaNode {
             props_path,
             props: parse_properties(server_properties),
             format_args: Vec::new(),
+            extra_jvm: Vec::new(),
             libs: libs.to_path_buf(),
             child: None,
             watchdog: None,
@@ -534,6 +541,7 @@ impl KafkaNode {
         let _ = writeln!(log2, "==== kraftwerk test runner: starting {} ====", self.name);
         let child = Command::new("java")
             .args(jvm_flags())
+            .args(&self.extra_jvm)
             .arg(format!("-Dkafka.logs.dir={}", self.dir.display()))
             .arg("-cp")
             .arg(classpath(&self.libs))
@@ -963,6 +971,7 @@ pub fn admin_client(bootstrap: &str) -> Res<AdminClient> {
             client_id: "kraftwerk-test".into(),
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
+            tls: None,
         },
     )
     .map_err(|e| e.to_string())

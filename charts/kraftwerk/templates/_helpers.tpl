@@ -53,6 +53,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["list", "watch", "create", "patch", "delete"]
+# TLS: the operator's own Secrets (cluster CA, trust bundle, node and operator certificates)
+# from a label-selected watch, written by server-side apply; get for a user's CA Secret
+# (spec.security.tls.ca.secretName), read only when a certificate is signed.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # Events about the clusters it manages (a repeated Event is a patch of its series).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]

@@ -1,0 +1,493 @@
+//! Security against real Kafka (issue 16): one 3+3 cluster, rendered by the operator with TLS on
+//! every listener (client listener, REPLICATION with mutual TLS, CONTROLLER with mutual TLS),
+//! certificates issued by the operator's own code, run as JVM processes on loopback. Node and
+//! bootstrap DNS names resolve through a hosts file (`-Djdk.net.hosts.file`) for the JVMs and a
+//! name-keeping connector for the Rust admin client, so hostname verification checks the real
+//! names. The checks are steps of one test on one cluster; add new security checks (SCRAM users,
+//! ACLs) as further steps. Run with `make test-kafka`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod kafka_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kafka_support::{AddressMap, KafkaNode, NodeSpec, Res, libs_dir, parse_listeners, scratch_dir};
+use kraftwerk::admin::{AdminClient, AdminConfig, ClientTls, Connector, HostPort, Secured};
+use kraftwerk::controller::kafka::kafka_state;
+use kraftwerk::crd::KafkaCluster;
+use kraftwerk::names::ClusterNames;
+use kraftwerk::render::{RenderOptions, render};
+use kraftwerk::roll::gates::{broker_recovered, brokers_can_roll};
+use kraftwerk::tls::issue::{KeyedCert, Subject, generate_ca, issue};
+
+const CLUSTER: &str = "sec";
+const NAMESPACE: &str = "kafka";
+/// The client listener's name in the spec.
+const CLIENT: &str = "INTERNAL";
+
+macro_rules! step {
+    ($name:expr, $body:block) => {{
+        let started = Instant::now();
+        eprintln!("--- step: {}", $name);
+        $body;
+        eprintln!(
+            "--- step ok: {} ({:.1} s)",
+            $name,
+            started.elapsed().as_secs_f64()
+        );
+    }};
+}
+
+/// Connects to 127.0.0.1 whatever the name, so TLS still verifies the name dialled.
+#[derive(Clone, Copy)]
+struct Loopback;
+
+impl Connector for Loopback {
+    type Stream = tokio::net::TcpStream;
+    async fn connect(&self, _host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+    }
+}
+
+/// The running secure cluster and what a client needs to reach it.
+struct SecureCluster {
+    root: PathBuf,
+    nodes: Vec<KafkaNode>,
+    ca: KeyedCert,
+    operator: KeyedCert,
+    /// The bootstrap Service's name on the client and REPLICATION listeners (mapped ports).
+    client_bootstrap: String,
+    replication_bootstrap: String,
+    hosts_flag: String,
+}
+
+fn spec() -> KafkaCluster {
+    serde_yaml::from_str(&format!(
+        "apiVersion: kraftwerk.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: {CLUSTER}, namespace: {NAMESPACE}}}\n\
+         spec:\n  security: {{tls: {{enabled: true}}}}\n  listeners: [{{name: {CLIENT}, port: 9092, tls: true}}]\n  \
+         brokers: {{replicas: 3}}\n  controllers: {{replicas: 3}}\n"
+    ))
+    .unwrap()
+}
+
+impl SecureCluster {
+    async fn start() -> Res<Self> {
+        let cr = spec();
+        let rendered = render(&cr, &RenderOptions::default()).map_err(|e| e.to_string())?;
+        let specs: Vec<NodeSpec> = rendered.nodes.iter().map(NodeSpec::from).collect();
+        let root = scratch_dir("security")?;
+        kafka_support::remove_after_exit(&root);
+        let names = ClusterNames::new(CLUSTER, NAMESPACE, "cluster.local");
+        let (ca, _) = generate_ca("sec-cluster-ca", now(), 30).map_err(|e| e.to_string())?;
+        let ca_dir = root.join("ca");
+        write(&ca_dir.join("ca.crt"), &ca.cert_pem)?;
+        let map = AddressMap::for_nodes(&specs)?;
+        let hosts = root.join("hosts");
+        let mut all_names: Vec<String> = specs.iter().map(|s| s.fqdn.clone()).collect();
+        all_names.extend([names.bootstrap_fqdn(), "wrong-name.example".to_string()]);
+        write(&hosts, &format!("127.0.0.1 {}\n", all_names.join(" ")))?;
+        let hosts_flag = format!("-Djdk.net.hosts.file={}", hosts.display());
+        let libs = libs_dir()?;
+        let mut nodes = Vec::new();
+        for s in &specs {
+            let dir = root.join(&s.name);
+            let sans = kraftwerk::tls::node_sans(&names, role_of(s), s.node_id, &[]);
+            let subject = Subject {
+                common_name: kraftwerk::tls::node_common_name(&names),
+                sans,
+            };
+            let (cert, _) = issue(&ca, &subject, now(), 10).map_err(|e| e.to_string())?;
+            write(
+                &dir.join("tls/node/tls.crt"),
+                &format!("{}{}", cert.cert_pem, ca.cert_pem),
+            )?;
+            write(&dir.join("tls/node/tls.key"), &cert.key_pem)?;
+            let props = localize(s, &specs, &map, &dir, &ca_dir)?;
+            let mut node = KafkaNode::new(&s.name, s.node_id, kafka_role(s), &dir, &props, &libs)?;
+            node.format_args = s.format_args.iter().map(|a| remap(a, &specs, &map)).collect();
+            node.extra_jvm = vec![hosts_flag.clone()];
+            nodes.push(node);
+        }
+        let operator_subject = Subject {
+            common_name: kraftwerk::tls::OPERATOR_COMMON_NAME.into(),
+            sans: vec![],
+        };
+        let (operator, _) = issue(&ca, &operator_subject, now(), 10).map_err(|e| e.to_string())?;
+        let broker0 = specs.iter().find(|s| s.node_id == 0).ok_or("no broker 0")?;
+        let port = |p: u16| map.get(&broker0.fqdn, p).ok_or(format!("no mapping of {p}"));
+        let mut cluster = Self {
+            root,
+            nodes,
+            client_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(9092)?),
+            replication_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(9091)?),
+            ca,
+            operator,
+            hosts_flag,
+        };
+        for n in &cluster.nodes {
+            n.format(&rendered.cluster_id)?;
+        }
+        for n in &mut cluster.nodes {
+            n.start()?;
+        }
+        Ok(cluster)
+    }
+
+    fn tls(&self, with_cert: bool) -> ClientTls {
+        ClientTls {
+            ca_pem: self.ca.cert_pem.clone(),
+            identity: with_cert.then(|| (self.operator.cert_pem.clone(), self.operator.key_pem.clone())),
+        }
+    }
+
+    /// The operator's admin client: REPLICATION, mutual TLS, names verified.
+    fn admin(&self, tls: Option<ClientTls>, bootstrap: &str) -> AdminClient<Secured<Loopback>> {
+        let config = AdminConfig {
+            client_id: "kraftwerk-test".into(),
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            tls,
+        };
+        let connector = Secured::new(Loopback, config.tls.as_ref()).unwrap();
+        AdminClient::with_connector(connector, HostPort::parse_list(bootstrap).unwrap(), config).unwrap()
+    }
+
+    fn operator_admin(&self) -> AdminClient<Secured<Loopback>> {
+        self.admin(Some(self.tls(true)), &self.replication_bootstrap)
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> Res<Duration> {
+        let started = Instant::now();
+        let admin = self.operator_admin();
+        loop {
+            if let Ok(c) = admin.describe_cluster().await
+                && c.brokers.len() == 3
+                && c.brokers.iter().all(|b| !b.fenced)
+            {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > timeout {
+                return Err(format!("not ready after {timeout:?}:\n{}", self.log_tails()));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    fn log_tails(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("== {} ==\n{}", n.name, n.log_tail(30)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn node_mut(&mut self, id: i32) -> &mut KafkaNode {
+        self.nodes.iter_mut().find(|n| n.node_id == id).unwrap()
+    }
+
+    /// A Java client properties file: TLS with the cluster CA, hostname verification on (Kafka's
+    /// default, stated anyway).
+    fn client_properties(&self) -> Res<PathBuf> {
+        let path = self.root.join("client.properties");
+        write(
+            &path,
+            &format!(
+                "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n\
+                 ssl.endpoint.identification.algorithm=https\n",
+                self.root.join("ca/ca.crt").display()
+            ),
+        )?;
+        Ok(path)
+    }
+
+    /// Kafka's console producer, one message per line of `lines`; returns its exit success.
+    fn java_produce(&self, bootstrap: &str, topic: &str, lines: &[String]) -> Res<(bool, String)> {
+        use std::io::Write as _;
+        let mut child = kafka_support::tool_command(&libs_dir()?)
+            .arg(&self.hosts_flag)
+            .arg("org.apache.kafka.tools.ConsoleProducer")
+            .args(["--bootstrap-server", bootstrap, "--topic", topic])
+            .arg("--command-config")
+            .arg(self.client_properties()?)
+            .args([
+                "--producer-property",
+                "acks=all",
+                "--producer-property",
+                "max.block.ms=20000",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        stdin
+            .write_all(lines.join("\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+        stdin.write_all(b"\n").map_err(|e| e.to_string())?;
+        drop(stdin);
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success() && !text.contains("ERROR"), text))
+    }
+
+    /// Kafka's console consumer from the beginning; returns the values it printed.
+    fn java_consume(&self, bootstrap: &str, topic: &str, max: usize) -> Res<Vec<String>> {
+        let out = kafka_support::tool_command(&libs_dir()?)
+            .arg(&self.hosts_flag)
+            .arg("org.apache.kafka.tools.consumer.ConsoleConsumer")
+            .args([
+                "--bootstrap-server",
+                bootstrap,
+                "--topic",
+                topic,
+                "--from-beginning",
+            ])
+            .arg("--command-config")
+            .arg(self.client_properties()?)
+            .args(["--max-messages", &max.to_string(), "--timeout-ms", "30000"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            // Values only: no log lines, no tool notices (they contain spaces, values do not).
+            .filter(|l| !l.starts_with('[') && !l.contains(' '))
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn write(path: &Path, text: &str) -> Res<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir:?}: {e}"))?;
+    }
+    fs::write(path, text).map_err(|e| format!("write {path:?}: {e}"))
+}
+
+fn role_of(s: &NodeSpec) -> kraftwerk::names::Role {
+    if s.role.is_controller() {
+        kraftwerk::names::Role::Controller
+    } else {
+        kraftwerk::names::Role::Broker
+    }
+}
+
+fn kafka_role(s: &NodeSpec) -> kafka_support::Role {
+    s.role
+}
+
+/// Every `<fqdn>:<port>` of a node becomes `<fqdn>:<mapped port>`: names stay (they resolve
+/// to loopback through the hosts file), so TLS verifies them.
+fn remap(value: &str, specs: &[NodeSpec], map: &AddressMap) -> String {
+    let mut out = value.to_string();
+    for s in specs {
+        let re = regex::Regex::new(&format!(r"{}:(\d+)", regex::escape(&s.fqdn))).unwrap();
+        out = re
+            .replace_all(&out, |c: &regex::Captures| {
+                let port: u16 = c[1].parse().unwrap_or(0);
+                format!("{}:{}", s.fqdn, map.get(&s.fqdn, port).unwrap_or(port))
+            })
+            .into_owned();
+    }
+    out
+}
+
+/// The rendered `server.properties` of `s` on loopback: mapped ports, binds on 127.0.0.1,
+/// data and TLS mounts in the node's directory. Nothing else changes.
+fn localize(s: &NodeSpec, specs: &[NodeSpec], map: &AddressMap, dir: &Path, ca_dir: &Path) -> Res<String> {
+    let mut out = String::new();
+    for line in s.server_properties.lines() {
+        let Some((key, value)) = line.split_once('=').filter(|_| !line.starts_with('#')) else {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        };
+        let mut value = remap(value, specs, map)
+            .replace(
+                kraftwerk::tls::NODE_CERT_MOUNT,
+                &dir.join("tls/node").display().to_string(),
+            )
+            .replace(kraftwerk::tls::CA_MOUNT, &ca_dir.display().to_string());
+        match key {
+            "listeners" => {
+                let bound: Res<Vec<String>> = parse_listeners(&value)?
+                    .into_iter()
+                    .map(|(name, _, port)| {
+                        let p = map.get(&s.fqdn, port).ok_or(format!("no mapping of {port}"))?;
+                        Ok(format!("{name}://127.0.0.1:{p}"))
+                    })
+                    .collect();
+                value = bound?.join(",");
+            }
+            "log.dirs" => value = dir.join("data").display().to_string(),
+            _ => {}
+        }
+        out.push_str(&format!("{key}={value}\n"));
+    }
+    Ok(out)
+}
+
+/// The effective value of `key` on broker `id`, read back from Kafka.
+async fn broker_config(admin: &AdminClient<Secured<Loopback>>, id: i32, key: &str) -> Option<String> {
+    let resource = kraftwerk::admin::ConfigResource::Broker(id);
+    let entries = admin.describe_configs(&resource, Some(&[key])).await.ok()?;
+    entries.into_iter().find(|e| e.name == key).and_then(|e| e.value)
+}
+
+#[tokio::test]
+#[ignore = "needs Java and the Kafka jars; run with make test-kafka"]
+async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gates() {
+    let mut cluster = SecureCluster::start().await.unwrap();
+    step!(
+        "the cluster forms over TLS (controllers and replication with mutual TLS)",
+        {
+            let took = cluster.wait_ready(Duration::from_secs(180)).await.unwrap();
+            eprintln!("3+3 TLS cluster ready in {:.1} s", took.as_secs_f64());
+        }
+    );
+    let admin = cluster.operator_admin();
+
+    step!(
+        "Kafka runs what the operator rendered: SSL everywhere, PEM stores",
+        {
+            let map = broker_config(&admin, 0, "listener.security.protocol.map")
+                .await
+                .unwrap();
+            for pair in ["CONTROLLER:SSL", "INTERNAL:SSL", "REPLICATION:SSL"] {
+                assert!(map.contains(pair), "{map}");
+            }
+            assert_eq!(
+                broker_config(&admin, 0, "inter.broker.listener.name")
+                    .await
+                    .as_deref(),
+                Some("REPLICATION")
+            );
+            assert_eq!(
+                broker_config(&admin, 1, "ssl.keystore.type").await.as_deref(),
+                Some("PEM")
+            );
+            let quorum = admin.describe_quorum().await.unwrap();
+            assert_eq!(
+                quorum.voters.len(),
+                3,
+                "the quorum formed over the SSL controller listener"
+            );
+        }
+    );
+
+    step!(
+        "a Java client produces and consumes over TLS through the bootstrap name",
+        {
+            kafka_support::create_topic(&admin, "secure", 3).await;
+            let lines: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+            let (ok, log) = cluster
+                .java_produce(&cluster.client_bootstrap, "secure", &lines)
+                .unwrap();
+            assert!(ok, "produce over TLS failed:\n{log}");
+            let mut got = cluster
+                .java_consume(&cluster.client_bootstrap, "secure", 100)
+                .unwrap();
+            got.sort();
+            let mut want = lines.clone();
+            want.sort();
+            assert_eq!(got, want, "every message read back over TLS");
+        }
+    );
+
+    step!(
+        "hostname verification: a name the certificates do not carry is refused",
+        {
+            let port = cluster.client_bootstrap.rsplit_once(':').unwrap().1.to_string();
+            let wrong = format!("wrong-name.example:{port}");
+            let (ok, log) = cluster
+                .java_produce(&wrong, "secure", &["x".to_string()])
+                .unwrap();
+            assert!(
+                !ok,
+                "a Java client must not accept a certificate without its name:\n{log}"
+            );
+            let rust = cluster.admin(Some(cluster.tls(false)), &wrong);
+            let err = rust
+                .describe_cluster()
+                .await
+                .expect_err("rustls must refuse the name");
+            eprintln!("rustls with a wrong name: {err}");
+        }
+    );
+
+    step!(
+        "plaintext clients and clients without a certificate are refused",
+        {
+            for bootstrap in [&cluster.client_bootstrap, &cluster.replication_bootstrap] {
+                let plain = cluster.admin(None, bootstrap);
+                let err = plain
+                    .describe_cluster()
+                    .await
+                    .expect_err("plaintext must be refused");
+                eprintln!("plaintext to {bootstrap}: {err}");
+            }
+            let no_cert = cluster.admin(Some(cluster.tls(false)), &cluster.replication_bootstrap);
+            let err = no_cert
+                .describe_cluster()
+                .await
+                .expect_err("REPLICATION requires a client certificate");
+            eprintln!("no client certificate on REPLICATION: {err}");
+            // The client listener has TLS without client authentication.
+            let server_only = cluster.admin(Some(cluster.tls(false)), &cluster.client_bootstrap);
+            server_only.describe_cluster().await.unwrap();
+        }
+    );
+
+    step!("the operator's gates work through the rustls admin client", {
+        let state = kafka_state(&admin).await.unwrap();
+        brokers_can_roll(&state, &[1]).expect("a healthy cluster may roll broker 1");
+        cluster.node_mut(1).stop(Duration::from_secs(60)).unwrap();
+        let started = Instant::now();
+        loop {
+            let state = kafka_state(&admin).await.unwrap();
+            if let Err(refusal) = brokers_can_roll(&state, &[2]) {
+                eprintln!("broker 1 down: rolling broker 2 refused: {refusal}");
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "can_roll never refused"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        cluster.node_mut(1).start().unwrap();
+        let started = Instant::now();
+        loop {
+            let state = kafka_state(&admin).await;
+            if let Ok(s) = &state
+                && broker_recovered(s, 1).is_ok()
+            {
+                eprintln!(
+                    "broker 1 back in every ISR after {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "broker 1 not back: {:?}\n{}",
+                state.map(|s| broker_recovered(&s, 1)),
+                cluster.log_tails()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+}
