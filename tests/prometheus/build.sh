@@ -12,11 +12,13 @@ exec 9>"$(dirname "$out")/.lock"
 flock 9
 if [ ! -x "$out" ]; then
   work=$cache/build/promtool-v$PROMETHEUS_VERSION
-  mkdir -p "$work"
-  if [ ! -f "$work/go.mod" ]; then
+  # the module is set up from scratch unless a previous setup finished (.ready)
+  if [ ! -f "$work/.ready" ]; then
+    rm -rf "$work" && mkdir -p "$work"
     (cd "$work" && go mod init local.kraftwerk/promtool >/dev/null 2>&1 &&
       printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/prometheus/prometheus/cmd/promtool"\n' >tools.go &&
       go get "github.com/prometheus/prometheus@v$PROMETHEUS_VERSION" >&2 && go mod tidy >&2)
+    touch "$work/.ready"
   fi
   (cd "$work" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -o "$out.tmp" github.com/prometheus/prometheus/cmd/promtool >&2)
   mv "$out.tmp" "$out"
