@@ -24,14 +24,11 @@ fn annotation(o: &impl kube::Resource, key: &str) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-#[ignore = "needs a cluster: make test-integration"]
-async fn internal_tls_objects_are_created_mounted_and_renewed() {
-    let env = TestEnv::new("tls").await;
-    let ns = env.ns.clone();
-    let c = "sec";
+/// Creates a cluster with internal TLS and a TLS client listener, rolling on readiness alone
+/// (kwok runs no Kafka), and waits until it is Ready.
+async fn tls_cluster(env: &TestEnv, c: &str) -> kraftwerk::crd::KafkaCluster {
     env.create_kc(
-        &ns,
+        &env.ns,
         c,
         json!({
             "security": { "tls": { "enabled": true } },
@@ -40,8 +37,7 @@ async fn internal_tls_objects_are_created_mounted_and_renewed() {
     )
     .await
     .unwrap();
-    // kwok runs no Kafka: the roll proceeds on readiness alone.
-    env.dyn_kc(&ns)
+    env.dyn_kc(&env.ns)
         .patch(
             c,
             &PatchParams::default(),
@@ -49,7 +45,16 @@ async fn internal_tls_objects_are_created_mounted_and_renewed() {
         )
         .await
         .unwrap();
-    let kc = env.wait_ready(&ns, c).await;
+    env.wait_ready(&env.ns, c).await
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn internal_tls_objects_are_created_mounted_and_renewed() {
+    let env = TestEnv::new("tls").await;
+    let ns = env.ns.clone();
+    let c = "sec";
+    let kc = tls_cluster(&env, c).await;
 
     let secrets: Api<Secret> = env.api();
     let ca = secrets.get("sec-cluster-ca").await.unwrap();
@@ -154,5 +159,120 @@ async fn internal_tls_objects_are_created_mounted_and_renewed() {
     assert!(
         env.names_of::<Pod>(&ns, "byo").await.is_empty(),
         "nothing applied"
+    );
+}
+
+/// Reasons of the Events about `cluster`, oldest first.
+async fn event_reasons(env: &TestEnv, cluster: &str) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let mut list: Vec<_> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(cluster))
+        .collect();
+    list.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+    list.into_iter().filter_map(|e| e.reason).collect()
+}
+
+/// A CA at its renewal margin is replaced with a trust overlap: the new CA joins the bundle,
+/// certificates are reissued by it, then the previous CA leaves; every node ends on the new
+/// CA, bundle and certificate. Renewal is provoked by moving the CA's recorded expiry (the
+/// planner reads the Secret's annotations).
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn ca_renewal_overlaps_trust_and_rolls_every_node_onto_the_new_ca() {
+    let env = TestEnv::new("tls-renew").await;
+    let c = "ren";
+    tls_cluster(&env, c).await;
+    let secrets: Api<Secret> = env.api();
+    let pods: Api<Pod> = env.api();
+    let old_fp = annotation(
+        &secrets.get("ren-cluster-ca").await.unwrap(),
+        "kraftwerk.dev/tls-fingerprint",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    secrets
+        .patch(
+            "ren-cluster-ca",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"kraftwerk.dev/tls-not-after": now.to_string()}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let pod_names: Vec<String> = ["ren-broker-0", "ren-broker-1", "ren-broker-2"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((9000..9003).map(|i| format!("ren-controller-{i}")))
+        .collect();
+    let new_fp = wait_for(
+        "every node on the new CA alone",
+        std::time::Duration::from_secs(300),
+        || async {
+            let ca = secrets.get("ren-cluster-ca").await.ok()?;
+            let fp = annotation(&ca, "kraftwerk.dev/tls-fingerprint");
+            let bundle = secrets.get("ren-cluster-ca-cert").await.ok()?;
+            if fp == old_fp || annotation(&bundle, "kraftwerk.dev/tls-trusted") != fp {
+                return None;
+            }
+            let bundle_digest = kraftwerk::tls::plan::bundle_digest(std::slice::from_ref(&fp));
+            for name in &pod_names {
+                let node = secrets.get(&format!("{name}-tls")).await.ok()?;
+                let pod = pods.get(name).await.ok()?;
+                let want = format!(
+                    "{bundle_digest}-{}",
+                    annotation(&node, "kraftwerk.dev/tls-fingerprint")
+                );
+                let ready = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                if annotation(&node, "kraftwerk.dev/tls-issuer") != fp
+                    || annotation(&pod, "kraftwerk.dev/tls-digest") != want
+                    || !ready
+                {
+                    return None;
+                }
+            }
+            Some(fp)
+        },
+    )
+    .await;
+    assert_ne!(new_fp, old_fp);
+    let ca = secrets.get("ren-cluster-ca").await.unwrap();
+    assert!(
+        annotation(&ca, "kraftwerk.dev/tls-trusted").is_empty(),
+        "no previous CA left"
+    );
+    // The order the overlap needs: renewed, certificates of the new CA, then the old one retired.
+    let reasons = event_reasons(&env, c).await;
+    let at = |r: &str| {
+        reasons
+            .iter()
+            .position(|x| x == r)
+            .unwrap_or_else(|| panic!("no {r} Event: {reasons:?}"))
+    };
+    let renewed = at("CaRenewed");
+    let retired = at("CaRetired");
+    assert!(renewed < retired, "{reasons:?}");
+    // Every node restarted at least once (onto the bundle trusting both) before the previous
+    // CA was retired.
+    let restarts = |events: &[String]| events.iter().filter(|r| *r == "Restarting").count();
+    let before = restarts(&reasons[renewed..retired]);
+    assert!(
+        before >= pod_names.len(),
+        "{before} restarts before retirement: {reasons:?}"
+    );
+    eprintln!(
+        "restarts between CA renewal and retirement: {before}; after: {}",
+        restarts(&reasons[retired..])
     );
 }

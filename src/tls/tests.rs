@@ -182,3 +182,18 @@ fn key_material_never_reaches_objects_status_or_logs() {
         "Secret metadata"
     );
 }
+
+#[test]
+fn the_secure_example_renders_with_tls_everywhere() {
+    let cr: crate::crd::KafkaCluster =
+        serde_yaml::from_str(include_str!("../../deploy/examples/secure.yaml")).unwrap();
+    let rendered = crate::render::render(&cr, &Default::default()).expect("the example is valid");
+    let broker = rendered.nodes.iter().find(|n| n.node_id == 0).unwrap();
+    assert!(
+        broker
+            .server_properties
+            .contains("listener.security.protocol.map=CONTROLLER:SSL,TLS:SSL,REPLICATION:SSL"),
+        "{}",
+        broker.server_properties
+    );
+}
