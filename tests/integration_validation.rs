@@ -727,4 +727,24 @@ async fn tls_spec_rules_at_admission() {
         }
         Err(e) => panic!("unexpected error {e}"),
     }
+    match env
+        .patch_kc_spec(
+            &env.ns,
+            "internal",
+            json!({ "security": { "tls": { "ca": { "secretName": "my-ca" } } } }),
+        )
+        .await
+    {
+        Ok(_) => panic!("switching to a user CA on an existing cluster was accepted"),
+        Err(kube::Error::Api(e)) => {
+            assert_eq!(e.code, 422, "expected 422 Invalid, got {e:?}");
+            assert!(
+                e.message
+                    .contains("spec.security.tls.ca.secretName cannot be set"),
+                "{}",
+                e.message
+            );
+        }
+        Err(e) => panic!("unexpected error {e}"),
+    }
 }

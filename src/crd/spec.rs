@@ -129,6 +129,9 @@ pub struct KafkaClusterSpec {
     pub security: Option<SecuritySpec>,
 }
 
+/// Where the CA comes from (generated, or which Secret) stays as it was (a transition rule).
+const CA_SOURCE_IMMUTABLE_RULE: &str = "(has(self.ca) && has(self.ca.secretName)) == (has(oldSelf.ca) && has(oldSelf.ca.secretName)) && (!has(self.ca) || !has(self.ca.secretName) || self.ca.secretName == oldSelf.ca.secretName)";
+
 /// Internal TLS stays as it was created (a transition rule: only checked on updates).
 const INTERNAL_TLS_IMMUTABLE_RULE: &str = "(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) == (has(oldSelf.security) && has(oldSelf.security.tls) && has(oldSelf.security.tls.enabled) && oldSelf.security.tls.enabled)";
 
@@ -466,6 +469,7 @@ pub struct SecuritySpec {
 /// Cluster TLS: the cluster CA, the nodes' certificates, and internal TLS.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(CA_SOURCE_IMMUTABLE_RULE).message("spec.security.tls.ca.secretName cannot be set, changed or removed on an existing cluster: nodes would get certificates of a CA that the nodes not yet restarted do not trust"))]
 pub struct ClusterTlsSpec {
     /// Internal TLS: the CONTROLLER listener and a reserved `REPLICATION` listener (port 9091,
     /// inter-broker traffic and the operator's own connections) use TLS with client

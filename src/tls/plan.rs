@@ -125,11 +125,13 @@ pub fn plan(settings: &TlsSettings, observed: &Observed) -> Vec<Step> {
     {
         return vec![Step::RenewCa];
     }
-    // During a renewal, nothing is signed by the new CA until every node trusts it.
+    // During a renewal, nothing is signed by the new CA until every node trusts it. A node
+    // without a running pod (not created yet, or only its claim kept) starts with the current
+    // bundle and does not hold the renewal up.
     let all_trust_new = observed
         .certs
         .iter()
-        .filter(|c| c.is_node)
+        .filter(|c| c.is_node && c.running.is_some())
         .all(|c| running_bundle(c) == Some(bundle_digest(&trusted)));
     let steps: Vec<Step> = observed
         .certs
@@ -139,11 +141,15 @@ pub fn plan(settings: &TlsSettings, observed: &Observed) -> Vec<Step> {
     if !steps.is_empty() {
         return steps;
     }
-    let all_run_new = observed.certs.iter().filter(|c| c.is_node).all(|c| {
-        c.have
-            .as_ref()
-            .is_some_and(|h| c.running.as_deref() == Some(node_digest(&trusted, h).as_str()))
-    });
+    let all_run_new = observed
+        .certs
+        .iter()
+        .filter(|c| c.is_node && c.running.is_some())
+        .all(|c| {
+            c.have
+                .as_ref()
+                .is_some_and(|h| c.running.as_deref() == Some(node_digest(&trusted, h).as_str()))
+        });
     if renewing && all_run_new {
         return vec![Step::DropPreviousCas];
     }
@@ -352,6 +358,25 @@ mod tests {
         assert_eq!(plan(&settings(), &o), []);
         // (3) Every node runs a certificate of the new CA: drop the previous one.
         o.certs[1] = node("b1", "ca2", &["ca2", "ca1"]);
+        assert_eq!(plan(&settings(), &o), [Step::DropPreviousCas]);
+    }
+
+    #[test]
+    fn a_node_without_a_pod_does_not_hold_a_renewal_up() {
+        let mut o = observed(Some(ca(&["ca1"])), vec![node("b0", "ca1", &["ca2", "ca1"])]);
+        let mut claim_only = node("b5", "ca1", &["ca1"]);
+        claim_only.running = None;
+        o.certs.push(claim_only);
+        let reissue: Vec<Step> = ["b0", "b5"]
+            .iter()
+            .map(|s| Step::Issue {
+                secret: s.to_string(),
+                why: Why::NewCa,
+            })
+            .collect();
+        assert_eq!(plan(&settings(), &o), reissue);
+        o.certs[0] = node("b0", "ca2", &["ca2", "ca1"]);
+        o.certs[1].have = Some(info("b5-ca2", "ca2", NOW + 300 * DAY));
         assert_eq!(plan(&settings(), &o), [Step::DropPreviousCas]);
     }
 
