@@ -135,9 +135,10 @@ impl SecureCluster {
         Ok(cluster)
     }
 
+    /// The client material as the operator has it: the trust bundle as currently written.
     fn tls(&self, with_cert: bool) -> ClientTls {
         ClientTls {
-            ca_pem: self.ca.cert_pem.clone(),
+            ca_pem: fs::read_to_string(self.root.join("ca/ca.crt")).unwrap(),
             identity: with_cert.then(|| (self.operator.cert_pem.clone(), self.operator.key_pem.clone())),
         }
     }
@@ -185,6 +186,78 @@ impl SecureCluster {
 
     fn node_mut(&mut self, id: i32) -> &mut KafkaNode {
         self.nodes.iter_mut().find(|n| n.node_id == id).unwrap()
+    }
+
+    /// Restarts node `id` as the operator's roll does: once its gate allows, then waits until
+    /// it is back (a broker unfenced and in every ISR, a controller caught up). Returns how long
+    /// the node was away.
+    async fn gated_restart(&mut self, admin: &AdminClient<Secured<Loopback>>, id: i32) -> Duration {
+        use kraftwerk::roll::gates::{controller_can_roll, controller_recovered};
+        let controller = id >= kraftwerk::names::CONTROLLER_ID_BASE;
+        let gate = |s: &kraftwerk::roll::gates::KafkaState| {
+            if controller {
+                controller_can_roll(s, id).map_err(|e| e.to_string())
+            } else {
+                brokers_can_roll(s, &[id]).map_err(|e| e.to_string())
+            }
+        };
+        let back = |s: &kraftwerk::roll::gates::KafkaState| {
+            if controller {
+                controller_recovered(s, id)
+            } else {
+                broker_recovered(s, id)
+            }
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(s) = kafka_state(admin).await
+                && gate(&s).is_ok()
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "gate for {id} never opened"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let down = Instant::now();
+        self.node_mut(id).restart(Duration::from_secs(60)).unwrap();
+        loop {
+            if let Ok(s) = kafka_state(admin).await
+                && back(&s).is_ok()
+            {
+                return down.elapsed();
+            }
+            assert!(
+                down.elapsed() < Duration::from_secs(180),
+                "node {id} not back:\n{}",
+                self.log_tails()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Writes node `id`'s certificate, issued by `ca` for its names.
+    fn reissue(&self, id: i32, ca: &KeyedCert) {
+        let names = ClusterNames::new(CLUSTER, NAMESPACE, "cluster.local");
+        let node = self.nodes.iter().find(|n| n.node_id == id).unwrap();
+        let role = if id >= kraftwerk::names::CONTROLLER_ID_BASE {
+            kraftwerk::names::Role::Controller
+        } else {
+            kraftwerk::names::Role::Broker
+        };
+        let subject = Subject {
+            common_name: kraftwerk::tls::node_common_name(&names),
+            sans: kraftwerk::tls::node_sans(&names, role, id, &[]),
+        };
+        let (cert, _) = issue(ca, &subject, now(), 10).unwrap();
+        write(
+            &node.dir.join("tls/node/tls.crt"),
+            &format!("{}{}", cert.cert_pem, ca.cert_pem),
+        )
+        .unwrap();
+        write(&node.dir.join("tls/node/tls.key"), &cert.key_pem).unwrap();
     }
 
     /// A Java client properties file: TLS with the cluster CA, hostname verification on (Kafka's
@@ -490,4 +563,49 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
+
+    step!(
+        "CA renewal with trust overlap: both CAs trusted, certificates of the new CA mixed in",
+        {
+            let before: Vec<String> = (0..100).map(|i| format!("before{i}")).collect();
+            let (ok, log) = cluster
+                .java_produce(&cluster.client_bootstrap, "secure", &before)
+                .unwrap();
+            assert!(ok, "{log}");
+            let (new_ca, _) = generate_ca("sec-cluster-ca-2", now(), 30).unwrap();
+            // (1) The bundle holds new and previous CA; every node restarts onto it, gated.
+            let bundle = format!("{}{}", new_ca.cert_pem, cluster.ca.cert_pem);
+            write(&cluster.root.join("ca/ca.crt"), &bundle).unwrap();
+            let admin = cluster.operator_admin();
+            let ids: Vec<i32> = [9000, 9001, 9002, 0, 1, 2].into();
+            let mut longest = Duration::ZERO;
+            for id in &ids {
+                longest = longest.max(cluster.gated_restart(&admin, *id).await);
+            }
+            // (2) A controller and a broker get certificates of the new CA while the others keep
+            // the previous CA's: the overlap lets them all talk.
+            for id in [9001, 2] {
+                cluster.reissue(id, &new_ca);
+                longest = longest.max(cluster.gated_restart(&admin, id).await);
+            }
+            eprintln!(
+                "8 gated restarts over TLS; longest time a node was away: {:.1} s",
+                longest.as_secs_f64()
+            );
+            let took = cluster.wait_ready(Duration::from_secs(60)).await.unwrap();
+            eprintln!("mixed-CA cluster ready ({:.1} s)", took.as_secs_f64());
+            let after: Vec<String> = (0..100).map(|i| format!("after{i}")).collect();
+            let (ok, log) = cluster
+                .java_produce(&cluster.client_bootstrap, "secure", &after)
+                .unwrap();
+            assert!(ok, "produce with mixed certificates: {log}");
+            let got = cluster
+                .java_consume(&cluster.client_bootstrap, "secure", 300)
+                .unwrap();
+            for m in before.iter().chain(&after) {
+                assert!(got.contains(m), "{m} lost; read {} messages", got.len());
+            }
+            eprintln!("read back {} messages (100 + 100 + 100), none missing", got.len());
+        }
+    );
 }

@@ -613,6 +613,45 @@ mod tests {
     }
 
     #[test]
+    fn tls_flags_give_the_client_its_ca_and_certificate() {
+        let dir = std::env::temp_dir().join(format!("kraftwerk-cli-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, cert, key) = (dir.join("ca.crt"), dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&ca, "CA").unwrap();
+        std::fs::write(&cert, "CERT").unwrap();
+        std::fs::write(&key, "KEY").unwrap();
+        let path = |p: &std::path::Path| p.display().to_string();
+        let cli = Cli::try_parse_from([
+            "k",
+            "broker",
+            "list",
+            "--bootstrap",
+            "a:1",
+            "--tls-ca",
+            &path(&ca),
+            "--tls-cert",
+            &path(&cert),
+            "--tls-key",
+            &path(&key),
+        ])
+        .unwrap();
+        let Top::Broker(b) = cli.command else {
+            panic!("broker")
+        };
+        let tls = tls_from_files(&b.args).unwrap().unwrap();
+        assert_eq!(tls.ca_pem, "CA");
+        assert_eq!(tls.identity, Some(("CERT".to_string(), "KEY".to_string())));
+        // A certificate without its key is refused by the parser; no CA means no TLS.
+        assert!(Cli::try_parse_from(["k", "broker", "list", "--tls-cert", &path(&cert)]).is_err());
+        let plain = Cli::try_parse_from(["k", "broker", "list", "--bootstrap", "a:1"]).unwrap();
+        let Top::Broker(b) = plain.command else {
+            panic!("broker")
+        };
+        assert_eq!(tls_from_files(&b.args).unwrap(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn parses_dcos_like_commands() {
         let cli = Cli::try_parse_from(["k", "broker", "list", "--bootstrap", "a:1,b:2"]).unwrap();
         let Top::Broker(b) = cli.command else {
