@@ -101,6 +101,8 @@ struct Run {
     took: Duration,
     min_rf: usize,
     min_isr: usize,
+    /// The largest `bytesToMove` a status reported.
+    max_bytes: i64,
 }
 
 /// Drives `op` to COMPLETE with the operator's executor, aborting at least `kills` passes at a
@@ -127,6 +129,7 @@ async fn drive(
         took: Duration::ZERO,
         min_rf: usize::MAX,
         min_isr: usize::MAX,
+        max_bytes: 0,
     };
     let started = Instant::now();
     loop {
@@ -181,6 +184,7 @@ async fn drive(
         }
         if let Some(s) = &status {
             run.moved = s.partitions_to_move.max(run.moved);
+            run.max_bytes = run.max_bytes.max(s.bytes_to_move.unwrap_or(0));
             assert_ne!(s.state, StepState::Error, "{}", s.message);
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -238,6 +242,18 @@ async fn scale_up_rebalances_and_drain_empties_brokers_without_loss() {
         "leaders balanced within ±1: {leaders:?}"
     );
     assert!(up.moved > 0);
+    // bytesToMove comes from DescribeLogDirs: some data had to move, and never more than the
+    // cluster holds (each moved replica copies one replica's bytes)
+    let mut held = 0u64;
+    for b in 0..5 {
+        held += admin.describe_log_dirs(b).await.unwrap().values().sum::<u64>();
+    }
+    println!("scale-up: largest bytesToMove reported {} of {held} bytes held", up.max_bytes);
+    assert!(
+        up.max_bytes > 0 && (up.max_bytes as u64) <= held,
+        "bytesToMove {} within (0, {held}]",
+        up.max_bytes
+    );
 
     // A drain to two brokers is refused (RF 3): nothing starts.
     let two: BTreeSet<i32> = [0, 4].into();

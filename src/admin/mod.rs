@@ -11,7 +11,8 @@
 //! - operations: [`cluster`] (DescribeCluster incl. fenced brokers, DescribeQuorum,
 //!   UnregisterBroker), [`topics`] (Metadata, CreateTopics, DeleteTopics), [`configs`]
 //!   (DescribeConfigs with or without synonyms, IncrementalAlterConfigs), [`reassign`]
-//!   (List/AlterPartitionReassignments), [`features`] (finalized features from ApiVersions).
+//!   (List/AlterPartitionReassignments), [`features`] (finalized features from ApiVersions),
+//!   [`logdirs`] (DescribeLogDirs: partition sizes per broker).
 //!
 //! Every failure is an [`AdminError`] with a [`AdminError::kind`] label; nothing blocks
 //! longer than the configured connect/request timeouts.
@@ -24,6 +25,7 @@ pub mod elect;
 pub mod error;
 pub mod features;
 pub mod framing;
+pub mod logdirs;
 pub mod reassign;
 pub mod tls;
 pub mod topics;
@@ -36,6 +38,7 @@ pub use conn::{Connection, Connector, TcpConnector};
 pub use elect::ElectionOutcome;
 pub use error::AdminError;
 pub use features::{ELR_FEATURE, FinalizedFeatures, METADATA_VERSION_FEATURE, SupportedFeatures};
+pub use logdirs::PartitionSizes;
 pub use reassign::{OngoingReassignment, Reassignment};
 pub use tls::{ClientTls, MaybeTls, Secured};
 pub use topics::{ClusterMetadata, NewTopic, PartitionInfo, TopicInfo};

@@ -9,13 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::events::EventReason;
 use super::observe::Observed;
 use super::scale::ScaleDownPlan;
 use super::{Context, kafka};
-use crate::admin::{AdminClient, AdminError, AlterConfigOp, ConfigResource, Reassignment};
+use crate::admin::{AdminClient, AdminError, AlterConfigOp, ConfigResource, PartitionSizes, Reassignment};
 use crate::annotations;
 use crate::crd::{KafkaCluster, Reason, RebalanceSpec, RebalanceStatus, StepState};
 use crate::labels;
@@ -229,7 +229,8 @@ pub async fn kafka_step(
             notes: Vec::new(),
         });
     }
-    let input = input(&state, &ongoing, brokers, target.racks);
+    let held = log_dir_sizes(admin, state.brokers.keys().copied()).await;
+    let input = input(&state, &ongoing, brokers, target.racks, held.as_ref());
     if let Some(p) = progress::unsettled(&input.partitions) {
         let message = format!("{} waits for Kafka's metadata to settle ({p})", op.name());
         return Ok(Outcome {
@@ -238,7 +239,14 @@ pub async fn kafka_step(
             notes: Vec::new(),
         });
     }
-    let decision = progress::next(op, &input, ongoing.len(), settings.max_in_flight, settings.paused);
+    let mut decision = progress::next(op, &input, ongoing.len(), settings.max_in_flight, settings.paused);
+    let flight = held.as_ref().and_then(|h| {
+        let adding = ongoing
+            .iter()
+            .map(|o| (o.topic.as_str(), o.partition, o.adding_replicas.as_slice()));
+        progress::in_flight_bytes(adding, h)
+    });
+    decision.bytes = progress::total_bytes(decision.bytes, decision.remaining, ongoing.len(), flight);
     let mut notes = Vec::new();
     match &decision.next {
         Next::Start(moves) => {
@@ -407,12 +415,35 @@ fn reason(op: &Operation) -> Reason {
 
 /// The planner's input: Kafka's assignment with each reassignment in flight replaced by its
 /// target, so what is moving is not planned twice.
+/// Partition sizes on each broker (DescribeLogDirs), or `None` when a broker does not answer:
+/// the sizes only feed the status, so a failure leaves them unknown instead of failing the pass.
+async fn log_dir_sizes(
+    admin: &AdminClient,
+    brokers: impl Iterator<Item = i32>,
+) -> Option<BTreeMap<i32, PartitionSizes>> {
+    let mut held = BTreeMap::new();
+    for b in brokers {
+        match admin.describe_log_dirs(b).await {
+            Ok(sizes) => {
+                held.insert(b, sizes);
+            }
+            Err(e) => {
+                debug!(broker = b, error = %e, "partition sizes unknown (DescribeLogDirs failed)");
+                return None;
+            }
+        }
+    }
+    Some(held)
+}
+
 fn input(
     state: &KafkaState,
     ongoing: &[crate::admin::OngoingReassignment],
     brokers: &BTreeSet<i32>,
     racks: &BTreeMap<i32, String>,
+    held: Option<&BTreeMap<i32, PartitionSizes>>,
 ) -> Input {
+    let sizes = held.map(progress::partition_sizes).unwrap_or_default();
     let targets: BTreeMap<(&str, i32), Vec<i32>> = ongoing
         .iter()
         .map(|o| {
@@ -437,7 +468,7 @@ fn input(
                     .cloned()
                     .unwrap_or_else(|| p.replicas.clone()),
                 min_isr: p.min_isr,
-                size_bytes: None,
+                size_bytes: sizes.get(&(p.topic.clone(), p.partition)).copied(),
             })
             .collect(),
         brokers: brokers.clone(),

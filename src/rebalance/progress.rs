@@ -115,6 +115,62 @@ pub fn next(op: &Operation, input: &Input, in_flight: usize, max_in_flight: usiz
     }
 }
 
+/// Each partition's size: the largest replica the brokers report (a lagging follower or a
+/// replica being copied holds less). `per_broker` maps a broker to its (topic, partition) sizes.
+pub fn partition_sizes(
+    per_broker: &BTreeMap<i32, BTreeMap<(String, i32), u64>>,
+) -> BTreeMap<(String, i32), u64> {
+    let mut sizes: BTreeMap<(String, i32), u64> = BTreeMap::new();
+    for held in per_broker.values() {
+        for (key, size) in held {
+            let s = sizes.entry(key.clone()).or_default();
+            *s = (*s).max(*size);
+        }
+    }
+    sizes
+}
+
+/// Bytes the reassignments in flight still copy: for each adding replica (topic, partition,
+/// adding brokers), the partition's size less what that broker holds already. `None` when a
+/// partition's size is unknown.
+pub fn in_flight_bytes<'a>(
+    adding: impl IntoIterator<Item = (&'a str, i32, &'a [i32])>,
+    per_broker: &BTreeMap<i32, BTreeMap<(String, i32), u64>>,
+) -> Option<u64> {
+    let sizes = partition_sizes(per_broker);
+    adding
+        .into_iter()
+        .try_fold(0u64, |acc, (topic, partition, brokers)| {
+            let key = (topic.to_string(), partition);
+            let size = *sizes.get(&key)?;
+            let copied: u64 = brokers
+                .iter()
+                .map(|b| {
+                    let held = per_broker.get(b).and_then(|h| h.get(&key)).copied().unwrap_or(0);
+                    size.saturating_sub(held)
+                })
+                .sum();
+            Some(acc + copied)
+        })
+}
+
+/// Bytes still to copy: the planned moves not started (`planned`, for `remaining` moves) plus
+/// what the `in_flight` reassignments still copy (`flight`). `None` when nothing moves or a part
+/// is unknown.
+pub fn total_bytes(
+    planned: Option<u64>,
+    remaining: usize,
+    in_flight: usize,
+    flight: Option<u64>,
+) -> Option<u64> {
+    if remaining == 0 && in_flight == 0 {
+        return None;
+    }
+    let planned = if remaining == 0 { 0 } else { planned? };
+    let flight = if in_flight == 0 { 0 } else { flight? };
+    Some(planned + flight)
+}
+
 /// The status after this pass. `partitions_to_move` is the operation's total (it grows when the
 /// plan does); `moved` is what left the plan and the flight since.
 pub fn status(

@@ -462,4 +462,56 @@ mod progress {
         let got = election_partitions(parts.iter().map(|(t, p, r)| (*t, *p, r.as_slice())), &[2]);
         assert_eq!(got, vec![("t".to_string(), vec![0]), ("u".to_string(), vec![0])]);
     }
+
+    fn held(
+        entries: &[(i32, &str, i32, u64)],
+    ) -> std::collections::BTreeMap<i32, std::collections::BTreeMap<(String, i32), u64>> {
+        let mut m: std::collections::BTreeMap<i32, std::collections::BTreeMap<(String, i32), u64>> =
+            Default::default();
+        for (b, t, p, size) in entries {
+            m.entry(*b).or_default().insert((t.to_string(), *p), *size);
+        }
+        m
+    }
+
+    #[test]
+    fn a_partition_is_as_large_as_its_largest_replica() {
+        let per_broker = held(&[(0, "t", 0, 100), (1, "t", 0, 80), (2, "t", 0, 0), (1, "t", 1, 7)]);
+        let sizes = crate::rebalance::progress::partition_sizes(&per_broker);
+        assert_eq!(sizes[&("t".to_string(), 0)], 100);
+        assert_eq!(sizes[&("t".to_string(), 1)], 7);
+    }
+
+    #[test]
+    fn bytes_in_flight_are_what_the_adding_brokers_lack() {
+        use crate::rebalance::progress::in_flight_bytes;
+        // t-0 (100 bytes) is being copied to 3 (holds 30 already) and 4 (nothing yet)
+        let per_broker = held(&[(0, "t", 0, 100), (1, "t", 0, 100), (3, "t", 0, 30)]);
+        let adding = [("t", 0, vec![3, 4])];
+        let got = in_flight_bytes(adding.iter().map(|(t, p, a)| (*t, *p, a.as_slice())), &per_broker);
+        assert_eq!(got, Some(70 + 100));
+        let unknown = [("u", 0, vec![3])];
+        assert_eq!(
+            in_flight_bytes(
+                unknown.iter().map(|(t, p, a)| (*t, *p, a.as_slice())),
+                &per_broker
+            ),
+            None,
+            "a partition no broker reports has no known size"
+        );
+    }
+
+    #[test]
+    fn total_bytes_add_planned_and_in_flight_and_say_none_when_unknown_or_idle() {
+        use crate::rebalance::progress::total_bytes;
+        assert_eq!(total_bytes(Some(500), 3, 2, Some(170)), Some(670));
+        assert_eq!(total_bytes(None, 3, 2, Some(170)), None, "planned size unknown");
+        assert_eq!(
+            total_bytes(None, 0, 2, Some(170)),
+            Some(170),
+            "only moves in flight"
+        );
+        assert_eq!(total_bytes(Some(500), 3, 0, None), Some(500), "nothing in flight");
+        assert_eq!(total_bytes(Some(0), 0, 0, Some(0)), None, "nothing moves");
+    }
 }
