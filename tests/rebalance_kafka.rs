@@ -248,7 +248,10 @@ async fn scale_up_rebalances_and_drain_empties_brokers_without_loss() {
     for b in 0..5 {
         held += admin.describe_log_dirs(b).await.unwrap().values().sum::<u64>();
     }
-    println!("scale-up: largest bytesToMove reported {} of {held} bytes held", up.max_bytes);
+    println!(
+        "scale-up: largest bytesToMove reported {} of {held} bytes held",
+        up.max_bytes
+    );
     assert!(
         up.max_bytes > 0 && (up.max_bytes as u64) <= held,
         "bytesToMove {} within (0, {held}]",

@@ -240,15 +240,41 @@ pub async fn kafka_step(
         });
     }
     let mut decision = progress::next(op, &input, ongoing.len(), settings.max_in_flight, settings.paused);
-    let flight = held.as_ref().and_then(|h| {
-        let adding = ongoing
-            .iter()
-            .map(|o| (o.topic.as_str(), o.partition, o.adding_replicas.as_slice()));
-        progress::in_flight_bytes(adding, h)
-    });
-    decision.bytes = progress::total_bytes(decision.bytes, decision.remaining, ongoing.len(), flight);
+    decision.bytes = bytes_to_move(&decision, &ongoing, held.as_ref());
+    let notes = act(admin, &decision.next, target, settings, &state, previous).await?;
+    let status = progress::status(op, &decision, brokers, target.trigger, previous);
+    let draining = matches!(op, Operation::Drain(_));
+    let pass = Pass {
+        moving: matches!(status.state, StepState::InProgress | StepState::Waiting)
+            .then(|| (reason(op), status.message.clone())),
+        drain_refused: match &decision.next {
+            Next::Refused(why) if draining => Some(format!("scale-down refused: {why}")),
+            _ => None,
+        },
+        draining: draining && !matches!(decision.next, Next::Refused(_)),
+        status: Some(status),
+        scale_down_blocked: None,
+    };
+    Ok(Outcome {
+        pass,
+        decision: Some(decision),
+        notes,
+    })
+}
+
+/// Carries out the decision (starts moves, or finishes: throttles off, preferred leaders) and
+/// returns the Events it is worth.
+async fn act(
+    admin: &AdminClient,
+    next: &Next,
+    target: &Target<'_>,
+    settings: &Settings,
+    state: &KafkaState,
+    previous: Option<&RebalanceStatus>,
+) -> Result<Vec<(EventType, EventReason, String)>, AdminError> {
+    let (op, brokers) = (target.op, target.brokers);
     let mut notes = Vec::new();
-    match &decision.next {
+    match next {
         Next::Start(moves) => {
             start(admin, moves, settings.throttle).await?;
             let fresh =
@@ -267,7 +293,7 @@ pub async fn kafka_step(
             }
         }
         Next::Finish => {
-            let elected = finish(admin, &state).await?;
+            let elected = finish(admin, state).await?;
             let moved = previous
                 .filter(|p| p.state != StepState::Complete)
                 .map_or(0, |p| p.partitions_to_move);
@@ -290,24 +316,7 @@ pub async fn kafka_step(
         }
         Next::Wait | Next::Paused => {}
     }
-    let status = progress::status(op, &decision, brokers, target.trigger, previous);
-    let draining = matches!(op, Operation::Drain(_));
-    let pass = Pass {
-        moving: matches!(status.state, StepState::InProgress | StepState::Waiting)
-            .then(|| (reason(op), status.message.clone())),
-        drain_refused: match &decision.next {
-            Next::Refused(why) if draining => Some(format!("scale-down refused: {why}")),
-            _ => None,
-        },
-        draining: draining && !matches!(decision.next, Next::Refused(_)),
-        status: Some(status),
-        scale_down_blocked: None,
-    };
-    Ok(Outcome {
-        pass,
-        decision: Some(decision),
-        notes,
-    })
+    Ok(notes)
 }
 
 /// Throttles on the brokers and topics of `moves`, then the reassignments.
@@ -434,6 +443,21 @@ async fn log_dir_sizes(
         }
     }
     Some(held)
+}
+
+/// Bytes left to copy: the planned moves plus what the reassignments in flight still copy.
+fn bytes_to_move(
+    decision: &progress::Decision,
+    ongoing: &[crate::admin::OngoingReassignment],
+    held: Option<&BTreeMap<i32, PartitionSizes>>,
+) -> Option<u64> {
+    let flight = held.and_then(|h| {
+        let adding = ongoing
+            .iter()
+            .map(|o| (o.topic.as_str(), o.partition, o.adding_replicas.as_slice()));
+        progress::in_flight_bytes(adding, h)
+    });
+    progress::total_bytes(decision.bytes, decision.remaining, ongoing.len(), flight)
 }
 
 fn input(
