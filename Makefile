@@ -28,11 +28,14 @@ install: ## install kraftwerk and the kubectl plugin kubectl-kraftwerk (a symlin
 	$(CARGO) install --locked --path . --root $(PREFIX)
 	ln -sfn kraftwerk $(PREFIX)/bin/kubectl-kraftwerk
 
-crds: ## regenerate crds/kafkacluster.yaml (and the chart's copy) from the Rust types
+crds: ## regenerate crds/kafkacluster.yaml and crds/kafkauser.yaml (and the chart's copies) from the Rust types
 	@mkdir -p crds
 	$(CARGO) run -q -- crd > crds/kafkacluster.yaml.tmp
 	@mv crds/kafkacluster.yaml.tmp crds/kafkacluster.yaml
+	$(CARGO) run -q -- crd kafkauser > crds/kafkauser.yaml.tmp
+	@mv crds/kafkauser.yaml.tmp crds/kafkauser.yaml
 	@cp crds/kafkacluster.yaml charts/kraftwerk/crds/kafkacluster.yaml
+	@cp crds/kafkauser.yaml charts/kraftwerk/crds/kafkauser.yaml
 
 fmt: ## format the Rust code
 	$(CARGO) fmt --all
@@ -55,7 +58,7 @@ test-integration: ## integration tests against a local kwok cluster that this ta
 test-kafka: ## real-Kafka tests (filled in by the Kafka work)
 	tests/kafka/fetch.sh >/dev/null
 	KAFKA_VERSION=$(KAFKA_UPGRADE_FROM) tests/kafka/fetch.sh >/dev/null
-	$(CARGO) test --test kafka_boot --test kafka_admin --test kafka_rack --test roll_kafka --test rebalance_kafka --test upgrade_kafka --test security_kafka -- --ignored --nocapture --test-threads=1
+	$(CARGO) test --test kafka_boot --test kafka_admin --test kafka_rack --test roll_kafka --test rebalance_kafka --test upgrade_kafka --test security_kafka --test auth_kafka -- --ignored --nocapture --test-threads=1
 
 e2e: ## end-to-end on 3 real nodes: operator in-cluster, 3+3 Kafka, acks=all produce/consume, broker restart, cleanup
 	tests/e2e.sh

@@ -73,3 +73,11 @@ pub const QUORUM: &str = "kraftwerk.dev/quorum";
 
 /// Held on each KafkaCluster so its brokers stop before its controllers on deletion.
 pub const FINALIZER: &str = "kraftwerk.dev/ordered-shutdown";
+
+// --- KafkaUser and its credentials Secret --------------------------------------------------------
+
+/// The finalizer on every KafkaUser: its credentials, ACLs and quotas leave Kafka before it goes.
+pub const USER_FINALIZER: &str = "kraftwerk.dev/kafka-user";
+/// On a KafkaUser's Secret: the fingerprint of the password last applied to Kafka as a SCRAM
+/// credential (a changed password in the Secret is applied again).
+pub const SCRAM_APPLIED: &str = "kraftwerk.dev/scram-applied";

@@ -13,6 +13,8 @@ pub const VERSION: &str = "app.kubernetes.io/version";
 pub const CLUSTER: &str = "kraftwerk.dev/cluster";
 pub const ROLE: &str = "kraftwerk.dev/role";
 pub const NODE_ID: &str = "kraftwerk.dev/node-id";
+/// On a KafkaUser's credentials Secret: the user's name.
+pub const KAFKA_USER: &str = "kraftwerk.dev/kafka-user";
 
 pub const MANAGER: &str = "kraftwerk";
 

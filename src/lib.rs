@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod annotations;
+pub mod auth;
 pub mod crd;
 pub mod durability;
 pub mod placement;
@@ -12,6 +13,7 @@ pub mod rebalance;
 pub mod roll;
 pub mod tls;
 pub mod upgrade;
+pub mod user;
 
 use kube::CustomResourceExt;
 
@@ -26,6 +28,11 @@ pub const FIELD_MANAGER: &str = "kraftwerk";
 /// The CRD as YAML, exactly as committed in `crds/kafkacluster.yaml`.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&crd::KafkaCluster::crd())
+}
+
+/// The KafkaUser CRD as YAML, exactly as committed in `crds/kafkauser.yaml`.
+pub fn user_crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&crd::KafkaUser::crd())
 }
 pub mod desired;
 pub mod labels;

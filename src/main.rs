@@ -15,7 +15,7 @@ use kraftwerk::lease::{self, LeaseConfig};
 use kraftwerk::metrics::Metrics;
 use kraftwerk::render::{self, RenderOptions};
 use kraftwerk::validate::Options;
-use kraftwerk::{crd_yaml, telemetry};
+use kraftwerk::{crd_yaml, telemetry, user_crd_yaml};
 
 #[derive(Parser)]
 #[command(name = "kraftwerk", version = VERSION_LINE, about = "Apache Kafka (KRaft) on Kubernetes")]
@@ -62,8 +62,11 @@ enum Command {
         #[arg(long, env = "POD_NAME")]
         lease_identity: Option<String>,
     },
-    /// Print the KafkaCluster CRD as YAML.
-    Crd,
+    /// Print a CRD as YAML: KafkaCluster (default) or KafkaUser.
+    Crd {
+        #[arg(value_enum, default_value_t = CrdKind::Kafkacluster)]
+        kind: CrdKind,
+    },
     /// Print the version and the git revision of this binary.
     Version,
     /// Print a KafkaCluster's rollout plan from its status (the kubeconfig's context and
@@ -122,10 +125,22 @@ const VERSION_LINE: &str = concat!(
     ")"
 );
 
+/// The CRDs `kraftwerk crd` prints.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum CrdKind {
+    Kafkacluster,
+    Kafkauser,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Crd => crd_yaml().map(|y| print!("{y}")).map_err(|e| e.to_string()),
+        Command::Crd { kind } => match kind {
+            CrdKind::Kafkacluster => crd_yaml(),
+            CrdKind::Kafkauser => user_crd_yaml(),
+        }
+        .map(|y| print!("{y}"))
+        .map_err(|e| e.to_string()),
         Command::Version => {
             println!("kraftwerk {VERSION_LINE}");
             Ok(())

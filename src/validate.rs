@@ -216,6 +216,8 @@ pub struct ValidatedCluster {
     pub tls_digests: BTreeMap<i32, String>,
     /// The operator's TLS client for this cluster's inter-broker listener, when it uses TLS.
     pub admin_tls: Option<crate::admin::ClientTls>,
+    /// The authorizer's settings; None without `spec.security.authorization`.
+    pub authorization: Option<crate::auth::Authorization>,
 }
 
 impl ValidatedCluster {
@@ -333,6 +335,7 @@ pub fn validate_with(
             }
         }
     }
+    crate::auth::check_listeners(spec, &mut refuse);
     let mode = quorum_mode(existing);
     let wanted_controllers = check_replicas(spec, existing, mode, &mut refuse);
     let controller_replicas = spec.controllers.replicas;
@@ -415,6 +418,7 @@ pub fn validate_with(
             .flatten(),
         tls,
         hardening_relaxed: hardening_relaxed(spec),
+        authorization: crate::auth::settings(spec),
     })
 }
 
@@ -972,7 +976,10 @@ fn config_overrides(
     let mut out = BTreeMap::new();
     for (key, value) in config {
         let path = format!("{field}[{key:?}]");
-        if RESERVED_KEYS.contains(&key.as_str()) || RESERVED_PREFIXES.iter().any(|p| key.starts_with(p)) {
+        if RESERVED_KEYS.contains(&key.as_str())
+            || RESERVED_PREFIXES.iter().any(|p| key.starts_with(p))
+            || crate::auth::reserved_key(key)
+        {
             refuse(
                 &path,
                 format!("{key} is managed by the operator and cannot be overridden"),

@@ -1,13 +1,13 @@
-//! `crds/kafkacluster.yaml` is generated (`make crds`) and committed; this test fails when the
-//! committed file and the Rust types disagree.
+//! `crds/kafkacluster.yaml` and `crds/kafkauser.yaml` are generated (`make crds`) and
+//! committed; these tests fail when the committed files and the Rust types disagree.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[test]
-fn committed_crd_matches_the_rust_types() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/kafkacluster.yaml");
+fn check_committed(file: &str, generated: String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crds")
+        .join(file);
     let committed = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}; run `make crds`", path.display()));
-    let generated = kraftwerk::crd_yaml().expect("serialize the CRD");
     // A trailing newline more or less (println! in `kraftwerk crd`) is not drift.
     let (committed, generated) = (committed.trim_end(), generated.trim_end());
     if committed != generated {
@@ -20,7 +20,7 @@ fn committed_crd_matches_the_rust_types() {
             .map(|(i, (a, b))| format!("line {}:\n  committed: {a}\n  generated: {b}", i + 1))
             .collect();
         panic!(
-            "crds/kafkacluster.yaml is out of date ({} vs {} lines); run `make crds`.\n{}",
+            "crds/{file} is out of date ({} vs {} lines); run `make crds`.\n{}",
             committed.lines().count(),
             generated.lines().count(),
             diff.join("\n")
@@ -28,14 +28,32 @@ fn committed_crd_matches_the_rust_types() {
     }
 }
 
-/// The Helm chart installs the same CRD from its crds/ (`make crds` copies it there).
 #[test]
-fn the_charts_crd_is_the_committed_crd() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let committed = std::fs::read_to_string(root.join("crds/kafkacluster.yaml")).unwrap();
-    let chart = std::fs::read_to_string(root.join("charts/kraftwerk/crds/kafkacluster.yaml")).unwrap();
-    assert!(
-        committed == chart,
-        "charts/kraftwerk/crds/kafkacluster.yaml differs from crds/kafkacluster.yaml; run `make crds`"
+fn committed_crd_matches_the_rust_types() {
+    check_committed(
+        "kafkacluster.yaml",
+        kraftwerk::crd_yaml().expect("serialize the CRD"),
     );
+}
+
+#[test]
+fn committed_user_crd_matches_the_rust_types() {
+    check_committed(
+        "kafkauser.yaml",
+        kraftwerk::user_crd_yaml().expect("serialize the CRD"),
+    );
+}
+
+/// The Helm chart installs the same CRDs from its crds/ (`make crds` copies them there).
+#[test]
+fn the_charts_crds_are_the_committed_crds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["kafkacluster.yaml", "kafkauser.yaml"] {
+        let committed = std::fs::read_to_string(root.join("crds").join(file)).unwrap();
+        let chart = std::fs::read_to_string(root.join("charts/kraftwerk/crds").join(file)).unwrap();
+        assert!(
+            committed == chart,
+            "charts/kraftwerk/crds/{file} differs from crds/{file}; run `make crds`"
+        );
+    }
 }

@@ -574,3 +574,157 @@ async fn not_ready_pod_is_reported_in_status() {
     let kc = env.wait_ready(&ns, c).await;
     assert_eq!(kc.status.unwrap().ready_brokers, 3);
 }
+
+/// KafkaUser objects and status on the local cluster (no Kafka runs here, so Kafka is always
+/// unavailable): a SCRAM user of a cluster with a SCRAM listener gets its Secret (user name, a
+/// generated password, a ready `sasl.jaas.config`; owned by the user) and a status naming it; a
+/// user naming a missing cluster gets `ClusterNotFound` naming `spec.cluster`, a Warning Event
+/// and no Secret, and goes on once the cluster exists; deletion passes the finalizer once the
+/// cluster is gone.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn kafka_users_get_secrets_and_conditions() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kraftwerk::crd::KafkaUser;
+    let env = TestEnv::new("kafka_users").await;
+    let ns = env.ns.clone();
+    let users: Api<KafkaUser> = env.api();
+    let secrets: Api<Secret> = env.api();
+    let user = |name: &str, cluster: &str| -> KafkaUser {
+        serde_json::from_value(json!({
+            "apiVersion": "kraftwerk.dev/v1alpha1", "kind": "KafkaUser",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"cluster": cluster, "authentication": {"type": "scram-sha-512"},
+                     "quotas": {"producerByteRate": 1048576}},
+        }))
+        .unwrap()
+    };
+    let create = |u: KafkaUser| {
+        let users = users.clone();
+        async move {
+            wait_for("the KafkaUser CRD to serve", TIMEOUT, || {
+                let (users, u) = (users.clone(), u.clone());
+                async move { users.create(&Default::default(), &u).await.ok() }
+            })
+            .await
+        }
+    };
+    let ready = |name: &'static str| {
+        let users = users.clone();
+        async move {
+            wait_for(&format!("{name} to have a Ready condition"), TIMEOUT, || {
+                let users = users.clone();
+                async move {
+                    let u = users.get(name).await.ok()?;
+                    let c = u.status.as_ref()?.conditions.first()?.clone();
+                    Some((u, c))
+                }
+            })
+            .await
+        }
+    };
+
+    create(user("orphan", "nowhere")).await;
+    let (orphan, c) = ready("orphan").await;
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "ClusterNotFound")
+    );
+    assert!(c.message.contains("spec.cluster"), "{}", c.message);
+    assert!(
+        orphan
+            .finalizers()
+            .iter()
+            .any(|f| f == "kraftwerk.dev/kafka-user")
+    );
+    assert!(
+        secrets.get_opt("orphan").await.unwrap().is_none(),
+        "no Secret for a refused user"
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    wait_for("a UserRefused Event", TIMEOUT, || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items
+                .iter()
+                .any(|e| {
+                    e.reason.as_deref() == Some("UserRefused")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("orphan")
+                })
+                .then_some(())
+        }
+    })
+    .await;
+
+    env.create_kc(
+        &ns,
+        "sec",
+        json!({"listeners": [{"name": "INTERNAL", "port": 9092},
+                              {"name": "CLIENTS", "port": 9094, "authentication": {"type": "scram-sha-512"}}]}),
+    )
+    .await
+    .unwrap();
+    create(user("alice", "sec")).await;
+    let secret = wait_for("alice's Secret", TIMEOUT, || {
+        let secrets = secrets.clone();
+        async move { secrets.get_opt("alice").await.ok()? }
+    })
+    .await;
+    let data = secret.data.clone().unwrap();
+    let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+    assert_eq!(text("username"), "alice");
+    let password = text("password");
+    assert!(password.len() == 32 && password.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(
+        text("sasl.jaas.config"),
+        format!(
+            "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"{password}\";"
+        )
+    );
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("KafkaUser", "alice"));
+    let (alice, c) = ready("alice").await;
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("False", "KafkaUnavailable"),
+        "no Kafka under kwok"
+    );
+    let status = alice.status.unwrap();
+    assert_eq!(status.secret.as_deref(), Some("alice"));
+    assert_eq!(status.principal.as_deref(), Some("User:alice"));
+
+    // The refused user goes on once its cluster exists: the Secret appears.
+    env.create_kc(
+        &ns,
+        "nowhere",
+        json!({"listeners": [{"name": "INTERNAL", "port": 9092}]}),
+    )
+    .await
+    .unwrap();
+    let (_, c) = wait_for("orphan's refusal to change", TIMEOUT, || {
+        let users = users.clone();
+        async move {
+            let u = users.get("orphan").await.ok()?;
+            let c = u.status.as_ref()?.conditions.first()?.clone();
+            (c.reason != "ClusterNotFound").then_some((u, c))
+        }
+    })
+    .await;
+    assert_eq!(c.reason, "AuthenticationNotEnabled", "{}", c.message);
+    assert!(c.message.contains("spec.authentication.type"), "{}", c.message);
+
+    // Deletion: with the cluster gone there is nothing to remove from Kafka.
+    let kcs = env.dyn_kc(&ns);
+    for kc in ["sec", "nowhere"] {
+        kcs.delete(kc, &DeleteParams::default()).await.unwrap();
+    }
+    for name in ["alice", "orphan"] {
+        users.delete(name, &DeleteParams::default()).await.unwrap();
+        wait_for(&format!("{name} to be deleted"), TIMEOUT, || {
+            let users = users.clone();
+            async move { users.get_opt(name).await.ok()?.is_none().then_some(()) }
+        })
+        .await;
+    }
+}

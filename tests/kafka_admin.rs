@@ -487,6 +487,9 @@ async fn admin_client_against_real_cluster() {
                 tls_ca: None,
                 tls_cert: None,
                 tls_key: None,
+                sasl_username: None,
+                sasl_password: None,
+                kafka_user: None,
             };
             let topic_cmd = |command, o| TopicCli {
                 args: args(o),

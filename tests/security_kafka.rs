@@ -150,6 +150,7 @@ impl SecureCluster {
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             tls,
+            sasl: None,
         };
         let connector = Secured::new(Loopback, config.tls.as_ref()).unwrap();
         AdminClient::with_connector(connector, HostPort::parse_list(bootstrap).unwrap(), config).unwrap()

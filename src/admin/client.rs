@@ -84,6 +84,8 @@ pub struct AdminConfig {
     pub request_timeout: Duration,
     /// TLS to the listener (trusted CA, client certificate); None: plaintext.
     pub tls: Option<ClientTls>,
+    /// SASL/SCRAM credentials: every new connection authenticates with them (see [`super::sasl`]).
+    pub sasl: Option<super::sasl::ScramCredentials>,
 }
 
 impl Default for AdminConfig {
@@ -93,6 +95,7 @@ impl Default for AdminConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
             tls: None,
+            sasl: None,
         }
     }
 }
@@ -350,9 +353,12 @@ impl<C: Connector> AdminClient<C> {
                 Ok(Err(source)) => return Err(AdminError::Connect { addr: name, source }),
                 Ok(Ok(s)) => s,
             };
-            let conn =
+            let mut conn =
                 Connection::handshake(stream, &name, &self.config.client_id, self.config.request_timeout)
                     .await?;
+            if let Some(credentials) = &self.config.sasl {
+                super::sasl::authenticate(&mut conn, credentials, self.config.request_timeout).await?;
+            }
             *guard = Some(conn);
         }
         Ok(guard)

@@ -73,6 +73,10 @@ pub enum AdminError {
     /// An argument is invalid (e.g. a malformed bootstrap address).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// SASL authentication was refused by the broker or the broker's SCRAM answer did not
+    /// verify (wrong password, unknown user, mechanism not enabled on the listener).
+    #[error("authentication with {addr} failed: {detail}")]
+    Authentication { addr: String, detail: String },
 }
 
 impl AdminError {
@@ -93,6 +97,7 @@ impl AdminError {
             AdminError::Protocol { .. } => "protocol",
             AdminError::Encode { .. } => "encode",
             AdminError::InvalidArgument(_) => "invalid_argument",
+            AdminError::Authentication { .. } => "authentication",
         }
     }
 
@@ -115,7 +120,10 @@ impl AdminError {
     pub(crate) fn poisons_connection(&self) -> bool {
         matches!(
             self,
-            AdminError::Io { .. } | AdminError::Timeout { .. } | AdminError::Protocol { .. }
+            AdminError::Io { .. }
+                | AdminError::Timeout { .. }
+                | AdminError::Protocol { .. }
+                | AdminError::Authentication { .. }
         )
     }
 

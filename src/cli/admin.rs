@@ -19,7 +19,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use kraftwerk::admin::{
     AdminClient, AdminConfig, AdminError, AlterConfigOp, BrokerInfo, ClientTls, ConfigEntry, ConfigResource,
-    Connector, NewTopic, PartitionInfo, Secured, TopicInfo,
+    Connector, NewTopic, PartitionInfo, ScramCredentials, ScramMechanism, Secured, TopicInfo,
 };
 use serde::Serialize;
 
@@ -71,6 +71,20 @@ pub struct AdminArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<std::path::PathBuf>,
+    /// SASL/SCRAM-SHA-512 user for a listener with `authentication: {type: scram-sha-512}`.
+    #[arg(
+        long,
+        global = true,
+        env = "KRAFTWERK_SASL_USERNAME",
+        requires = "sasl_password"
+    )]
+    pub sasl_username: Option<String>,
+    /// Its password.
+    #[arg(long, global = true, env = "KRAFTWERK_SASL_PASSWORD", hide_env_values = true)]
+    pub sasl_password: Option<String>,
+    /// Authenticate as this KafkaUser: its Secret's `username` and `password` (SCRAM-SHA-512).
+    #[arg(long, global = true, conflicts_with = "sasl_username", value_name = "NAME")]
+    pub kafka_user: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -175,13 +189,14 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn admin_config(args: &AdminArgs, tls: Option<ClientTls>) -> AdminConfig {
+fn admin_config(args: &AdminArgs, tls: Option<ClientTls>, sasl: Option<ScramCredentials>) -> AdminConfig {
     let request = Duration::from_secs(args.timeout.max(1));
     AdminConfig {
         client_id: "kraftwerk-cli".into(),
         connect_timeout: (request / 3).max(Duration::from_secs(1)),
         request_timeout: request,
         tls,
+        sasl,
     }
 }
 
@@ -201,6 +216,40 @@ fn tls_from_files(args: &AdminArgs) -> Result<Option<ClientTls>, String> {
     }))
 }
 
+/// SCRAM credentials from `--sasl-username`/`--sasl-password`, or from the Secret of the
+/// KafkaUser `--kafka-user`.
+async fn credentials(args: &AdminArgs) -> Result<Option<ScramCredentials>, String> {
+    let scram = |username: String, password: String| ScramCredentials {
+        mechanism: ScramMechanism::Sha512,
+        username,
+        password,
+    };
+    if let (Some(u), Some(p)) = (&args.sasl_username, &args.sasl_password) {
+        return Ok(Some(scram(u.clone(), p.clone())));
+    }
+    let Some(user) = &args.kafka_user else {
+        return Ok(None);
+    };
+    let (client, namespace) = args.kube.connect().await?;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(client, &namespace);
+    let secret = secrets
+        .get(user)
+        .await
+        .map_err(|e| format!("reading the Secret of KafkaUser {user}: {e}"))?;
+    let key = |k: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(k))
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+            .ok_or_else(|| format!("Secret {user} has no {k}"))
+    };
+    Ok(Some(scram(
+        key(kraftwerk::user::secret::USERNAME_KEY)?,
+        key(kraftwerk::user::secret::PASSWORD_KEY)?,
+    )))
+}
+
 /// An admin client: direct to `--bootstrap`, else by port-forward to the KafkaCluster's pods.
 enum Admin {
     Direct(Box<AdminClient>),
@@ -209,8 +258,9 @@ enum Admin {
 
 async fn connect(args: &AdminArgs) -> Result<Admin, String> {
     let tls = tls_from_files(args)?;
+    let sasl = credentials(args).await?;
     if let Some(bootstrap) = &args.bootstrap {
-        return AdminClient::new(bootstrap, admin_config(args, tls))
+        return AdminClient::new(bootstrap, admin_config(args, tls, sasl))
             .map(|a| Admin::Direct(Box::new(a)))
             .map_err(|e| e.to_string());
     }
@@ -220,7 +270,7 @@ async fn connect(args: &AdminArgs) -> Result<Admin, String> {
         Some(tls) => Some(tls),
         None => super::kubeconfig::cluster_tls(&client, &kc).await?,
     };
-    super::kubeconfig::port_forward_admin(&client, &kc, admin_config(args, tls))
+    super::kubeconfig::port_forward_admin(&client, &kc, admin_config(args, tls, sasl))
         .map(|a| Admin::Forwarded(Box::new(a)))
 }
 

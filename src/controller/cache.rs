@@ -61,7 +61,7 @@ pub struct Triggers {
 pub type Watch = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 pub type Watches = Vec<Watch>;
 
-fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+pub(crate) fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
 {

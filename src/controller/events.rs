@@ -59,6 +59,8 @@ event_reasons! {
     CaCreated => "IssueCertificate",
     CaRenewed => "IssueCertificate",
     CaRetired => "IssueCertificate",
+    UserSecretCreated => "CreateSecret",
+    UserRefused => "ReconcileUser",
 }
 
 /// A pod as the related object of an Event. kube's `Recorder` folds Events with the same

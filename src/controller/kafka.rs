@@ -22,6 +22,7 @@ pub fn admin_config(tls: Option<ClientTls>) -> AdminConfig {
         connect_timeout: Duration::from_secs(3),
         request_timeout: Duration::from_secs(10),
         tls,
+        sasl: None,
     }
 }
 

@@ -18,6 +18,7 @@ mod status;
 mod sync;
 mod tls;
 mod upgrade;
+pub mod user;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -195,8 +196,9 @@ async fn run_scope(
         config.options.clone(),
         caches,
     ));
+    let users = user::run(ctx.clone(), ns, config.concurrency);
     let clusters: Api<DeserializeGuard<KafkaCluster>> = api(&client, ns);
-    Controller::new(clusters, watcher::Config::default().any_semantic())
+    let kafka_clusters = Controller::new(clusters, watcher::Config::default().any_semantic())
         .owns_stream(triggers.pods)
         .owns_stream(triggers.services)
         .owns_stream(triggers.config_maps)
@@ -210,8 +212,8 @@ async fn run_scope(
             if let Err(e) = result {
                 warn!(error = %e, "controller event");
             }
-        })
-        .await;
+        });
+    futures::join!(kafka_clusters, users);
     for task in watch_tasks {
         task.abort();
     }

@@ -595,7 +595,7 @@ fn warning_event(condition_type: &str) -> EventReason {
 /// The bootstrap Service's address on the inter-broker listener, with the operator's TLS client
 /// when that listener has TLS, computed from the spec alone (validation has not run yet when
 /// scale-down is decided).
-fn kafka_access(
+pub(crate) fn kafka_access(
     cr: &KafkaCluster,
     namespace: &str,
     domain: &str,

@@ -76,7 +76,7 @@ pub fn needs_finalizer(meta: &ObjectMeta) -> bool {
 /// A merge patch that sets the finalizer list to `to`. It carries the object's
 /// resourceVersion, so the API server refuses it (409) if the object changed meanwhile and
 /// another controller's finalizer is never lost; the next pass retries on fresh data.
-fn finalizers_patch(meta: &ObjectMeta, to: &[String]) -> Patch<serde_json::Value> {
+pub(crate) fn finalizers_patch(meta: &ObjectMeta, to: &[String]) -> Patch<serde_json::Value> {
     Patch::Merge(json!({"metadata": {
         "finalizers": to,
         "resourceVersion": meta.resource_version,

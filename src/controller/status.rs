@@ -35,14 +35,26 @@ pub async fn publish(ctx: &Context, cr: &KafkaCluster, next: &KafkaClusterStatus
 
 /// Writes the status with server-side apply (status subresource, same field manager).
 pub async fn write(ctx: &Context, cr: &KafkaCluster, status: &KafkaClusterStatus) -> Result<()> {
-    let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &cr.namespace().unwrap_or_default());
+    apply_status(&ctx.client, cr, status).await
+}
+
+/// Server-side applies `status` to the status subresource of `object` (any of the operator's
+/// namespaced custom resources).
+pub async fn apply_status<K>(client: &kube::Client, object: &K, status: &impl serde::Serialize) -> Result<()>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), &object.namespace().unwrap_or_default());
     let patch = json!({
-        "apiVersion": KafkaCluster::api_version(&()),
-        "kind": KafkaCluster::kind(&()),
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "status": status,
     });
     api.patch_status(
-        &cr.name_any(),
+        &object.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )

@@ -7,9 +7,11 @@
 pub mod bounds;
 mod spec;
 mod status;
+mod user;
 
 pub use spec::*;
 pub use status::*;
+pub use user::*;
 
 /// The API group of every kraftwerk resource.
 pub const GROUP: &str = "kraftwerk.dev";

@@ -40,6 +40,7 @@ use super::{DEFAULT_KAFKA_VERSION, KafkaClusterStatus};
 #[x_kube(validation = Rule::new("!has(self.controllerListener) || self.listeners.all(l, l.port != self.controllerListener.port)").message("spec.listeners[].port must differ from spec.controllerListener.port"))]
 #[x_kube(validation = Rule::new(INTERNAL_TLS_IMMUTABLE_RULE).message("spec.security.tls.enabled cannot change after creation: switching internal TLS would cut the KRaft quorum and replication between restarted and not yet restarted nodes").field_path(".security"))]
 #[x_kube(validation = Rule::new("!(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) || (!has(self.interBrokerListener) && self.listeners.all(l, l.name != 'REPLICATION' && l.port != 9091) && self.controllerListener.port != 9091)").message("with spec.security.tls.enabled the REPLICATION listener (port 9091) carries inter-broker traffic: no listener may be named REPLICATION or use port 9091, and spec.interBrokerListener must be unset"))]
+#[x_kube(validation = Rule::new(INTER_BROKER_AUTHENTICATION_RULE).message("spec.listeners[].authentication: the inter-broker listener (spec.interBrokerListener, else the first listener) cannot require authentication unless spec.security.tls.enabled (the REPLICATION listener then carries inter-broker traffic)"))]
 pub struct KafkaClusterSpec {
     /// Apache Kafka version (4.x). Also selects the default image tag.
     #[serde(default = "default_version")]
@@ -131,6 +132,8 @@ pub struct KafkaClusterSpec {
 
 /// Where the CA comes from (generated, or which Secret) stays as it was (a transition rule).
 const CA_SOURCE_IMMUTABLE_RULE: &str = "(has(self.ca) && has(self.ca.secretName)) == (has(oldSelf.ca) && has(oldSelf.ca.secretName)) && (!has(self.ca) || !has(self.ca.secretName) || self.ca.secretName == oldSelf.ca.secretName)";
+/// Without internal TLS the inter-broker listener (named, else the first) has no authentication.
+const INTER_BROKER_AUTHENTICATION_RULE: &str = "(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) || size(self.listeners) == 0 || self.listeners.all(l, !has(l.authentication) || l.name != (has(self.interBrokerListener) ? self.interBrokerListener : self.listeners[0].name))";
 
 /// Internal TLS stays as it was created (a transition rule: only checked on updates).
 const INTERNAL_TLS_IMMUTABLE_RULE: &str = "(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) == (has(oldSelf.security) && has(oldSelf.security.tls) && has(oldSelf.security.tls.enabled) && oldSelf.security.tls.enabled)";
@@ -464,6 +467,32 @@ pub struct SecuritySpec {
     /// TLS listener uses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClusterTlsSpec>,
+    /// Authorization with Kafka's StandardAuthorizer: ACLs (managed through KafkaUser
+    /// resources) decide what each principal may do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationSpec>,
+}
+
+/// Cluster authorization.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizationSpec {
+    /// `simple`: Kafka's ACLs, `org.apache.kafka.metadata.authorizer.StandardAuthorizer`.
+    #[serde(rename = "type")]
+    #[x_kube(validation = Rule::new("self == 'simple'").message("security.authorization.type must be simple"))]
+    #[schemars(length(max = 16))]
+    pub type_: String,
+    /// User names (principal `User:<name>`) allowed everything. The nodes' and the operator's own
+    /// identities are always super users.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 64),
+        inner(length(min = 1, max = 253), regex(pattern = "^[^;]+$"))
+    )]
+    pub super_users: Vec<String>,
+    /// Allow a request on a resource that has no ACL at all. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_everyone_if_no_acl_found: bool,
 }
 
 /// Cluster TLS: the cluster CA, the nodes' certificates, and internal TLS.

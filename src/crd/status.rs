@@ -351,7 +351,7 @@ fn opaque_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = generator.subschema_for::<Vec<Condition>>();
     schema.insert("x-kubernetes-list-type".into(), "map".into());
     schema.insert("x-kubernetes-list-map-keys".into(), serde_json::json!(["type"]));

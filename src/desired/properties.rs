@@ -109,6 +109,7 @@ pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(
     }
 
     owned.extend(crate::tls::node_properties(cluster));
+    owned.extend(crate::auth::node_properties(cluster, role));
 
     let mut tunable: BTreeMap<String, String> = defaults(cluster, role);
     tunable.extend(cluster.pool(role).overrides.clone());

@@ -324,8 +324,15 @@ fn listener_protocol_is_derived_from_tls_and_authentication() {
         vec!["spec.listeners[0].protocol"]
     );
     assert_eq!(
-        refused_fields("listeners:\n- {name: MTLS, port: 9094, authentication: {type: tls}}"),
-        vec!["spec.listeners[0].authentication.type"]
+        refused_fields(
+            "listeners:\n- {name: PLAIN, port: 9092}\n- {name: MTLS, port: 9094, authentication: {type: tls}}"
+        ),
+        vec!["spec.listeners[1].authentication.type"]
+    );
+    // The inter-broker listener carries no authentication without internal TLS.
+    assert_eq!(
+        refused_fields("listeners:\n- {name: SCRAM, port: 9094, authentication: {type: scram-sha-512}}"),
+        vec!["spec.listeners[0].authentication"]
     );
 }
 

@@ -972,6 +972,7 @@ pub fn admin_client(bootstrap: &str) -> Res<AdminClient> {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             tls: None,
+            sasl: None,
         },
     )
     .map_err(|e| e.to_string())

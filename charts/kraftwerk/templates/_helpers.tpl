@@ -53,12 +53,21 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["list", "watch", "create", "patch", "delete"]
-# TLS: the operator's own Secrets (cluster CA, trust bundle, node and operator certificates)
-# from a label-selected watch, written by server-side apply; get for a user's CA Secret
-# (spec.security.tls.ca.secretName), read only when a certificate is signed.
+# Secrets: the operator's own TLS Secrets (cluster CA, trust bundle, node and operator
+# certificates) and KafkaUser credentials Secrets, from label-selected watches (list+watch);
+# written by server-side apply or created (a new user's password), patched (annotations); get for
+# a user's CA Secret (spec.security.tls.ca.secretName) and to tell a KafkaUser's Secret from a
+# foreign one of the same name. KafkaUser Secrets go by garbage collection (owner reference).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# KafkaUsers: list+watch (their controller), patch (their finalizer); status by server-side apply.
+- apiGroups: ["kraftwerk.dev"]
+  resources: ["kafkausers"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["kraftwerk.dev"]
+  resources: ["kafkausers/status"]
+  verbs: ["patch"]
 # Events about the clusters it manages (a repeated Event is a patch of its series).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
