@@ -13,7 +13,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde::Deserialize;
 use serde_json::json;
-use support::{Operator, TestEnv, kubectl, read_repo_file, wait_for};
+use support::{Operator, TestEnv, read_repo_file, wait_for};
 
 const SKIP: &str = "kraftwerk.dev/skip-kafka-gates";
 
@@ -30,33 +30,6 @@ fn shipped_cluster_role(name: &str) -> ClusterRole {
         ..Default::default()
     };
     role
-}
-
-/// A kubeconfig for `sa` in `ns`: the test cluster's server and CA, the ServiceAccount's token.
-fn service_account_kubeconfig(ns: &str, sa: &str, path: &std::path::Path) {
-    let token = kubectl()
-        .args(["create", "token", sa, "-n", ns, "--duration", "2h"])
-        .output()
-        .unwrap();
-    assert!(
-        token.status.success(),
-        "{}",
-        String::from_utf8_lossy(&token.stderr)
-    );
-    let view = kubectl()
-        .args(["config", "view", "--raw", "--minify", "-o", "json"])
-        .output()
-        .unwrap();
-    let admin: serde_json::Value = serde_json::from_slice(&view.stdout).unwrap();
-    let cluster = admin["clusters"][0]["cluster"].clone();
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{ "name": "c", "cluster": cluster }],
-        "users": [{ "name": sa, "user": { "token": String::from_utf8_lossy(&token.stdout).trim() } }],
-        "contexts": [{ "name": "c", "context": { "cluster": "c", "user": sa, "namespace": ns } }],
-        "current-context": "c",
-    });
-    std::fs::write(path, serde_json::to_vec(&config).unwrap()).unwrap();
 }
 
 /// Binds the shipped rules to a ServiceAccount in per-namespace mode: a RoleBinding in the test
@@ -127,8 +100,7 @@ async fn the_shipped_rbac_covers_a_lifecycle_per_namespace() {
     let mut env = TestEnv::new("rbac").await;
     let ns = env.ns.clone();
     let bound = bind_per_namespace(&env, "kraftwerk").await;
-    let kubeconfig = std::env::temp_dir().join(format!("{ns}.kubeconfig"));
-    service_account_kubeconfig(&ns, "kraftwerk", &kubeconfig);
+    let kubeconfig = support::service_account_kubeconfig(&ns, "kraftwerk");
     env.operator = Operator::start_with(
         &format!("{ns}-sa"),
         std::slice::from_ref(&ns),

@@ -347,32 +347,6 @@ async fn reconciles(client: &Client, ns: &str, name: &str) {
     .await;
 }
 
-/// A kubeconfig that authenticates as the service account `sa` of `ns` (a token from the
-/// TokenRequest API), next to the test's own.
-fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
-    let token = run(
-        kubectl().args(["create", "token", sa, "-n", ns, "--duration=1h"]),
-        None,
-    );
-    let view = |path: &str| {
-        run(
-            kubectl()
-                .args(["config", "view", "--minify", "--raw", "--flatten", "-o"])
-                .arg(format!("jsonpath={{.clusters[0].cluster.{path}}}")),
-            None,
-        )
-    };
-    let (server, ca) = (view("server"), view("certificate-authority-data"));
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\n\
-         users:\n- name: {sa}\n  user:\n    token: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: {sa}}}\ncurrent-context: c\n",
-        token.trim()
-    );
-    let path = std::env::temp_dir().join(format!("kubeconfig-{ns}-{sa}"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 /// The chart with watchNamespaces [a, b] but only a's Role applied: the operator, running as the
 /// chart's service account, reconciles in a, names b as not permitted (not ready meanwhile), and
 /// once b's Role exists it becomes ready and reconciles there too. Node access is not granted:
@@ -397,7 +371,7 @@ async fn a_namespace_scoped_operator_runs_with_roles_only() {
         .partition(|d| d.contains(&format!("  namespace: {b}\n")) && d.contains("kind: Role"));
     assert_eq!(in_b.len(), 2, "b's Role and RoleBinding:\n{rendered}");
     run(kubectl().args(["apply", "-f", "-"]), Some(&rest.join("\n---\n")));
-    let kubeconfig = service_account_kubeconfig(&op_ns, "kraftwerk");
+    let kubeconfig = support::service_account_kubeconfig(&op_ns, "kraftwerk");
     let mut op = Operator::spawn(
         &op_ns,
         &[a.clone(), b.clone()],

@@ -54,6 +54,37 @@ pub fn kubectl() -> Command {
     Command::new(bin)
 }
 
+/// A kubeconfig for ServiceAccount `sa` in `ns` (in a temporary file, returned): the test
+/// cluster's server and CA, a token of the ServiceAccount, `ns` as the context's namespace: what
+/// a pod running as that account gets.
+pub fn service_account_kubeconfig(ns: &str, sa: &str) -> PathBuf {
+    let token = kubectl()
+        .args(["create", "token", sa, "-n", ns, "--duration", "2h"])
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let view = kubectl()
+        .args(["config", "view", "--raw", "--minify", "-o", "json"])
+        .output()
+        .unwrap();
+    let admin: Value = serde_json::from_slice(&view.stdout).unwrap();
+    let cluster = admin["clusters"][0]["cluster"].clone();
+    let config = json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{ "name": "c", "cluster": cluster }],
+        "users": [{ "name": sa, "user": { "token": String::from_utf8_lossy(&token.stdout).trim() } }],
+        "contexts": [{ "name": "c", "context": { "cluster": "c", "user": sa, "namespace": ns } }],
+        "current-context": "c",
+    });
+    let path = std::env::temp_dir().join(format!("kubeconfig-{ns}-{sa}"));
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    path
+}
+
 /// `kubectl apply -f crds/`, exactly what a user runs; returns kubectl's stdout.
 pub fn kubectl_apply_crds() -> String {
     let out = kubectl()
