@@ -160,6 +160,38 @@ async fn internal_tls_objects_are_created_mounted_and_renewed() {
         env.names_of::<Pod>(&ns, "byo").await.is_empty(),
         "nothing applied"
     );
+
+    // The user creates the Secret: it is found without an edit, and signs every certificate.
+    let (user_ca, user_info) = kraftwerk::tls::issue::generate_ca("my-ca", now(), 100).unwrap();
+    let user_secret: Secret = serde_json::from_value(json!({
+        "metadata": { "name": "missing-ca" },
+        "type": "kubernetes.io/tls",
+        "stringData": { "tls.crt": user_ca.cert_pem, "tls.key": user_ca.key_pem },
+    }))
+    .unwrap();
+    secrets.create(&Default::default(), &user_secret).await.unwrap();
+    env.wait_ready(&ns, "byo").await;
+    let bundle = secrets.get("byo-cluster-ca-cert").await.unwrap();
+    assert_eq!(
+        annotation(&bundle, "kraftwerk.dev/tls-trusted"),
+        user_info.fingerprint
+    );
+    let node = secrets.get("byo-broker-0-tls").await.unwrap();
+    assert_eq!(
+        annotation(&node, "kraftwerk.dev/tls-issuer"),
+        user_info.fingerprint
+    );
+    assert!(
+        secrets.get_opt("byo-cluster-ca").await.unwrap().is_none(),
+        "no generated CA"
+    );
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// Reasons of the Events about `cluster`, oldest first.

@@ -33,6 +33,8 @@ use crate::{annotations, cluster_id};
 
 const REQUEUE_STABLE: Duration = Duration::from_secs(300);
 const REQUEUE_PROGRESSING: Duration = Duration::from_secs(15);
+/// How soon a missing or unusable user CA Secret is read again.
+const USER_CA_RETRY: Duration = Duration::from_secs(30);
 
 /// Entry point from the controller runtime.
 #[instrument(skip_all, fields(cluster = %guard.name_any(), namespace = guard.namespace().unwrap_or_default(), outcome = field::Empty))]
@@ -131,7 +133,9 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
             let invalid = InvalidSpec {
                 problems: vec![problem],
             };
-            return refuse(ctx, cr, &invalid).await;
+            refuse(ctx, cr, &invalid).await?;
+            // The user's CA Secret is not watched: look again in a while.
+            return Ok(Action::requeue(USER_CA_RETRY));
         }
     };
     let access = kafka_access(cr, &ns, &ctx.options.cluster_domain, &tls);
