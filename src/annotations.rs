@@ -7,6 +7,9 @@
 pub const RESTART: &str = "kraftwerk.dev/restart";
 /// Restart the listed node ids (`"1,2"`, optionally `"1,2@token"`) once per distinct value.
 pub const RESTART_NODES: &str = "kraftwerk.dev/restart-nodes";
+/// Replace the listed node ids (`"1,2"`, optionally `"1,2@token"`) once per distinct value:
+/// their volume is discarded and the pod scheduled afresh (`kraftwerk pod replace`).
+pub const REPLACE_NODES: &str = "kraftwerk.dev/replace-nodes";
 /// `"true"`: roll on pod readiness only, without Kafka's safety gates. For simulated clusters
 /// (kwok) where no Kafka runs; never on a real cluster.
 pub const SKIP_KAFKA_GATES: &str = "kraftwerk.dev/skip-kafka-gates";
@@ -55,6 +58,9 @@ pub const TLS_TRUSTED: &str = "kraftwerk.dev/tls-trusted";
 /// The manual restart request served, and the uid of the pod restarted for it
 /// (`<request>@<uid>`).
 pub const RESTARTED_FOR: &str = "kraftwerk.dev/restarted-for";
+/// The replace request served (a `kraftwerk.dev/replace-nodes` value, or `placement:<node>`),
+/// and the uid of the pod replaced for it (`<request>@<uid>`).
+pub const REPLACED_FOR: &str = "kraftwerk.dev/replaced-for";
 /// The change (config hash, and manual request if any) this node was the canary of.
 pub const CANARY: &str = "kraftwerk.dev/canary";
 

@@ -10,6 +10,7 @@ pub mod crd;
 pub mod durability;
 pub mod placement;
 pub mod rebalance;
+pub mod recovery;
 pub mod roll;
 pub mod tls;
 pub mod upgrade;

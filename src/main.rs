@@ -98,6 +98,8 @@ enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t = cli::admin::OutputFormat::Table)]
         output: cli::admin::OutputFormat,
     },
+    /// The cluster's nodes: `pod list|info|restart|replace` (like `dcos kafka pod …`).
+    Pod(cli::pod::PodCli),
     /// Print a shell completion script: `source <(kraftwerk completion bash)`.
     Completion { shell: clap_complete::Shell },
     /// Print every object the operator would create for a KafkaCluster, without a cluster.
@@ -158,6 +160,7 @@ fn main() -> ExitCode {
             kube,
             output,
         } => block_on(endpoints_cmd(cluster, kube, output)),
+        Command::Pod(p) => block_on(async move { cli::pod::run(&p).await }),
         Command::Completion { shell } => completion_cmd(shell),
         Command::Render {
             file,

@@ -50,6 +50,9 @@ pub struct Facts {
     /// Conditions listed only while they hold (`HardeningRelaxed`, ...), after the three
     /// standard ones.
     pub warnings: Vec<Cond>,
+    /// Kubernetes nodes lost with pods of this cluster, and what recovery does
+    /// ([`crate::recovery::node_loss`]).
+    pub node_lost: Option<String>,
 }
 
 /// The pods whose current node breaks their pool's constraints (after a constraint change; a
@@ -324,7 +327,9 @@ fn conditions(nodes: &[NodeStatus], facts: &Facts) -> [Cond; 3] {
         let msg = "all nodes run the desired configuration".to_string();
         cond(ConditionType::Progressing, false, Reason::Stable, msg)
     };
-    let degraded = if !stuck.is_empty() {
+    let degraded = if let Some(lost) = &facts.node_lost {
+        cond(ConditionType::Degraded, true, Reason::NodeLost, lost.clone())
+    } else if !stuck.is_empty() {
         cond(
             ConditionType::Degraded,
             true,

@@ -34,7 +34,7 @@ fn shipped_cluster_role(name: &str) -> ClusterRole {
 
 /// Binds the shipped rules to a ServiceAccount in per-namespace mode: a RoleBinding in the test
 /// namespace to the shipped ClusterRole (its namespaced rules, in that namespace only), and a
-/// ClusterRoleBinding to a ClusterRole holding only the shipped `nodes` rule.
+/// ClusterRoleBinding to a ClusterRole holding only the shipped `nodes` and `persistentvolumes` rules.
 async fn bind_per_namespace(env: &TestEnv, sa: &str) -> Vec<String> {
     let ns = &env.ns;
     let sas: Api<ServiceAccount> = env.api();
@@ -54,7 +54,7 @@ async fn bind_per_namespace(env: &TestEnv, sa: &str) -> Vec<String> {
             .filter(|r| {
                 r.resources
                     .as_ref()
-                    .is_some_and(|x| x.contains(&"nodes".to_string()))
+                    .is_some_and(|x| x.iter().any(|r| r == "nodes" || r == "persistentvolumes"))
             })
             .collect()
     });

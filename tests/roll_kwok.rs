@@ -148,14 +148,7 @@ impl Drop for Recorder {
 }
 
 async fn annotate(env: &TestEnv, name: &str, annotations: Value) {
-    env.dyn_kc(&env.ns)
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-        )
-        .await
-        .expect("annotate the KafkaCluster");
+    env.annotate_kc(name, annotations).await;
 }
 
 /// Creates a 3+3 cluster that rolls without Kafka gates and waits until it is ready and stable.
@@ -174,15 +167,7 @@ async fn ready_cluster(env: &TestEnv, name: &str, spec: Value, skip_gates: bool)
 }
 
 async fn wait_until<F: Fn() -> bool>(what: &str, timeout: Duration, env: &TestEnv, f: F) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out waiting for {what}\noperator log:\n{}",
-            env.operator.log_tail(30)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    env.wait_until(what, timeout, f).await;
 }
 
 /// Waits until `restarts` pods were restarted and the roll reports nothing left (Progressing=False).

@@ -4,3 +4,4 @@ pub mod admin;
 pub mod endpoints;
 pub mod kubeconfig;
 pub mod plan;
+pub mod pod;

@@ -10,11 +10,11 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ContainerState, ContainerStatus, Node, PersistentVolumeClaim, PersistentVolumeClaimStatus,
-    Pod, PodCondition, PodSpec, PodStatus, Secret, Service,
+    ConfigMap, ContainerState, ContainerStatus, Node, NodeCondition, NodeStatus, PersistentVolumeClaim,
+    PersistentVolumeClaimStatus, Pod, PodCondition, PodSpec, PodStatus, Secret, Service,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, PartialObjectMeta};
+use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -35,8 +35,9 @@ pub struct Caches {
     /// The operator's TLS Secrets (CA, trust bundle, node and operator certificates), with
     /// their data: the admin client and issuance read them.
     pub secrets: Store<Secret>,
-    /// Node labels (rack awareness, LIKE/UNLIKE constraints); metadata only.
-    pub nodes: Store<PartialObjectMeta<Node>>,
+    /// Node labels (rack awareness, LIKE/UNLIKE constraints) and the `Ready` condition (node
+    /// loss); nothing else is kept.
+    pub nodes: Store<Node>,
 }
 
 /// What a watch saw change, appear or go (the object as cached), for `Controller::owns_stream`.
@@ -55,6 +56,9 @@ pub struct Triggers {
     pub pvcs: Trigger<PersistentVolumeClaim>,
     pub pdbs: Trigger<PodDisruptionBudget>,
     pub secrets: Trigger<Secret>,
+    /// Names of the nodes whose readiness changed (or that went): node-loss recovery looks
+    /// at the clusters with pods there.
+    pub nodes: mpsc::UnboundedReceiver<String>,
 }
 
 /// A watch task that fills a cache; it must be polled (spawned) for the cache to fill.
@@ -170,6 +174,29 @@ fn slim_pod(pod: &mut Pod) {
     }
 }
 
+/// A node keeps its labels and its `Ready` condition's status and last transition (the
+/// heartbeat times, which change every few seconds, are dropped).
+fn slim_node(node: &mut Node) {
+    node.metadata.managed_fields = None;
+    node.metadata.annotations = None;
+    node.spec = None;
+    let ready = node
+        .status
+        .take()
+        .and_then(|s| s.conditions)
+        .and_then(|cs| cs.into_iter().find(|c| c.type_ == "Ready"));
+    node.status = Some(NodeStatus {
+        conditions: ready.map(|c| {
+            vec![NodeCondition {
+                last_heartbeat_time: None,
+                message: None,
+                ..c
+            }]
+        }),
+        ..Default::default()
+    });
+}
+
 /// A claim keeps its spec (size and class are checked against the spec) and its phase.
 fn slim_pvc(pvc: &mut PersistentVolumeClaim) {
     slim_meta(pvc);
@@ -215,7 +242,8 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
     let (pvcs, pvc_sub, pvc_watch) = shared(api::<PersistentVolumeClaim>(client, ns), slim_pvc);
     let (pdbs, pdb_sub, pdb_watch) = shared(api::<PodDisruptionBudget>(client, ns), slim_meta);
     let (secrets, secret_sub, secret_watch) = shared(api::<Secret>(client, ns), slim_meta);
-    let (nodes, node_watch) = node_cache(client, watch_nodes);
+    let (node_tx, node_rx) = mpsc::unbounded();
+    let (nodes, node_watch) = node_cache(client, watch_nodes, node_tx);
     let triggers = Triggers {
         pods: pod_sub,
         services: svc_sub,
@@ -223,6 +251,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         pvcs: pvc_sub,
         pdbs: pdb_sub,
         secrets: secret_sub,
+        nodes: node_rx,
     };
     let caches = Caches {
         pods,
@@ -245,24 +274,55 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
     (caches, triggers, watches)
 }
 
-/// Node metadata (labels), or an empty cache that counts as synced when nodes are not watched.
-fn node_cache(client: &Client, watch_nodes: bool) -> (Store<PartialObjectMeta<Node>>, Watch) {
+/// Nodes (labels and readiness), or an empty cache that counts as synced when nodes are not
+/// watched.
+fn node_cache(
+    client: &Client,
+    watch_nodes: bool,
+    changed: mpsc::UnboundedSender<String>,
+) -> (Store<Node>, Watch) {
     let (nodes, mut node_writer) = reflector::store();
     if !watch_nodes {
         node_writer.apply_watcher_event(&watcher::Event::InitDone);
         return (nodes, Box::pin(std::future::pending()));
     }
-    let node_stream = watcher(
-        Api::<PartialObjectMeta<Node>>::all(client.clone()),
-        watcher::Config::default(),
+    let node_stream = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .modify(slim_node)
+        .reflect(node_writer);
+    (
+        nodes,
+        Box::pin(drain(node_stream, "Node".to_string(), readiness_changes(changed))),
     )
-    .default_backoff()
-    .modify(|n: &mut PartialObjectMeta<Node>| {
-        n.metadata.managed_fields = None;
-        n.metadata.annotations = None;
-    })
-    .reflect(node_writer);
-    (nodes, Box::pin(drain(node_stream, "Node".to_string(), |_| {})))
+}
+
+/// Hands on the name of a node whose `Ready` condition changed (status or transition time),
+/// or that was deleted; heartbeats and label edits are not passed on.
+fn readiness_changes(tx: mpsc::UnboundedSender<String>) -> impl FnMut(&watcher::Event<Node>) {
+    let mut seen: std::collections::HashMap<String, Option<NodeCondition>> = std::collections::HashMap::new();
+    move |event| {
+        let (node, deleted) = match event {
+            watcher::Event::Apply(n) | watcher::Event::InitApply(n) => (n, false),
+            watcher::Event::Delete(n) => (n, true),
+            _ => return,
+        };
+        let name = node.name_any();
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.first().cloned());
+        let changed = if deleted {
+            seen.remove(&name);
+            true
+        } else {
+            seen.insert(name.clone(), ready.clone())
+                .is_some_and(|before| before != ready)
+        };
+        if changed {
+            let _ = tx.unbounded_send(name);
+        }
+    }
 }
 
 impl Caches {
@@ -297,10 +357,38 @@ impl Caches {
             .collect()
     }
 
+    /// Every node's readiness, by node name (empty when nodes are not watched).
+    pub fn node_states(&self) -> std::collections::BTreeMap<String, crate::recovery::node_loss::NodeState> {
+        self.nodes
+            .state()
+            .iter()
+            .map(|n| (n.name_any(), crate::recovery::view::node_state(n)))
+            .collect()
+    }
+
+    /// The KafkaClusters (namespace, name) with a pod bound to `node`.
+    pub fn clusters_on(&self, node: &str) -> std::collections::BTreeSet<(String, String)> {
+        self.pods
+            .state()
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
+            .filter_map(|p| Some((p.namespace()?, p.labels().get(labels::CLUSTER)?.clone())))
+            .collect()
+    }
+
     /// Waits (briefly) until the pod cache shows `done` for the pod `name`, so the next pass
     /// never acts again on a pod this pass already changed.
     pub async fn await_pod(&self, ns: &str, name: &str, done: impl Fn(Option<&Pod>) -> bool) {
         await_store(&self.pods, ns, name, done).await;
+    }
+
+    pub async fn await_pvc(
+        &self,
+        ns: &str,
+        name: &str,
+        done: impl Fn(Option<&PersistentVolumeClaim>) -> bool,
+    ) {
+        await_store(&self.pvcs, ns, name, done).await;
     }
 
     pub async fn await_config_map(&self, ns: &str, name: &str, done: impl Fn(Option<&ConfigMap>) -> bool) {
@@ -384,6 +472,46 @@ mod tests {
         assert_eq!(seen, ["a", "a", "b"]);
         let cached: Vec<String> = reader.state().iter().map(|p| p.name_any()).collect();
         assert_eq!(cached, ["b"]);
+    }
+
+    /// Only a change of the Ready condition (or a deletion) is passed on, not heartbeats.
+    #[tokio::test]
+    async fn node_readiness_changes_are_passed_on_and_heartbeats_are_not() {
+        let node = |status: &str, at: i64| {
+            let mut n = Node::default();
+            n.metadata.name = Some("n1".into());
+            n.status = Some(k8s_openapi::api::core::v1::NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: status.into(),
+                    last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                        k8s_openapi::jiff::Timestamp::from_second(at).unwrap(),
+                    )),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            });
+            slim_node(&mut n);
+            n
+        };
+        let (tx, mut rx) = mpsc::unbounded();
+        let mut on_event = readiness_changes(tx);
+        for e in [
+            watcher::Event::InitApply(node("True", 1)),
+            watcher::Event::Apply(node("True", 1)),
+            watcher::Event::Apply(node("False", 5)),
+            watcher::Event::Apply(node("False", 5)),
+            watcher::Event::Apply(node("True", 9)),
+            watcher::Event::Delete(node("True", 9)),
+        ] {
+            on_event(&e);
+        }
+        drop(on_event);
+        let mut seen = Vec::new();
+        while let Some(n) = rx.next().await {
+            seen.push(n);
+        }
+        assert_eq!(seen, ["n1", "n1", "n1"], "to NotReady, back to Ready, deleted");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod quorum;
 mod rack;
 pub mod rebalance;
 mod reconcile;
+mod recovery;
 pub mod roll;
 pub mod scale;
 pub mod shutdown;
@@ -31,6 +32,7 @@ use kube::client::ClientBuilder;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Config};
 use tracing::{info, warn};
@@ -198,7 +200,18 @@ async fn run_scope(
     ));
     let users = user::run(ctx.clone(), ns, config.concurrency);
     let clusters: Api<DeserializeGuard<KafkaCluster>> = api(&client, ns);
+    // A node whose readiness changed: the clusters with pods on it (node-loss recovery).
+    let pods_on = ctx.caches.clone();
+    let node_changes = triggers.nodes.flat_map(move |node| {
+        let refs: Vec<_> = pods_on
+            .clusters_on(&node)
+            .into_iter()
+            .map(|(ns, name)| ObjectRef::<DeserializeGuard<KafkaCluster>>::new(&name).within(&ns))
+            .collect();
+        futures::stream::iter(refs)
+    });
     let kafka_clusters = Controller::new(clusters, watcher::Config::default().any_semantic())
+        .reconcile_on(node_changes)
         .owns_stream(triggers.pods)
         .owns_stream(triggers.services)
         .owns_stream(triggers.config_maps)

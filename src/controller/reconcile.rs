@@ -18,7 +18,9 @@ use super::events::EventReason;
 use super::observe::{self, Observed};
 use super::scale::{self, BrokerUsage, ScaleDownPlan};
 use super::upgrade::{self, Outcome};
-use super::{Context, durability, kafka, quorum, rack, rebalance, roll, shutdown, status as writer, sync};
+use super::{
+    Context, durability, kafka, quorum, rack, rebalance, recovery, roll, shutdown, status as writer, sync,
+};
 use crate::crd::{
     ConditionType, ControllerQuorumStatus, KafkaCluster, KafkaClusterStatus, LastAccepted, Reason,
 };
@@ -172,9 +174,11 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         &access,
     )
     .await;
+    let lost = recovery::advance(ctx, managed, cluster, desired, &observed).await?;
     // No restart while objects are refused: a restarted pod could start from a stale ConfigMap.
     let decision = if rejected.is_empty() {
-        Some(roll::advance(ctx, managed, cluster, desired, &observed).await?)
+        let skipped = recovery::skipped(&lost);
+        Some(roll::advance(ctx, managed, cluster, desired, &observed, &skipped).await?)
     } else {
         None
     };
@@ -198,6 +202,7 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         moves: &moves,
         rejected: &rejected,
         quorum,
+        lost: &lost,
     };
     let action = report(ctx, &accepted, &observed, passes).await?;
     if rejected.is_empty() {
@@ -461,6 +466,8 @@ struct Passes<'a> {
     rejected: &'a [sync::Refusal],
     /// The controller quorum's status, and its pending change for the Progressing condition.
     quorum: (ControllerQuorumStatus, Option<String>),
+    /// Node-loss recovery's plan (Degraded: NodeLost).
+    lost: &'a crate::recovery::node_loss::Plan,
 }
 
 /// Status from what this pass observed and decided (watch events of this pass's own writes
@@ -493,6 +500,7 @@ async fn report(
         moving_partitions: passes.moves.moving.clone(),
         kafka_versions: passes.upgrade.kafka_versions.clone(),
         warnings: status::hardening_warning(cluster).into_iter().collect(),
+        node_lost: crate::recovery::node_loss::summary(passes.lost),
     };
     let now = writer::now();
     let previous = cr.status.as_ref();
@@ -546,6 +554,9 @@ async fn report(
         .upgrade
         .requeue_seconds
         .map(|s| Duration::from_secs(s.max(1).unsigned_abs()));
+    // A node not Ready passes its loss timeout, or a recovery waits for Kafka: no event says so.
+    let lost = recovery::requeue_seconds(passes.lost).map(|s| Duration::from_secs(s.max(1).unsigned_abs()));
+    let after = lost.map_or(after, |l| l.min(after));
     Ok(Action::requeue(soak.map_or(after, |s| s.min(after))))
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
@@ -22,10 +22,12 @@ use crate::crd::{KafkaCluster, StepState};
 use crate::desired::Desired;
 use crate::durability;
 use crate::error::Result;
-use crate::names::Role;
+use crate::names::{ClusterNames, Role};
+use crate::recovery::replace;
 use crate::roll::dynamic;
 use crate::roll::view::{self, Target};
-use crate::roll::{Action, Decision, KafkaView, Update, Views, plan};
+use crate::roll::{Action, Decision, KafkaView, Update, Views, plan_skipping};
+use crate::status;
 use crate::validate::ValidatedCluster;
 
 /// The roll's own field manager, for the annotations it merges onto pods and ConfigMaps.
@@ -36,28 +38,32 @@ fn merge_params() -> PatchParams {
     }
 }
 
-/// Advances the rollout by at most one step and returns the planner's decision.
+/// Advances the rollout by at most one step and returns the planner's decision. The nodes in
+/// `skipped` (stranded on a lost Kubernetes node, being recovered) are left out of the roll.
 pub async fn advance(
     ctx: &Context,
     cr: &KafkaCluster,
     cluster: &ValidatedCluster,
     desired: &Desired,
     observed: &Observed,
+    skipped: &BTreeMap<i32, String>,
 ) -> Result<Decision> {
     let ns = cluster.names.namespace.clone();
     let now = Timestamp::now().as_second();
+    let replaces = replace_requests(cr, cluster, desired, observed);
     let views = view::views(
         &desired.nodes,
         &observed.pods,
         &observed.config_maps,
-        cr.annotations(),
+        (cr.annotations(), &replaces),
         now,
     );
     for record in &views.records {
         record_running(ctx, &ns, record).await?;
     }
     let (kafka, admin) = kafka_view(cr, cluster, &views).await;
-    let decision = plan(&views.nodes, &kafka, &view::controls(&cr.spec, cr.annotations()));
+    let controls = view::controls(&cr.spec, cr.annotations());
+    let decision = plan_skipping(&views.nodes, &kafka, &controls, skipped);
     for note in &decision.notes {
         warn!(%note, "roll");
     }
@@ -65,6 +71,7 @@ pub async fn advance(
         ctx,
         cr,
         ns: &ns,
+        names: &cluster.names,
         views: &views,
         admin: admin.as_ref().filter(|_| matches!(kafka, KafkaView::Known(_))),
         elr: durability::elr_expected(&cluster.version),
@@ -88,6 +95,34 @@ pub async fn advance(
         Action::Idle | Action::Wait | Action::Hold => {}
     }
     Ok(decision)
+}
+
+/// The replace request of each node: the user's, or (`spec.recovery.replaceMisplaced`) the
+/// placement policy's for a pod running where its constraints no longer allow.
+fn replace_requests(
+    cr: &KafkaCluster,
+    cluster: &ValidatedCluster,
+    desired: &Desired,
+    observed: &Observed,
+) -> BTreeMap<i32, String> {
+    let policy = cr.spec.recovery.as_ref().is_some_and(|r| r.replace_misplaced);
+    let violations = if policy {
+        status::placement_violations(cluster, &observed.pods, &observed.node_labels)
+    } else {
+        BTreeMap::new()
+    };
+    desired
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let misplaced_on = violations
+                .contains_key(&n.pod)
+                .then(|| observed.pod(&n.pod))
+                .flatten()
+                .and_then(|p| p.spec.as_ref()?.node_name.as_deref());
+            replace::request(cr.annotations(), n.id, misplaced_on).map(|r| (n.id, r))
+        })
+        .collect()
 }
 
 /// After a restarted broker is back (the planner moves on only then) and when the roll ends,
@@ -168,11 +203,29 @@ fn gates_skipped(cr: &KafkaCluster) -> bool {
         == Some("true")
 }
 
+/// Deletes a node's claim (gone already: nothing to do).
+pub async fn delete_claim(ctx: &Context, ns: &str, name: &str) -> Result<()> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), ns);
+    match claims.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => return Err(e.into()),
+    }
+    // The next pass must see it going, so the pod is not recreated on it.
+    ctx.caches
+        .await_pvc(ns, name, |c| {
+            c.is_none_or(|c| c.metadata.deletion_timestamp.is_some())
+        })
+        .await;
+    Ok(())
+}
+
 /// The I/O of one roll action.
 struct Executor<'a> {
     ctx: &'a Context,
     cr: &'a KafkaCluster,
     ns: &'a str,
+    names: &'a ClusterNames,
     views: &'a Views,
     /// Set when Kafka answered this pass.
     admin: Option<&'a AdminClient>,
@@ -205,8 +258,23 @@ impl Executor<'_> {
         if canary {
             notes.insert(annotations::CANARY.into(), json!(self.views.change));
         }
+        if let (Some(request), Some(uid)) = (&t.replace, &t.uid) {
+            notes.insert(
+                annotations::REPLACED_FOR.into(),
+                json!(format!("{request}@{uid}")),
+            );
+        }
         if !notes.is_empty() {
             self.annotate_config_map(&t.pod, notes).await?;
+        }
+        if t.replace.is_some() {
+            // The claim goes first: it stays (terminating) until the pod is gone, and the
+            // pipeline recreates neither while it does (`sync::ensure_pod`).
+            let claim = self.names.pvc(t.role, id);
+            delete_claim(self.ctx, self.ns, &claim).await?;
+            let note = format!("replacing {}: its volume {claim} is discarded", t.pod);
+            self.event(t, EventType::Normal, EventReason::Replaced, &note)
+                .await;
         }
         self.delete_pod(t).await?;
         info!(pod = %t.pod, reason = %t.restart_reason, "restarting node");

@@ -64,6 +64,8 @@ pub async fn apply_all(
     for object in desired {
         let result = match object {
             Object::Pod(p) => ensure_pod(ctx, cr, ns, object, p, observed).await,
+            // A claim being deleted (a replace) is recreated once it is gone.
+            Object::PersistentVolumeClaim(_) if claim_terminating(observed, object.name()) => Ok(()),
             _ => {
                 let current = observed.counterpart(object);
                 if stale_claim_owner(cr, object, observed) || needs_apply(object, current.as_ref())? {
@@ -108,6 +110,11 @@ async fn ensure_pod(
 ) -> Result<()> {
     let name = desired.name_any();
     match observed.pod(&name) {
+        // A replace deleted its claim: the pod waits for the new one, or it would start on
+        // the old volume (or wait for ever for a claim that is going away).
+        None if pod_claims(desired).any(|c| claim_terminating(observed, c)) => {
+            info!(pod = %name, "waiting for the pod's claim to go before recreating it");
+        }
         None => {
             apply::apply(&ctx.client, ns, object).await?;
             ctx.caches.await_pod(ns, &name, |p| p.is_some()).await;
@@ -152,17 +159,28 @@ async fn ensure_pod(
     Ok(())
 }
 
+/// The claims a pod mounts.
+fn pod_claims(pod: &Pod) -> impl Iterator<Item = &str> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.as_str())
+}
+
+/// Whether the claim `name` exists and is being deleted.
+fn claim_terminating(observed: &Observed, name: &str) -> bool {
+    observed
+        .pvc(name)
+        .is_some_and(|c| c.metadata.deletion_timestamp.is_some())
+}
+
 /// Whether the pod being created finds a claim of an earlier pod of the same node.
 fn claim_existed(cr: &KafkaCluster, desired: &Pod, observed: &Observed) -> bool {
-    let claim = desired
-        .spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_ref())
-        .and_then(|vs| vs.iter().find_map(|v| v.persistent_volume_claim.as_ref()));
     let name = desired.name_any();
-    claim.is_some_and(|c| {
+    pod_claims(desired).next().is_some_and(|c| {
         observed
-            .pvc(&c.claim_name)
+            .pvc(c)
             .is_some_and(|p| p.metadata.creation_timestamp.is_some())
     }) && cr
         .status

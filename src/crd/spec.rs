@@ -128,6 +128,39 @@ pub struct KafkaClusterSpec {
     /// docs/security.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SecuritySpec>,
+
+    /// Redeployment after outages: pods stranded on a lost Kubernetes node, and pods that run
+    /// where the placement constraints no longer allow (see docs/operations.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<RecoverySpec>,
+}
+
+/// What the operator does when a node's pod cannot run where it is.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverySpec {
+    /// `Automatic` (default): a pod stranded on a lost node is force-deleted and recreated
+    /// elsewhere (a node-local volume is replaced), one node at a time. `Manual`: status and
+    /// Events name the lost node and the command to run; nothing is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<RecoveryPolicy>,
+    /// How long a Kubernetes node must be NotReady (or Unknown) before its pods count as lost.
+    /// Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 5, max = 86400))]
+    pub node_loss_timeout_seconds: Option<u32>,
+    /// Replace (new volume, placement re-evaluated) the pods that run where their pool's
+    /// placement constraints no longer allow, one at a time and gated like a roll. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replace_misplaced: bool,
+}
+
+/// How lost nodes are recovered.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RecoveryPolicy {
+    #[default]
+    Automatic,
+    Manual,
 }
 
 /// Where the CA comes from (generated, or which Secret) stays as it was (a transition rule).

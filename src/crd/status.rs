@@ -55,6 +55,7 @@ vocabulary! {
         Upgrading,
         // Degraded
         NodesStuck,
+        NodeLost,
         AsExpected,
         RollTimeout,
         // HardeningRelaxed

@@ -8,5 +8,7 @@ pub mod plan;
 pub mod view;
 
 pub use gates::KafkaState;
-pub use plan::{Action, Controls, Decision, KafkaView, NodeView, PodState, Step, StepState, Update, plan};
+pub use plan::{
+    Action, Controls, Decision, KafkaView, NodeView, PodState, Step, StepState, Update, plan, plan_skipping,
+};
 pub use view::{Record, Target, Views};

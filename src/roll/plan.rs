@@ -266,6 +266,46 @@ pub fn plan(nodes: &[NodeView], kafka: &KafkaView, controls: &Controls) -> Decis
     p.next(&pending)
 }
 
+/// [`plan`] over the nodes that are not being recovered (`skipped`: id -> why, e.g. stranded
+/// on a lost Kubernetes node): a lost node does not freeze the roll. The skipped nodes are
+/// listed in the plan as WAITING, and the message says so; the recovered pod is created from
+/// the desired configuration, so it needs no restart afterwards.
+pub fn plan_skipping(
+    nodes: &[NodeView],
+    kafka: &KafkaView,
+    controls: &Controls,
+    skipped: &BTreeMap<i32, String>,
+) -> Decision {
+    if skipped.is_empty() {
+        return plan(nodes, kafka, controls);
+    }
+    let active: Vec<NodeView> = nodes
+        .iter()
+        .filter(|n| !skipped.contains_key(&n.id))
+        .cloned()
+        .collect();
+    let mut d = plan(&active, kafka, controls);
+    let mut names = Vec::new();
+    for n in nodes.iter().filter(|n| skipped.contains_key(&n.id)) {
+        let why = skipped.get(&n.id).cloned().unwrap_or_default();
+        names.push(format!("{} ({why})", n.pod));
+        d.steps.push(Step {
+            id: n.id,
+            role: n.role,
+            pod: n.pod.clone(),
+            state: StepState::Waiting,
+            reason: format!("skipped: {why}"),
+        });
+    }
+    let note = format!("skipping {}", names.join(", "));
+    d.message = if d.message.is_empty() {
+        note
+    } else {
+        format!("{}; {note}", d.message)
+    };
+    d
+}
+
 /// The planner's working state: nodes in roll order, their health, and the steps reported.
 struct Planner<'a> {
     nodes: &'a [NodeView],
@@ -1090,5 +1130,49 @@ mod tests {
             plan(&nodes, &known(), &Controls::default()),
             plan(&nodes, &known(), &Controls::default())
         );
+    }
+
+    #[test]
+    fn a_node_being_recovered_is_skipped_and_does_not_freeze_the_roll() {
+        // Broker 1 is stranded on a lost node (down, stale): without the skip the roll waits.
+        let mut nodes = cluster(&[0, 1, 2]);
+        nodes[4].state = PodState::NotReady("node lost".into());
+        let blocked = plan(&nodes, &KafkaView::Skipped, &Controls::default());
+        assert_eq!(
+            blocked.action,
+            Action::Restart {
+                ids: vec![1],
+                canary: false
+            },
+            "down and stale: restarted first"
+        );
+        let skipped = BTreeMap::from([(1, "on lost node n1, being recovered".to_string())]);
+        let d = plan_skipping(&nodes, &KafkaView::Skipped, &Controls::default(), &skipped);
+        assert_eq!(
+            d.action,
+            Action::Restart {
+                ids: vec![0],
+                canary: false
+            }
+        );
+        assert!(
+            d.message
+                .ends_with("skipping c-broker-1 (on lost node n1, being recovered)"),
+            "{}",
+            d.message
+        );
+        let step = d.steps.iter().find(|s| s.id == 1).unwrap();
+        assert_eq!(step.state, StepState::Waiting);
+        assert_eq!(step.reason, "skipped: on lost node n1, being recovered");
+        // Everything else done: idle, the skipped node still listed.
+        let mut done = cluster(&[]);
+        done[4].state = PodState::Missing;
+        let d = plan_skipping(&done, &KafkaView::Skipped, &Controls::default(), &skipped);
+        assert_eq!(d.action, Action::Idle);
+        assert_eq!(d.steps.len(), 6);
+        assert!(d.message.contains("skipping c-broker-1"), "{}", d.message);
+        let unskipped = plan_skipping(&done, &KafkaView::Skipped, &Controls::default(), &BTreeMap::new());
+        assert_eq!(unskipped.steps.len(), 6);
+        assert!(!unskipped.message.contains("skipping"), "{}", unskipped.message);
     }
 }

@@ -6,9 +6,9 @@
 //!   configuration; "restart" is deleting it (the pipeline recreates it with the new hash);
 //! - each pod records what it runs (`kraftwerk.dev/static-hash`, `kraftwerk.dev/dynamic-config`)
 //!   so that a change of dynamic keys only can be applied live;
-//! - manual restarts and the canary are recorded on the node's ConfigMap
-//!   (`kraftwerk.dev/restarted-for: <request>@<uid of the pod restarted for it>`,
-//!   `kraftwerk.dev/canary: <change id>`), which outlives the pod.
+//! - manual restarts, replaces and the canary are recorded on the node's ConfigMap
+//!   (`kraftwerk.dev/restarted-for: <request>@<uid of the pod restarted for it>`, the same for
+//!   `kraftwerk.dev/replaced-for`, `kraftwerk.dev/canary: <change id>`), which outlives the pod.
 
 use std::collections::BTreeMap;
 
@@ -140,6 +140,9 @@ pub struct Target {
     pub uid: Option<String>,
     /// The manual restart request that applies to this node.
     pub manual: Option<String>,
+    /// The replace request this restart serves ([`crate::recovery::replace`]): the node's
+    /// volume goes with its pod.
+    pub replace: Option<String>,
     /// Why a restart (for the Event), when the update is one.
     pub restart_reason: String,
 }
@@ -162,12 +165,13 @@ pub struct Views {
     pub change: String,
 }
 
-/// Views of every desired node, from its observed pod and ConfigMap. `now` is in seconds.
+/// Views of every desired node, from its observed pod and ConfigMap, with the replace request
+/// that applies to each node (`replaces`, by id). `now` is in seconds.
 pub fn views(
     desired: &[NodeConfig],
     pods: &[Pod],
     config_maps: &[ConfigMap],
-    cr_annotations: &BTreeMap<String, String>,
+    (cr_annotations, replaces): (&BTreeMap<String, String>, &BTreeMap<i32, String>),
     now: i64,
 ) -> Views {
     let manual: BTreeMap<i32, Option<String>> = desired
@@ -190,8 +194,11 @@ pub fn views(
             .iter()
             .find(|c| c.name_any() == want.pod)
             .map(|c| c.annotations());
-        let request = manual.get(&want.id).cloned().flatten();
-        let (view, target, running_record) = node_view(want, pod, record, request, &out.change, now);
+        let requests = Requests {
+            manual: manual.get(&want.id).cloned().flatten(),
+            replace: replaces.get(&want.id).cloned(),
+        };
+        let (view, target, running_record) = node_view(want, pod, record, requests, &out.change, now);
         out.nodes.push(view);
         out.targets.insert(want.id, target);
         out.records.extend(running_record);
@@ -199,12 +206,18 @@ pub fn views(
     out
 }
 
+/// The user's requests that apply to one node.
+struct Requests {
+    manual: Option<String>,
+    replace: Option<String>,
+}
+
 /// One node's view, its target, and the record its pod still lacks.
 fn node_view(
     want: &NodeConfig,
     pod: Option<&Pod>,
     record: Option<&BTreeMap<String, String>>,
-    manual: Option<String>,
+    Requests { manual, replace }: Requests,
     change: &str,
     now: i64,
 ) -> (NodeView, Target, Option<Record>) {
@@ -247,6 +260,16 @@ fn node_view(
         }
         u => u,
     };
+    // A pending replace is a restart that also discards the volume.
+    let replace = replace.filter(|r| {
+        pod.is_some()
+            && !terminating
+            && crate::recovery::replace::pending(Some(r), recorded(annotations::REPLACED_FOR), uid.as_deref())
+    });
+    let update = match &replace {
+        Some(r) => Update::Restart(format!("replace requested ({r})")),
+        None => update,
+    };
     let age_seconds = pod
         .and_then(|p| p.metadata.creation_timestamp.as_ref())
         .map(|t| now - t.0.as_second())
@@ -275,6 +298,7 @@ fn node_view(
         running_dynamic: running.dynamic,
         uid,
         manual,
+        replace,
         restart_reason,
     };
     let record = needs_record.then(|| Record {
@@ -413,7 +437,7 @@ mod tests {
             pod("c-broker-0", "u1", &[(annotations::CONFIG_HASH, "h1")]),
             // c-broker-1 missing: nothing to do until the pipeline recreates it
         ];
-        let v = views(&desired, &pods, &[], &BTreeMap::new(), 0);
+        let v = views(&desired, &pods, &[], (&BTreeMap::new(), &BTreeMap::new()), 0);
         let updates: Vec<(i32, &Update)> = v.nodes.iter().map(|n| (n.id, &n.update)).collect();
         assert_eq!(
             updates,
@@ -446,7 +470,7 @@ mod tests {
             (annotations::DYNAMIC_CONFIG, "{}"),
         ];
         let pods = vec![pod("c-broker-0", "u2", &running)];
-        let v = views(&desired, &pods, &[], &cr, 0);
+        let v = views(&desired, &pods, &[], (&cr, &BTreeMap::new()), 0);
         assert!(matches!(v.nodes[0].update, Update::Restart(_)), "never served");
         let mut cm = ConfigMap::default();
         cm.metadata.name = Some("c-broker-0".into());
@@ -454,8 +478,40 @@ mod tests {
             annotations::RESTARTED_FOR.to_string(),
             "t1/@u1".to_string(),
         )]));
-        let v = views(&desired, &pods, &[cm], &cr, 0);
+        let v = views(&desired, &pods, &[cm], (&cr, &BTreeMap::new()), 0);
         assert_eq!(v.nodes[0].update, Update::None, "served by restarting u1");
         assert!(v.records.is_empty());
+    }
+
+    #[test]
+    fn a_replace_is_a_restart_that_names_its_request_and_is_served_once() {
+        let desired = vec![node(Role::Broker, 0, "h1"), node(Role::Broker, 1, "h1")];
+        let running = [
+            (annotations::CONFIG_HASH, "h1"),
+            (annotations::STATIC_HASH, "s-h1"),
+            (annotations::DYNAMIC_CONFIG, "{}"),
+        ];
+        let pods = vec![
+            pod("c-broker-0", "u1", &running),
+            pod("c-broker-1", "u9", &running),
+        ];
+        let replaces = BTreeMap::from([(0, "0@t1".to_string())]);
+        let v = views(&desired, &pods, &[], (&BTreeMap::new(), &replaces), 0);
+        assert_eq!(
+            v.nodes[0].update,
+            Update::Restart("replace requested (0@t1)".into())
+        );
+        assert_eq!(v.targets[&0].replace.as_deref(), Some("0@t1"));
+        assert_eq!(v.nodes[1].update, Update::None, "not named");
+        assert_eq!(v.targets[&1].replace, None);
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some("c-broker-0".into());
+        cm.metadata.annotations = Some(BTreeMap::from([(
+            annotations::REPLACED_FOR.to_string(),
+            "0@t1@u0".to_string(),
+        )]));
+        let v = views(&desired, &pods, &[cm], (&BTreeMap::new(), &replaces), 0);
+        assert_eq!(v.nodes[0].update, Update::None, "served by replacing u0");
+        assert_eq!(v.targets[&0].replace, None);
     }
 }

@@ -502,6 +502,31 @@ impl TestEnv {
             .await
     }
 
+    /// Polls `f` (every 50 ms) until it holds; panics with the operator's log after `timeout`.
+    pub async fn wait_until<F: Fn() -> bool>(&self, what: &str, timeout: Duration, f: F) {
+        let start = Instant::now();
+        while !f() {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}\noperator log:\n{}",
+                self.operator.log_tail(40)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Merge-patches annotations onto a KafkaCluster of the first namespace.
+    pub async fn annotate_kc(&self, name: &str, annotations: Value) {
+        self.dyn_kc(&self.ns)
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+            .expect("annotate the KafkaCluster");
+    }
+
     pub async fn get_kc(&self, ns: &str, name: &str) -> KafkaCluster {
         self.api_in::<KafkaCluster>(ns)
             .get(name)

@@ -75,8 +75,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "kraftwerk.nodeRules" -}}
-# Node labels (metadata only) for placement (LIKE/UNLIKE) and rack awareness: one watch.
+# Node labels for placement (LIKE/UNLIKE) and rack awareness, and node readiness for node-loss
+# recovery: one watch. The PersistentVolume of a pod stranded on a lost node is read to tell a
+# node-local volume from one other nodes reach.
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["persistentvolumes"]
+  verbs: ["get"]
 {{- end -}}
