@@ -34,6 +34,11 @@ pub const DYNAMIC_CONFIG: &str = "kraftwerk.dev/dynamic-config";
 pub const LIVE_UPDATE_FAILED: &str = "kraftwerk.dev/live-update-failed";
 /// The broker's rack, read by its start script through a downward API volume.
 pub const RACK: &str = "kraftwerk.dev/rack";
+/// On a broker pod: its external listeners' advertised addresses that depend on where it runs
+/// (`NAME://host:port,...`: the node's address and node port, or the load balancer's
+/// address), set by the operator once known; the start script waits for it and appends it to
+/// `advertised.listeners` (see `crate::listeners`).
+pub const ADVERTISED_LISTENERS: &str = "kraftwerk.dev/advertised-listeners";
 
 /// The TLS digest the pod was built with: its trust bundle and its certificate
 /// (`tls::plan::node_digest`); the CA renewal waits on it.

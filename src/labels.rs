@@ -36,6 +36,16 @@ pub fn pool_labels(cluster: &str, role: Role) -> BTreeMap<String, String> {
     labels
 }
 
+/// The prefix of the labels naming the host ports a `hostNetwork` pod takes
+/// (`hostport.kraftwerk.dev/<port>: "true"`): pods of every cluster taking the same port are
+/// kept on different nodes by anti-affinity on this label.
+pub const HOST_PORT_PREFIX: &str = "hostport.kraftwerk.dev/";
+
+/// The label of a host port a pod takes.
+pub fn host_port(port: i32) -> String {
+    format!("{HOST_PORT_PREFIX}{port}")
+}
+
 /// Labels on the objects of one node.
 pub fn node_labels(cluster: &str, role: Role, id: i32) -> BTreeMap<String, String> {
     let mut labels = pool_labels(cluster, role);

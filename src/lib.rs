@@ -36,7 +36,9 @@ pub fn user_crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&crd::KafkaUser::crd())
 }
 pub mod desired;
+pub mod host_ports;
 pub mod labels;
+pub mod listeners;
 pub mod names;
 pub mod quantity;
 pub mod quorum;

@@ -188,7 +188,10 @@ fn main() -> ExitCode {
             );
             let config = RunConfig {
                 namespaces: namespaces.into_iter().filter(|n| !n.is_empty()).collect(),
-                options: Options { cluster_domain },
+                options: Options {
+                    cluster_domain,
+                    operator_namespace: std::env::var("POD_NAMESPACE").ok().filter(|n| !n.is_empty()),
+                },
                 concurrency: concurrency.max(1),
             };
             let lease =
@@ -221,7 +224,10 @@ fn render_cmd(
         cr.metadata.namespace = Some(namespace.to_string());
     }
     let options = RenderOptions {
-        validate: Options { cluster_domain },
+        validate: Options {
+            cluster_domain,
+            operator_namespace: None,
+        },
         cluster_id,
         quorum_formed: false,
     };

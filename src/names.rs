@@ -95,6 +95,21 @@ impl ClusterNames {
         format!("{}-kafka-bootstrap", self.cluster)
     }
 
+    /// The bootstrap Service of the external (`nodeport`, `loadbalancer`) listeners.
+    pub fn external_bootstrap_service(&self) -> String {
+        format!("{}-kafka-external", self.cluster)
+    }
+
+    /// The Service of one broker's external listeners: the broker's pod name.
+    pub fn broker_service(&self, id: i32) -> String {
+        self.pod(Role::Broker, id)
+    }
+
+    /// The cluster's NetworkPolicy.
+    pub fn network_policy(&self) -> String {
+        format!("{}-kafka", self.cluster)
+    }
+
     /// `<cluster>-broker-<id>` or `<cluster>-controller-<id>`; also the per-node ConfigMap's name.
     pub fn pod(&self, role: Role, id: i32) -> String {
         format!("{}-{}-{}", self.cluster, role, id)

@@ -104,6 +104,7 @@ pub fn to_yaml(objects: &[Object]) -> Result<String, serde_yaml::Error> {
 fn type_of(o: &Object) -> (&'static str, &'static str) {
     match o {
         Object::PodDisruptionBudget(_) => ("policy/v1", "PodDisruptionBudget"),
+        Object::NetworkPolicy(_) => ("networking.k8s.io/v1", "NetworkPolicy"),
         other => ("v1", other.kind()),
     }
 }

@@ -47,6 +47,8 @@ pub struct Facts {
     pub moving_partitions: Option<(Reason, String)>,
     /// The release line Kafka reports per pod name (read during version changes).
     pub kafka_versions: BTreeMap<String, String>,
+    /// Brokers waiting for their external addresses (`crate::listeners::plan`), by pod, with why.
+    pub waiting_addresses: BTreeMap<String, String>,
     /// Conditions listed only while they hold (`HardeningRelaxed`, ...), after the three
     /// standard ones.
     pub warnings: Vec<Cond>,
@@ -130,6 +132,7 @@ pub fn compute(
         .map(|l| ListenerStatus {
             name: l.name.clone(),
             bootstrap_servers: format!("{}:{}", names.bootstrap_fqdn(), l.port),
+            ..Default::default()
         })
         .collect();
     let broker_pods = pods
@@ -190,9 +193,11 @@ fn node_statuses(cluster: &ValidatedCluster, pods: &[Pod], facts: &Facts) -> Vec
                 _ => true,
             };
             let message = (!ready).then(|| {
-                let why = pod
-                    .map(not_ready_reason)
-                    .unwrap_or_else(|| "pod not created yet".into());
+                let why = match (pod, facts.waiting_addresses.get(&name)) {
+                    (Some(_), Some(waiting)) => waiting.clone(),
+                    (Some(p), None) => not_ready_reason(p),
+                    (None, _) => "pod not created yet".into(),
+                };
                 truncate(&why, 256)
             });
             nodes.push(NodeStatus {

@@ -98,12 +98,16 @@ pub struct Existing {
 #[derive(Clone, Debug)]
 pub struct Options {
     pub cluster_domain: String,
+    /// The namespace the operator runs in (`POD_NAMESPACE`), allowed to every Kafka port by
+    /// the clusters' NetworkPolicies; None when unknown (run outside the cluster).
+    pub operator_namespace: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             cluster_domain: "cluster.local".into(),
+            operator_namespace: None,
         }
     }
 }
@@ -125,9 +129,18 @@ impl KafkaFacts {
     }
 }
 
+/// What the cluster's NetworkPolicy allows beyond the listeners' peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkPolicySettings {
+    /// Whose pods may scrape the metrics port; None: the cluster's namespace.
+    pub metrics_namespace: Option<String>,
+    /// Where the operator runs; None: unknown, no rule for it.
+    pub operator_namespace: Option<String>,
+}
+
 /// A listener after validation: the client listeners, plus the reserved REPLICATION listener
 /// under internal TLS.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Listener {
     pub name: String,
     pub port: i32,
@@ -137,6 +150,8 @@ pub struct Listener {
     pub tls: bool,
     /// Client authentication, if any.
     pub authentication: Option<crate::crd::AuthenticationType>,
+    /// Internal, node port or load balancer, with per-broker overrides (see [`crate::listeners`]).
+    pub exposure: crate::listeners::Exposure,
 }
 
 impl Listener {
@@ -170,6 +185,8 @@ pub struct Pool {
     pub template: PodTemplateSpec,
     /// Parsed DC/OS placement constraints; `None` means the default placement.
     pub constraints: Option<Vec<Constraint>>,
+    /// The pods run in the node's network namespace.
+    pub host_network: bool,
 }
 
 /// The controller quorum's configuration.
@@ -208,6 +225,8 @@ pub struct ValidatedCluster {
     pub nodes: Vec<BTreeMap<String, String>>,
     /// TLS settings; None when no listener uses TLS.
     pub tls: Option<crate::tls::TlsSettings>,
+    /// The NetworkPolicy's settings; None when switched off.
+    pub network_policy: Option<NetworkPolicySettings>,
     /// Security context values that drop part of the pods' hardening (accepted, reported as
     /// the `HardeningRelaxed` condition and a Warning Event).
     pub hardening_relaxed: Vec<Problem>,
@@ -307,6 +326,7 @@ pub fn validate_with(
         );
     }
 
+    crate::listeners::check(spec, &mut refuse);
     let metrics_port = check_metrics(spec, &listeners, &mut refuse);
     let tls = crate::tls::settings(spec).unwrap_or_else(|(field, reason)| {
         refuse(&field, reason);
@@ -417,6 +437,15 @@ pub fn validate_with(
             .then(|| existing.admin_tls.clone())
             .flatten(),
         tls,
+        network_policy: crate::crd::NetworkPolicySpec::enabled(spec.network_policy.as_ref()).then(|| {
+            let np = spec.network_policy.clone().unwrap_or_default();
+            NetworkPolicySettings {
+                metrics_namespace: np.metrics_namespace,
+                operator_namespace: np
+                    .operator_namespace
+                    .or_else(|| options.operator_namespace.clone()),
+            }
+        }),
         hardening_relaxed: hardening_relaxed(spec),
         authorization: crate::auth::settings(spec),
     })
@@ -586,6 +615,7 @@ fn check_listeners(
             protocol: derived.into(),
             tls: l.tls,
             authentication: l.authentication.as_ref().map(|a| a.type_),
+            exposure: crate::listeners::Exposure::of(l),
         });
     }
     if crate::tls::internal_enabled(spec) {
@@ -651,6 +681,7 @@ fn replication_listener(
         protocol: "SSL".into(),
         tls: true,
         authentication: Some(crate::crd::AuthenticationType::Tls),
+        exposure: crate::listeners::Exposure::default(),
     });
 }
 
@@ -778,6 +809,7 @@ fn pool(
         overrides,
         template,
         constraints,
+        host_network: spec.host_network,
     }
 }
 

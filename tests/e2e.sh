@@ -16,6 +16,9 @@
 #     (kraft.version 1, voters with directory ids, status.controllerQuorum read back from Kafka);
 #  3. from a client pod, create a topic and produce with acks=all, then consume, through the
 #     bootstrap Service's DNS name;
+#  3a. a client on the host (outside the cluster, not in a pod) reaches every broker through the
+#     addresses they advertise on the NodePort listener EXTERNAL, and produces and consumes
+#     (tests/e2e/external-client.sh); the pods run with a read-only root filesystem throughout;
 #  3b. every Kafka pod serves Prometheus metrics (JMX exporter, port `metrics`), scraped from
 #     inside the cluster: key series present, 0 under-replicated partitions, one active
 #     controller (tests/e2e/broker-metrics.sh);
@@ -137,6 +140,9 @@ metadata: {name: $CLUSTER, namespace: $NS}
 spec:
   version: "4.3.1"
   imagePullPolicy: IfNotPresent
+  listeners:
+  - {name: INTERNAL, port: 9092}
+  - {name: EXTERNAL, port: 9094, type: nodeport}
   config:
     log.cleaner.dedupe.buffer.size: "2097152"
     num.network.threads: "2"
@@ -251,6 +257,8 @@ got=$(consume)
 [ "$got" = "$N_MSGS" ] || fail "consumed $got of $N_MSGS messages"
 step "produced $N_MSGS messages with acks=all and consumed them through $bootstrap"
 "$here/node/rss.sh" >&2 || true
+"$here/e2e/external-client.sh" "$NS" "$CLUSTER" EXTERNAL 100 || fail "external client (tests/e2e/external-client.sh)"
+step "external client on the host done"
 metrics_summary=$("$here/e2e/broker-metrics.sh" healthy "$NS" "$CLUSTER") || fail "Kafka metrics (tests/e2e/broker-metrics.sh healthy)"
 step "$metrics_summary"
 

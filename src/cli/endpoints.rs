@@ -19,6 +19,9 @@ pub struct Endpoints {
 #[serde(rename_all = "camelCase")]
 pub struct ListenerEndpoint {
     pub name: String,
+    /// `internal`, `nodeport` or `loadbalancer` (`status.listeners[].type`).
+    #[serde(rename = "type")]
+    pub type_: String,
     pub bootstrap_servers: String,
 }
 
@@ -66,9 +69,22 @@ pub fn of(kc: &KafkaCluster) -> Endpoints {
         .map(|n| {
             let address = format!("{}.{headless}", n.pod);
             let listeners = match n.role {
+                // The addresses the broker advertises (status.listeners), else its DNS name.
                 Role::Broker => broker_listeners
                     .iter()
-                    .map(|(name, port)| format!("{name}://{address}:{port}"))
+                    .map(|(name, port)| {
+                        let advertised = status
+                            .listeners
+                            .iter()
+                            .filter(|l| &l.name == name)
+                            .flat_map(|l| &l.brokers)
+                            .find(|b| b.id == n.id)
+                            .map(|b| b.address.clone());
+                        format!(
+                            "{name}://{}",
+                            advertised.unwrap_or_else(|| format!("{address}:{port}"))
+                        )
+                    })
                     .collect(),
                 Role::Controller => vec![format!(
                     "CONTROLLER://{address}:{}",
@@ -92,6 +108,11 @@ pub fn of(kc: &KafkaCluster) -> Endpoints {
             .iter()
             .map(|l| ListenerEndpoint {
                 name: l.name.clone(),
+                type_: if l.type_.is_empty() {
+                    "internal".into()
+                } else {
+                    l.type_.clone()
+                },
                 bootstrap_servers: l.bootstrap_servers.clone(),
             })
             .collect(),
@@ -103,7 +124,12 @@ pub fn of(kc: &KafkaCluster) -> Endpoints {
 pub fn table(e: &Endpoints) -> String {
     let mut out = format!("Bootstrap: {}\n", e.bootstrap_servers.as_deref().unwrap_or("-"));
     for l in &e.listeners {
-        out.push_str(&format!("  {}: {}\n", l.name, l.bootstrap_servers));
+        let bootstrap = if l.bootstrap_servers.is_empty() {
+            "(not known yet)"
+        } else {
+            &l.bootstrap_servers
+        };
+        out.push_str(&format!("  {} ({}): {bootstrap}\n", l.name, l.type_));
     }
     out.push_str("\nID    ROLE        READY  LISTENERS\n");
     for n in &e.nodes {
@@ -154,5 +180,43 @@ status:
         assert!(!e.nodes[1].ready);
         assert_eq!(e.listeners[0].name, "CLIENTS");
         assert!(table(&e).contains("Bootstrap: demo-kafka-bootstrap.kafka.svc.example.org:9092"));
+    }
+
+    #[test]
+    fn external_listeners_print_the_advertised_addresses_from_status() {
+        let kc: KafkaCluster = serde_yaml::from_str(
+            "apiVersion: kraftwerk.dev/v1alpha1
+kind: KafkaCluster
+metadata: {name: demo, namespace: kafka}
+spec:
+  listeners: [{name: INTERNAL, port: 9092}, {name: EXTERNAL, port: 9094, type: nodeport}]
+status:
+  listeners:
+  - {name: INTERNAL, type: internal, bootstrapServers: demo-kafka-bootstrap.kafka.svc.cluster.local:9092}
+  - name: EXTERNAL
+    type: nodeport
+    bootstrapServers: 10.0.0.1:31000
+    brokers: [{id: 0, address: '10.0.0.1:31100'}]
+  nodes:
+  - {id: 0, role: broker, pod: demo-broker-0, ready: true, upToDate: true}
+  - {id: 1, role: broker, pod: demo-broker-1, ready: false, upToDate: true}
+",
+        )
+        .unwrap();
+        let e = of(&kc);
+        assert_eq!(
+            e.nodes[0].listeners,
+            [
+                "INTERNAL://demo-broker-0.demo-kafka-headless.kafka.svc.cluster.local:9092",
+                "EXTERNAL://10.0.0.1:31100"
+            ]
+        );
+        assert_eq!(
+            e.nodes[1].listeners[1],
+            "EXTERNAL://demo-broker-1.demo-kafka-headless.kafka.svc.cluster.local:9094",
+            "no advertised address yet: the DNS name"
+        );
+        let t = table(&e);
+        assert!(t.contains("EXTERNAL (nodeport): 10.0.0.1:31000"), "{t}");
     }
 }

@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ContainerState, ContainerStatus, Node, NodeCondition, NodeStatus, PersistentVolumeClaim,
+    ConfigMap, ContainerState, ContainerStatus, Node, NodeAddress, NodeCondition, NodeStatus, PersistentVolumeClaim,
     PersistentVolumeClaimStatus, Pod, PodCondition, PodSpec, PodStatus, Secret, Service,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -35,8 +36,9 @@ pub struct Caches {
     /// The operator's TLS Secrets (CA, trust bundle, node and operator certificates), with
     /// their data: the admin client and issuance read them.
     pub secrets: Store<Secret>,
-    /// Node labels (rack awareness, LIKE/UNLIKE constraints) and the `Ready` condition (node
-    /// loss); nothing else is kept.
+    pub network_policies: Store<NetworkPolicy>,
+    /// Node labels (rack awareness, LIKE/UNLIKE constraints), the `Ready` condition (node
+    /// loss) and addresses (node port listeners); nothing else is kept.
     pub nodes: Store<Node>,
 }
 
@@ -59,6 +61,7 @@ pub struct Triggers {
     /// Names of the nodes whose readiness changed (or that went): node-loss recovery looks
     /// at the clusters with pods there.
     pub nodes: mpsc::UnboundedReceiver<String>,
+    pub network_policies: Trigger<NetworkPolicy>,
 }
 
 /// A watch task that fills a cache; it must be polled (spawned) for the cache to fill.
@@ -180,12 +183,13 @@ fn slim_node(node: &mut Node) {
     node.metadata.managed_fields = None;
     node.metadata.annotations = None;
     node.spec = None;
-    let ready = node
-        .status
-        .take()
-        .and_then(|s| s.conditions)
+    let status = node.status.take().unwrap_or_default();
+    let addresses = status.addresses;
+    let ready = status
+        .conditions
         .and_then(|cs| cs.into_iter().find(|c| c.type_ == "Ready"));
     node.status = Some(NodeStatus {
+        addresses,
         conditions: ready.map(|c| {
             vec![NodeCondition {
                 last_heartbeat_time: None,
@@ -244,6 +248,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
     let (secrets, secret_sub, secret_watch) = shared(api::<Secret>(client, ns), slim_meta);
     let (node_tx, node_rx) = mpsc::unbounded();
     let (nodes, node_watch) = node_cache(client, watch_nodes, node_tx);
+    let (network_policies, np_sub, np_watch) = shared(api::<NetworkPolicy>(client, ns), slim_meta);
     let triggers = Triggers {
         pods: pod_sub,
         services: svc_sub,
@@ -252,6 +257,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         pdbs: pdb_sub,
         secrets: secret_sub,
         nodes: node_rx,
+        network_policies: np_sub,
     };
     let caches = Caches {
         pods,
@@ -260,6 +266,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         pvcs,
         pdbs,
         secrets,
+        network_policies,
         nodes,
     };
     let watches: Watches = vec![
@@ -269,6 +276,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         pvc_watch,
         pdb_watch,
         secret_watch,
+        np_watch,
         node_watch,
     ];
     (caches, triggers, watches)
@@ -325,6 +333,7 @@ fn readiness_changes(tx: mpsc::UnboundedSender<String>) -> impl FnMut(&watcher::
     }
 }
 
+
 impl Caches {
     /// Resolves once every cache has its first complete list.
     pub async fn synced(&self) -> bool {
@@ -336,6 +345,7 @@ impl Caches {
             self.pdbs.wait_until_ready(),
             self.nodes.wait_until_ready(),
             self.secrets.wait_until_ready(),
+            self.network_policies.wait_until_ready(),
         );
         results.0.is_ok()
             && results.1.is_ok()
@@ -344,6 +354,7 @@ impl Caches {
             && results.4.is_ok()
             && results.5.is_ok()
             && results.6.is_ok()
+            && results.7.is_ok()
     }
 
     /// Labels of every node, by node name.
@@ -373,6 +384,18 @@ impl Caches {
             .iter()
             .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(node))
             .filter_map(|p| Some((p.namespace()?, p.labels().get(labels::CLUSTER)?.clone())))
+            .collect()
+    }
+
+    /// Addresses of every node, by node name.
+    pub fn node_addresses(&self) -> std::collections::BTreeMap<String, Vec<NodeAddress>> {
+        self.nodes
+            .state()
+            .iter()
+            .map(|n| {
+                let addresses = n.status.as_ref().and_then(|s| s.addresses.clone());
+                (n.name_any(), addresses.unwrap_or_default())
+            })
             .collect()
     }
 

@@ -35,6 +35,7 @@ event_reasons! {
     Removed => "DeletePod",
     InvalidSpec => "Validate",
     HardeningRelaxed => "Validate",
+    HostPortConflict => "Place",
     ApplyFailed => "Apply",
     GatesSkipped => "Roll",
     UnsafeScaleDown => "Scale",

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod cache;
 mod durability;
 pub mod events;
+mod external;
 pub mod kafka;
 pub mod observe;
 pub mod quorum;
@@ -218,6 +219,7 @@ async fn run_scope(
         .owns_stream(triggers.pvcs)
         .owns_stream(triggers.pdbs)
         .owns_stream(triggers.secrets)
+        .owns_stream(triggers.network_policies)
         .with_config(controller::Config::default().concurrency(config.concurrency))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 
@@ -23,8 +24,14 @@ pub struct Observed {
     pub pdbs: Vec<PodDisruptionBudget>,
     /// The cluster's TLS Secrets.
     pub secrets: Vec<Secret>,
+    pub network_policies: Vec<NetworkPolicy>,
+    /// Pods of every cluster in the cache's scope that take host ports (`hostNetwork` pools),
+    /// for the host port conflicts between clusters.
+    pub host_port_pods: Vec<Pod>,
     /// Labels of every Kubernetes node, by name (placement and racks).
     pub node_labels: BTreeMap<String, BTreeMap<String, String>>,
+    /// Addresses of every Kubernetes node, by name (node port listeners).
+    pub node_addresses: BTreeMap<String, Vec<k8s_openapi::api::core::v1::NodeAddress>>,
 }
 
 pub fn resolve(caches: &Caches, namespace: &str, cluster: &str) -> Observed {
@@ -35,7 +42,20 @@ pub fn resolve(caches: &Caches, namespace: &str, cluster: &str) -> Observed {
         services: of_cluster(&caches.services, namespace, cluster),
         pdbs: of_cluster(&caches.pdbs, namespace, cluster),
         secrets: of_cluster(&caches.secrets, namespace, cluster),
+        network_policies: of_cluster(&caches.network_policies, namespace, cluster),
+        host_port_pods: caches
+            .pods
+            .state()
+            .iter()
+            .filter(|p| {
+                p.labels()
+                    .keys()
+                    .any(|k| k.starts_with(crate::labels::HOST_PORT_PREFIX))
+            })
+            .map(|p| Pod::clone(p))
+            .collect(),
         node_labels: caches.node_labels(),
+        node_addresses: caches.node_addresses(),
     }
 }
 
@@ -49,7 +69,17 @@ impl Observed {
             Object::ConfigMap(_) => value(find(&self.config_maps, name).map(serde_json::to_value)),
             Object::PersistentVolumeClaim(_) => value(find(&self.pvcs, name).map(serde_json::to_value)),
             Object::PodDisruptionBudget(_) => value(find(&self.pdbs, name).map(serde_json::to_value)),
+            Object::NetworkPolicy(_) => value(find(&self.network_policies, name).map(serde_json::to_value)),
             Object::Pod(_) => value(find(&self.pods, name).map(serde_json::to_value)),
+        }
+    }
+
+    /// What the external-access planner reads (`crate::listeners`).
+    pub fn listener_inputs(&self) -> crate::listeners::Inputs<'_> {
+        crate::listeners::Inputs {
+            pods: &self.pods,
+            services: &self.services,
+            nodes: &self.node_addresses,
         }
     }
 
@@ -72,6 +102,11 @@ impl Observed {
         out.extend(self.services.iter().map(|o| ("Service", &o.metadata)));
         out.extend(self.config_maps.iter().map(|o| ("ConfigMap", &o.metadata)));
         out.extend(self.pdbs.iter().map(|o| ("PodDisruptionBudget", &o.metadata)));
+        out.extend(
+            self.network_policies
+                .iter()
+                .map(|o| ("NetworkPolicy", &o.metadata)),
+        );
         out.extend(self.pods.iter().map(|o| ("Pod", &o.metadata)));
         out
     }

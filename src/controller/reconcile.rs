@@ -195,6 +195,8 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         )
         .await?;
     }
+    let listeners = crate::listeners::plan(cluster, &observed.listener_inputs());
+    super::external::annotate(ctx, &ns, &listeners).await?;
     let moves = rebalance::advance(ctx, managed, cluster, &observed, scale, idle).await;
     let passes = Passes {
         roll: decision.as_ref(),
@@ -203,6 +205,7 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         rejected: &rejected,
         quorum,
         lost: &lost,
+        waiting_addresses: &listeners.waiting,
     };
     let action = report(ctx, &accepted, &observed, passes).await?;
     if rejected.is_empty() {
@@ -468,6 +471,8 @@ struct Passes<'a> {
     quorum: (ControllerQuorumStatus, Option<String>),
     /// Node-loss recovery's plan (Degraded: NodeLost).
     lost: &'a crate::recovery::node_loss::Plan,
+    /// Brokers waiting for their external addresses, by pod, with why.
+    waiting_addresses: &'a BTreeMap<String, String>,
 }
 
 /// Status from what this pass observed and decided (watch events of this pass's own writes
@@ -499,13 +504,21 @@ async fn report(
         scale_down_blocked: passes.moves.scale_down_blocked.clone(),
         moving_partitions: passes.moves.moving.clone(),
         kafka_versions: passes.upgrade.kafka_versions.clone(),
-        warnings: status::hardening_warning(cluster).into_iter().collect(),
+        warnings: status::hardening_warning(cluster)
+            .into_iter()
+            .chain(crate::host_ports::condition(
+                cluster,
+                &crate::host_ports::conflicts(cluster, &observed.host_port_pods),
+            ))
+            .collect(),
         node_lost: crate::recovery::node_loss::summary(passes.lost),
+        waiting_addresses: passes.waiting_addresses.clone(),
     };
     let now = writer::now();
     let previous = cr.status.as_ref();
     let mut next = status::compute(cluster, &observed.pods, &facts, previous, now);
     status::with_rollout(decision, &mut next, previous, now);
+    next.listeners = crate::listeners::statuses(cluster, &observed.listener_inputs());
     next.controller_quorum = Some(quorum);
     if decision.is_none() {
         // The roll did not run this pass; its last plan stands.
@@ -603,6 +616,7 @@ async fn announce(
 fn warning_event(condition_type: &str) -> EventReason {
     match condition_type {
         t if t == ConditionType::HardeningRelaxed.as_str() => EventReason::HardeningRelaxed,
+        t if t == ConditionType::HostPortConflict.as_str() => EventReason::HostPortConflict,
         _ => EventReason::InvalidSpec,
     }
 }

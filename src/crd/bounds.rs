@@ -18,6 +18,14 @@ pub const LABEL_VALUE: &str = "^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?
 /// up to 63 alphanumerics, `-`, `_` and `.`, alphanumeric at both ends.
 pub const QUALIFIED_NAME: &str = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$";
 
+/// A DNS-1123 label (namespace names).
+pub const DNS1123_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+/// A host a broker advertises: a DNS name (letters, digits, `-`, `.`) or an IPv4 address.
+/// (IPv6 literals are not accepted: Kafka's listener syntax would need brackets.)
+pub const ADVERTISED_HOST: &str =
+    "^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*$";
+
 /// A Kafka listener name as the operator accepts it.
 pub const LISTENER_NAME: &str = "^[A-Z][A-Z0-9_]{0,14}$";
 

@@ -44,6 +44,10 @@ const ALLOWED: &[(&str, &str)] = &[
         "Kubernetes core type; uid/gid ranges by check_objects, the rest by pod admission (PodSecurity)",
     ),
     (
+        "spec.listeners[].from[]",
+        "Kubernetes NetworkPolicyPeer copied into the cluster's NetworkPolicy; selectors and CIDRs are checked by the API server on the NetworkPolicy (a refusal is reported as ApplyFailed naming the object)",
+    ),
+    (
         "spec.<pool>.template.containerSecurityContext",
         "Kubernetes core type merged over the hardened default; uid/gid ranges by check_objects, the rest by pod admission (PodSecurity); relaxations reported (HardeningRelaxed)",
     ),

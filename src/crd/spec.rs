@@ -4,10 +4,13 @@ use k8s_openapi::api::core::v1::{
     Affinity, LocalObjectReference, PodSecurityContext, ResourceRequirements, SecurityContext, Toleration,
     TopologySpreadConstraint,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::bounds::{DNS1123_SUBDOMAIN, IMAGE, LISTENER_NAME, QUALIFIED_NAME};
+use super::bounds::{
+    ADVERTISED_HOST, DNS1123_LABEL, DNS1123_SUBDOMAIN, IMAGE, LISTENER_NAME, QUALIFIED_NAME,
+};
 use super::{DEFAULT_KAFKA_VERSION, KafkaClusterStatus};
 
 /// A Kafka cluster in KRaft mode: a controller quorum and a pool of brokers.
@@ -119,6 +122,10 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsSpec>,
 
+    /// The cluster's NetworkPolicy (see docs/security.md#network-isolation). On by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicySpec>,
+
     /// Partition rebalancing after a broker scale-up and broker drain before a scale-down
     /// (see docs/operations.md). On by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +177,34 @@ const INTER_BROKER_AUTHENTICATION_RULE: &str = "(has(self.security) && has(self.
 
 /// Internal TLS stays as it was created (a transition rule: only checked on updates).
 const INTERNAL_TLS_IMMUTABLE_RULE: &str = "(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) == (has(oldSelf.security) && has(oldSelf.security.tls) && has(oldSelf.security.tls.enabled) && oldSelf.security.tls.enabled)";
+
+/// The NetworkPolicy of the cluster's pods: the controller port only from the cluster's own
+/// pods, each listener from its `from` peers, the metrics port from the monitoring namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Set to false to create no NetworkPolicy (every pod may connect to every port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Namespace whose pods may scrape the metrics port (e.g. `monitoring`). Unset: pods of
+    /// the cluster's own namespace only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = DNS1123_LABEL))]
+    pub metrics_namespace: Option<String>,
+    /// Namespace the operator runs in (its admin client reaches every listener and the
+    /// controller port). Default: the operator's own namespace, as it knows it
+    /// (`POD_NAMESPACE`, the chart's namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = DNS1123_LABEL))]
+    pub operator_namespace: Option<String>,
+}
+
+impl NetworkPolicySpec {
+    /// The NetworkPolicy is on unless switched off.
+    pub fn enabled(spec: Option<&Self>) -> bool {
+        spec.and_then(|n| n.enabled).unwrap_or(true)
+    }
+}
 
 /// Rebalancing controls. Partition moves run in batches under a replication throttle, and hold
 /// while `rollout.paused` is true.
@@ -307,6 +342,13 @@ pub struct PoolSpec {
     /// scheduling fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementSpec>,
+
+    /// Run the pool's pods in the node's network namespace (as DC/OS brokers used host ports):
+    /// every Kafka and metrics port is taken on the node. Pods of any cluster taking the same
+    /// port are kept on different nodes, and clusters sharing a port are reported
+    /// (`HostPortConflict`). See docs/security.md#hostnetwork.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
 }
 
 /// JVM settings.
@@ -440,6 +482,81 @@ pub struct ListenerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 16))]
     pub protocol: Option<String>,
+    /// How clients reach the listener (see docs/security.md#external-access): `internal` (the
+    /// in-cluster DNS names, the default), `nodeport` (a NodePort Service per broker plus a
+    /// bootstrap one; brokers advertise their node's address and node port) or `loadbalancer`
+    /// (a LoadBalancer Service per broker plus a bootstrap one; brokers advertise the load
+    /// balancer's address). On a `hostNetwork` broker pool a `nodeport` listener is served on
+    /// the node's own port (no per-broker Service).
+    #[serde(default, rename = "type", skip_serializing_if = "ListenerType::is_internal")]
+    pub type_: ListenerType,
+    /// Node port of the bootstrap Service (`nodeport` only); allocated by Kubernetes when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub bootstrap_node_port: Option<i32>,
+    /// For `nodeport` listeners: the node address brokers advertise, `ExternalIP` (default:
+    /// the node's ExternalIP, else its InternalIP) or `InternalIP` (else ExternalIP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self in ['ExternalIP', 'InternalIP']").message("preferredNodeAddressType must be ExternalIP or InternalIP"))]
+    #[schemars(length(max = 16))]
+    pub preferred_node_address_type: Option<String>,
+    /// Per-broker overrides: the advertised host and port (custom domains, a proxy in front),
+    /// and a fixed node port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 1000), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["id"]))]
+    pub brokers: Vec<BrokerListenerSpec>,
+    /// Who may connect, as NetworkPolicy peers (when `spec.networkPolicy` is on). Unset: every
+    /// pod of the cluster's namespace for an `internal` listener, anywhere for the others.
+    /// An empty list allows only the cluster's own pods and the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub from: Option<Vec<NetworkPolicyPeer>>,
+}
+
+/// How clients reach a listener.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerType {
+    #[default]
+    Internal,
+    Nodeport,
+    Loadbalancer,
+}
+
+impl ListenerType {
+    pub fn is_internal(&self) -> bool {
+        *self == ListenerType::Internal
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerType::Internal => "internal",
+            ListenerType::Nodeport => "nodeport",
+            ListenerType::Loadbalancer => "loadbalancer",
+        }
+    }
+}
+
+/// One broker's address on a listener.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerListenerSpec {
+    /// The broker's node id.
+    #[schemars(range(min = 0, max = 8999))]
+    pub id: i32,
+    /// Host name or IP the broker advertises on this listener, instead of the node address,
+    /// load balancer address or in-cluster name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = ADVERTISED_HOST))]
+    pub advertised_host: Option<String>,
+    /// Port the broker advertises on this listener, instead of the node port or listener port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub advertised_port: Option<i32>,
+    /// Fixed node port of this broker's Service (`nodeport` only); allocated when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub node_port: Option<i32>,
 }
 
 /// The derived security protocol in CEL (see [`ListenerSpec::security_protocol`]), and the
@@ -488,6 +605,11 @@ impl ListenerSpec {
             tls: false,
             authentication: None,
             protocol: None,
+            type_: ListenerType::Internal,
+            bootstrap_node_port: None,
+            preferred_node_address_type: None,
+            brokers: Vec::new(),
+            from: None,
         }
     }
 }

@@ -27,7 +27,7 @@ macro_rules! vocabulary {
 
 vocabulary! {
     /// The condition types of a KafkaCluster.
-    ConditionType { Ready, Progressing, Degraded, HardeningRelaxed }
+    ConditionType { Ready, Progressing, Degraded, HardeningRelaxed, HostPortConflict }
 }
 
 vocabulary! {
@@ -60,6 +60,8 @@ vocabulary! {
         RollTimeout,
         // HardeningRelaxed
         SecurityContextRelaxed,
+        // HostPortConflict
+        HostPortShared,
         // any
         InvalidSpec,
         ApplyFailed,
@@ -300,7 +302,25 @@ pub struct RolloutStep {
 #[serde(rename_all = "camelCase")]
 pub struct ListenerStatus {
     pub name: String,
+    /// `internal`, `nodeport` or `loadbalancer`.
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub type_: String,
+    /// Where clients bootstrap: the bootstrap Service's DNS name (internal), node addresses
+    /// and the bootstrap node port (nodeport) or the load balancer's address; empty while not
+    /// known yet.
     pub bootstrap_servers: String,
+    /// `host:port` each broker advertises on this listener; a broker whose address is not
+    /// known yet is missing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<BrokerAddress>,
+}
+
+/// A broker's advertised address on one listener.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerAddress {
+    pub id: i32,
+    pub address: String,
 }
 
 /// The observed state of one Kafka node.

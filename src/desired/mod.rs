@@ -3,6 +3,7 @@
 
 mod config_map;
 pub mod java_properties;
+mod network_policy;
 mod pdb;
 mod pod;
 pub mod properties;
@@ -14,6 +15,7 @@ mod service;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::ApiResource;
@@ -36,6 +38,7 @@ pub enum Object {
     ConfigMap(ConfigMap),
     PersistentVolumeClaim(PersistentVolumeClaim),
     PodDisruptionBudget(PodDisruptionBudget),
+    NetworkPolicy(NetworkPolicy),
     Pod(Pod),
 }
 
@@ -46,6 +49,7 @@ impl Object {
             Object::ConfigMap(_) => "ConfigMap",
             Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
             Object::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            Object::NetworkPolicy(_) => "NetworkPolicy",
             Object::Pod(_) => "Pod",
         }
     }
@@ -56,6 +60,7 @@ impl Object {
             Object::ConfigMap(o) => &o.metadata,
             Object::PersistentVolumeClaim(o) => &o.metadata,
             Object::PodDisruptionBudget(o) => &o.metadata,
+            Object::NetworkPolicy(o) => &o.metadata,
             Object::Pod(o) => &o.metadata,
         }
     }
@@ -76,6 +81,7 @@ impl Object {
             "ConfigMap" => ApiResource::erase::<ConfigMap>(&()),
             "PersistentVolumeClaim" => ApiResource::erase::<PersistentVolumeClaim>(&()),
             "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
+            "NetworkPolicy" => ApiResource::erase::<NetworkPolicy>(&()),
             "Pod" => ApiResource::erase::<Pod>(&()),
             _ => return None,
         })
@@ -145,6 +151,17 @@ pub fn build(cluster: &ValidatedCluster, owner: Option<&OwnerReference>) -> Desi
         Object::Service(service::headless(cluster, owner)),
         Object::Service(service::bootstrap(cluster, owner)),
     ];
+    objects.extend(service::external_bootstrap(cluster, owner).map(Object::Service));
+    // Before any pod: a pod never runs unprotected.
+    objects.extend(network_policy::cluster_policy(cluster, owner).map(Object::NetworkPolicy));
+    objects.extend(
+        cluster
+            .brokers
+            .ids
+            .iter()
+            .filter_map(|&id| service::broker(cluster, id, owner))
+            .map(Object::Service),
+    );
     let rendered: Vec<Rendered> = [Role::Controller, Role::Broker]
         .into_iter()
         .flat_map(|role| cluster.pool(role).ids.iter().map(move |&id| (role, id)))

@@ -28,6 +28,8 @@ pub const JVM_DNS_CACHE_OPTS: &str = "-Dsun.net.inetaddr.ttl=5 -Dsun.net.inetadd
 const CONFIG_MOUNT: &str = "/etc/kraftwerk/config";
 const RUNTIME_MOUNT: &str = "/var/lib/kraftwerk";
 const PODINFO_MOUNT: &str = "/etc/kraftwerk/podinfo";
+/// The downward API file of [`annotations::ADVERTISED_LISTENERS`].
+const ADVERTISED_FILE: &str = "advertised-listeners";
 /// Writable paths under the read-only root filesystem: the JVM's and tools' temporary files,
 /// and Kafka's log directory (`LOG_DIR` of `kafka-run-class.sh`: the GC log, `*.out` files).
 const TMP_MOUNT: &str = "/tmp";
@@ -62,7 +64,7 @@ pub const TLS_DIGEST_ENV: &str = "KRAFTWERK_TLS_DIGEST";
 /// triggers a controlled shutdown. A controller of a dynamic quorum is formatted
 /// as one of the initial voters when [`INITIAL_CONTROLLERS_ENV`] is set, else as an observer
 /// that the operator adds as a voter once it caught up.
-fn start_script(rack_aware: bool, dynamic_controller: bool) -> String {
+fn start_script(rack_aware: bool, dynamic_controller: bool, external: bool) -> String {
     let mut s = String::from("set -eu\n");
     s.push_str(&format!("cfg={RUNTIME_MOUNT}/{SERVER_PROPERTIES}\n"));
     s.push_str(&format!("cp {CONFIG_MOUNT}/{SERVER_PROPERTIES} \"$cfg\"\n"));
@@ -72,6 +74,9 @@ fn start_script(rack_aware: bool, dynamic_controller: bool) -> String {
              [ -s {PODINFO_MOUNT}/rack ] || {{ echo 'kraftwerk: no rack assigned to this pod after 300s' >&2; exit 1; }}\n\
              printf 'broker.rack=%s\\n' \"$(cat {PODINFO_MOUNT}/rack)\" >> \"$cfg\"\n"
         ));
+    }
+    if external {
+        s.push_str(&advertised_script());
     }
     if dynamic_controller {
         s.push_str(&format!(
@@ -90,6 +95,19 @@ fn start_script(rack_aware: bool, dynamic_controller: bool) -> String {
     ));
     s.push_str("exec /opt/kafka/bin/kafka-server-start.sh \"$cfg\"\n");
     s
+}
+
+/// Appends the addresses only known where the broker runs (its node's address and node port,
+/// the load balancer's address) to `advertised.listeners`: the operator writes them to the
+/// pod's annotation once known (see `crate::listeners`), the downward API volume shows it.
+/// Waits up to 600 s (a load balancer may take minutes), then fails so the kubelet retries.
+fn advertised_script() -> String {
+    let file = format!("{PODINFO_MOUNT}/{ADVERTISED_FILE}");
+    format!(
+        "i=0; while [ ! -s {file} ] && [ $i -lt 600 ]; do sleep 1; i=$((i+1)); done\n\
+         [ -s {file} ] || {{ echo 'kraftwerk: no advertised address for this broker after 600s (see the KafkaCluster status)' >&2; exit 1; }}\n\
+         sed -i \"s|^advertised\\.listeners=.*|&,$(cat {file})|\" \"$cfg\"\n"
+    )
 }
 
 /// The quorum arguments the start script passes to `kafka-storage format` on this node.
@@ -154,11 +172,13 @@ pub fn node_pod(
     let mut pod_labels = template.labels.clone();
     pod_labels.extend(labels::node_labels(&names.cluster, role, id));
     pod_labels.insert(labels::VERSION.into(), cluster.version.clone());
+    pod_labels.extend(crate::host_ports::pod_labels(cluster, role));
     let mut spec = pod_spec(cluster, role, id);
     // The hash covers what needs a restart to take effect. Placement is left out: as in DC/OS,
     // a constraint change applies when a pod is next created (or replaced), not by a restart.
     let hash = config_hash(properties, &spec);
     super::scheduling::apply(cluster, role, id, &mut spec);
+    crate::host_ports::apply_anti_affinity(cluster, role, &mut spec);
     let mut pod_annotations = template.annotations.clone();
     if role == Role::Controller && cluster.quorum.mode == QuorumMode::Dynamic {
         pod_annotations.insert(annotations::QUORUM.into(), QuorumMode::Dynamic.as_str().into());
@@ -264,6 +284,7 @@ fn volumes(
     role: Role,
     id: i32,
     rack_aware: bool,
+    external: bool,
 ) -> (Vec<VolumeMount>, Vec<Volume>) {
     let names = &cluster.names;
     let pod_name = names.pod(role, id);
@@ -328,7 +349,25 @@ fn volumes(
             ..Default::default()
         },
     ];
+    let annotation_file = |path: &str, key: &str| DownwardAPIVolumeFile {
+        path: path.into(),
+        field_ref: Some(ObjectFieldSelector {
+            field_path: format!("metadata.annotations['{key}']"),
+            api_version: None,
+        }),
+        ..Default::default()
+    };
+    let mut podinfo = Vec::new();
     if rack_aware {
+        podinfo.push(annotation_file("rack", annotations::RACK));
+    }
+    if external {
+        podinfo.push(annotation_file(
+            ADVERTISED_FILE,
+            annotations::ADVERTISED_LISTENERS,
+        ));
+    }
+    if !podinfo.is_empty() {
         mounts.push(VolumeMount {
             name: "podinfo".into(),
             mount_path: PODINFO_MOUNT.into(),
@@ -338,14 +377,7 @@ fn volumes(
         volumes.push(Volume {
             name: "podinfo".into(),
             downward_api: Some(DownwardAPIVolumeSource {
-                items: Some(vec![DownwardAPIVolumeFile {
-                    path: "rack".into(),
-                    field_ref: Some(ObjectFieldSelector {
-                        field_path: format!("metadata.annotations['{}']", annotations::RACK),
-                        api_version: None,
-                    }),
-                    ..Default::default()
-                }]),
+                items: Some(podinfo),
                 ..Default::default()
             }),
             ..Default::default()
@@ -407,7 +439,8 @@ fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
     let pod_name = names.pod(role, id);
     let rack_aware = role == Role::Broker && cluster.rack_topology_key.is_some();
     let (ports, probe_port) = ports(cluster, role);
-    let (mut mounts, mut volumes) = volumes(cluster, role, id, rack_aware);
+    let external = role == Role::Broker && crate::listeners::has_runtime(cluster, id);
+    let (mut mounts, mut volumes) = volumes(cluster, role, id, rack_aware, external);
     let mut env = env(cluster, role);
     if cluster.tls.is_some() {
         tls_volumes(cluster, role, id, &mut mounts, &mut volumes);
@@ -427,6 +460,7 @@ fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
             start_script(
                 rack_aware,
                 role == Role::Controller && cluster.quorum.mode == QuorumMode::Dynamic,
+                external,
             ),
         ]),
         env: Some(env),
@@ -457,6 +491,9 @@ fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
         priority_class_name: template.priority_class_name.clone(),
         image_pull_secrets: (!cluster.image_pull_secrets.is_empty())
             .then(|| cluster.image_pull_secrets.clone()),
+        // The node's network: resolve cluster names through the cluster DNS all the same.
+        host_network: pool.host_network.then_some(true),
+        dns_policy: pool.host_network.then(|| "ClusterFirstWithHostNet".to_string()),
         ..Default::default()
     }
 }

@@ -87,15 +87,22 @@ pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(
             }
         }
         Role::Broker => {
-            let fqdn = names.node_fqdn(Role::Broker, id);
             let bind = cluster
                 .listeners
                 .iter()
                 .map(|l| format!("{}://0.0.0.0:{}", l.name, l.port));
-            let advertised = cluster
-                .listeners
-                .iter()
-                .map(|l| format!("{}://{fqdn}:{}", l.name, l.port));
+            // Addresses known from the spec; the others are appended by the start script
+            // from the pod's annotation (see `crate::listeners`).
+            let advertised =
+                cluster
+                    .listeners
+                    .iter()
+                    .filter_map(|l| match crate::listeners::source(cluster, id, l) {
+                        crate::listeners::Source::Static { host, port } => {
+                            Some(format!("{}://{host}:{port}", l.name))
+                        }
+                        crate::listeners::Source::Runtime => None,
+                    });
             owned.push(("listeners".into(), bind.collect::<Vec<_>>().join(",")));
             owned.push((
                 "advertised.listeners".into(),

@@ -34,7 +34,7 @@ fn services_come_before_every_pod_and_controllers_before_brokers() {
     let last_service = kinds.iter().rposition(|k| *k == "Service").unwrap();
     let first_pod = kinds.iter().position(|k| *k == "Pod").unwrap();
     assert!(last_service < first_pod, "{kinds:?}");
-    assert_eq!(&kinds[..2], &["Service", "Service"]);
+    assert_eq!(&kinds[..3], &["Service", "Service", "NetworkPolicy"]);
     let pods: Vec<&str> = objects
         .iter()
         .filter(|o| o.kind() == "Pod")
@@ -57,7 +57,11 @@ fn services_come_before_every_pod_and_controllers_before_brokers() {
         .rposition(|k| *k == "ConfigMap" || *k == "PersistentVolumeClaim")
         .unwrap();
     assert!(last_config < first_pod);
-    assert_eq!(objects.len(), 2 + 6 + 6 + 2 + 6);
+    assert_eq!(
+        objects.len(),
+        2 + 1 + 6 + 6 + 2 + 6,
+        "Services, the NetworkPolicy, ConfigMaps, claims, PDBs, pods"
+    );
 }
 
 #[test]

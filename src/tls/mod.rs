@@ -138,11 +138,14 @@ pub fn node_sans(names: &ClusterNames, role: Role, id: i32, extra: &[String]) ->
     sans
 }
 
-/// Names beyond the in-cluster ones a node's certificate carries: the addresses external
-/// listeners advertise for it (host names, or IP addresses, which become IP SANs). The hook
-/// for external access; none today.
-pub fn extra_sans(_cr: &crate::crd::KafkaCluster, _role: Role, _id: i32) -> Vec<String> {
-    Vec::new()
+/// Names beyond the in-cluster ones a node's certificate carries: the hosts external
+/// listeners advertise for it that the spec fixes (`listeners[].brokers[].advertisedHost`;
+/// host names, or IP addresses, which become IP SANs). See [`crate::listeners::spec_hosts`].
+pub fn extra_sans(cr: &crate::crd::KafkaCluster, role: Role, id: i32) -> Vec<String> {
+    match role {
+        Role::Broker => crate::listeners::spec_hosts(&cr.spec, id),
+        Role::Controller => Vec::new(),
+    }
 }
 
 /// The listener the operator's admin client uses (the inter-broker one: REPLICATION under

@@ -61,7 +61,7 @@ pub fn check_objects(cluster: &ValidatedCluster, objects: &[Object]) -> Vec<Prob
                     );
                 }
             }
-            Object::PodDisruptionBudget(_) => {}
+            Object::PodDisruptionBudget(_) | Object::NetworkPolicy(_) => {}
         }
     }
     c.finish()

@@ -68,6 +68,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 - apiGroups: ["kraftwerk.dev"]
   resources: ["kafkausers/status"]
   verbs: ["patch"]
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 # Events about the clusters it manages (a repeated Event is a patch of its series).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
@@ -75,9 +78,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "kraftwerk.nodeRules" -}}
-# Node labels for placement (LIKE/UNLIKE) and rack awareness, and node readiness for node-loss
-# recovery: one watch. The PersistentVolume of a pod stranded on a lost node is read to tell a
-# node-local volume from one other nodes reach.
+# Node labels for placement (LIKE/UNLIKE) and rack awareness, node readiness for node-loss
+# recovery, node addresses for node port listeners: one watch. The PersistentVolume of a pod
+# stranded on a lost node is read to tell a node-local volume from one other nodes reach.
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["list", "watch"]
