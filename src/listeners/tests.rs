@@ -355,7 +355,10 @@ fn fixed_advertised_hosts_go_into_the_broker_certificate() {
     let kc = cluster(&format!(
         "{NODEPORT}\n  brokers: [{{id: 1, advertisedHost: kafka-1.example.com}}]"
     ));
-    assert_eq!(crate::tls::extra_sans(&kc, Role::Broker, 1), ["kafka-1.example.com"]);
+    assert_eq!(
+        crate::tls::extra_sans(&kc, Role::Broker, 1),
+        ["kafka-1.example.com"]
+    );
     assert!(crate::tls::extra_sans(&kc, Role::Broker, 0).is_empty());
     assert!(crate::tls::extra_sans(&kc, Role::Controller, 9000).is_empty());
 }
