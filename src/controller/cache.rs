@@ -10,8 +10,9 @@ use std::time::Duration;
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ContainerState, ContainerStatus, Node, NodeAddress, NodeCondition, NodeStatus, PersistentVolumeClaim,
-    PersistentVolumeClaimStatus, Pod, PodCondition, PodSpec, PodStatus, Secret, Service,
+    ConfigMap, ContainerState, ContainerStatus, Node, NodeAddress, NodeCondition, NodeStatus,
+    PersistentVolumeClaim, PersistentVolumeClaimStatus, Pod, PodCondition, PodSpec, PodStatus, Secret,
+    Service,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -332,7 +333,6 @@ fn readiness_changes(tx: mpsc::UnboundedSender<String>) -> impl FnMut(&watcher::
         }
     }
 }
-
 
 impl Caches {
     /// Resolves once every cache has its first complete list.
