@@ -319,14 +319,18 @@ async fn plan_cmd(
         println!("approved change {change} of KafkaCluster {namespace}/{cluster}; the rollout continues");
         return Ok(());
     }
-    match kc.status.as_ref().and_then(|s| s.rollout.as_ref()) {
-        Some(plan) if output != cli::admin::OutputFormat::Table => {
-            print!("{}", cli::admin::structured(output, plan)?)
-        }
+    let rollout = kc.status.as_ref().and_then(|s| s.rollout.as_ref());
+    let rebalance = kc.status.as_ref().and_then(|s| s.rebalance.as_ref());
+    if output != cli::admin::OutputFormat::Table {
+        let doc = cli::plan::plan_document(rollout, rebalance)?;
+        print!("{}", cli::admin::structured(output, &doc)?);
+        return Ok(());
+    }
+    match rollout {
         Some(plan) => print!("{}", cli::plan::format_plan(plan)),
         None => println!("KafkaCluster {namespace}/{cluster} has no rollout plan in its status yet"),
     }
-    if let Some(r) = kc.status.as_ref().and_then(|s| s.rebalance.as_ref()) {
+    if let Some(r) = rebalance {
         print!("{}", cli::plan::format_rebalance(r));
     }
     Ok(())

@@ -70,11 +70,52 @@ pub fn format_rebalance(r: &RebalanceStatus) -> String {
     )
 }
 
+/// The plan for `-o json|yaml`: one document, the rollout's fields (none before the first plan)
+/// plus `rebalance` when a rebalance or drain is recorded.
+pub fn plan_document(
+    rollout: Option<&RolloutStatus>,
+    rebalance: Option<&RebalanceStatus>,
+) -> Result<serde_json::Value, String> {
+    let mut doc = match rollout {
+        Some(r) => serde_json::to_value(r).map_err(|e| e.to_string())?,
+        None => serde_json::json!({}),
+    };
+    if let (Some(r), Some(map)) = (rebalance, doc.as_object_mut()) {
+        map.insert(
+            "rebalance".into(),
+            serde_json::to_value(r).map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(doc)
+}
+
 #[cfg(test)]
 mod tests {
     use kraftwerk::crd::{RolloutPhase, RolloutStep, StepState};
 
     use super::*;
+
+    #[test]
+    fn the_structured_plan_is_one_document_with_the_rebalance_inside() {
+        let rollout = RolloutStatus {
+            state: StepState::Complete,
+            message: "done".into(),
+            ..Default::default()
+        };
+        let rebalance = RebalanceStatus {
+            operation: "rebalance".into(),
+            state: StepState::Complete,
+            partitions_moved: 3,
+            ..Default::default()
+        };
+        let doc = plan_document(Some(&rollout), Some(&rebalance)).unwrap();
+        assert_eq!(doc["state"], "COMPLETE");
+        assert_eq!(doc["rebalance"]["operation"], "rebalance");
+        assert_eq!(doc["rebalance"]["partitionsMoved"], 3);
+        let only_rebalance = plan_document(None, Some(&rebalance)).unwrap();
+        assert_eq!(only_rebalance["rebalance"]["state"], "COMPLETE");
+        assert_eq!(plan_document(None, None).unwrap(), serde_json::json!({}));
+    }
 
     #[test]
     fn format_rebalance_shows_progress() {
