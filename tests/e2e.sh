@@ -22,6 +22,9 @@
 #  3b. every Kafka pod serves Prometheus metrics (JMX exporter, port `metrics`), scraped from
 #     inside the cluster: key series present, 0 under-replicated partitions, one active
 #     controller (tests/e2e/broker-metrics.sh);
+#  3c. the CLI as a kubectl plugin from the host, with no broker address reachable from there:
+#     kubeconfig namespace, port-forward to the brokers, topic/broker/endpoints/plan commands
+#     (tests/e2e/cli-plugin.sh);
 #  4. delete a broker pod: it comes back with the same node id, the same volume and the same
 #     log segment files, and the data is all still readable; meanwhile the other brokers report
 #     under-replicated partitions > 0, and 0 again once it is back;
@@ -261,6 +264,8 @@ step "produced $N_MSGS messages with acks=all and consumed them through $bootstr
 step "external client on the host done"
 metrics_summary=$("$here/e2e/broker-metrics.sh" healthy "$NS" "$CLUSTER") || fail "Kafka metrics (tests/e2e/broker-metrics.sh healthy)"
 step "$metrics_summary"
+cli_summary=$("$here/e2e/cli-plugin.sh" "$NS" "$CLUSTER") || fail "the CLI as a kubectl plugin (tests/e2e/cli-plugin.sh)"
+step "$cli_summary"
 
 # --- 4. a broker pod deleted comes back with its id and data ------------------------------------
 victim=$CLUSTER-broker-1

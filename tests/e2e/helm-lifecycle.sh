@@ -33,7 +33,7 @@ rev_after=$("${helm[@]}" history kraftwerk -o json | jq 'map(.revision) | max')
 [ "$rev_after" -gt "$rev_before" ] || fail "helm upgrade made no new revision ($rev_before -> $rev_after)"
 env_json=$("${kubectl[@]}" -n "$OP_NS" get deployment kraftwerk -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="KRAFTWERK_LOG_JSON")].value}')
 [ "$env_json" = true ] || fail "the upgraded Deployment has KRAFTWERK_LOG_JSON=$env_json"
-first=$("${kubectl[@]}" -n "$OP_NS" logs "$(leader)" | head -1)
+first=$("${kubectl[@]}" -n "$OP_NS" logs "$(leader)" | sed -n 1p)
 jq -e 'select(.fields.message == "kraftwerk starting" and .fields.revision != null)' <<<"$first" >/dev/null ||
   fail "the upgraded leader's first log line is not the JSON start line: $first"
 ready_now || fail "KafkaCluster not Ready after the operator upgrade"
