@@ -34,11 +34,17 @@ relaunch() {
 }
 
 # Keeps a port bound (not listening: connections are refused, as by a stopped server) for $2
-# seconds, so that no other local cluster takes it while its server is down.
+# seconds, so that no other local cluster takes it while its server is down. SO_REUSEADDR: the
+# stopped server's connections linger in TIME_WAIT. If the port still cannot be bound, the
+# outage goes on without the hold (the server must come back whatever happens).
 hold_port() {
   python3 -c 'import socket, sys, time
 s = socket.socket()
-s.bind(("0.0.0.0", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("0.0.0.0", int(sys.argv[1])))
+except OSError as e:
+    print(f"[apiserver-outage] port {sys.argv[1]} not held: {e}", file=sys.stderr)
 time.sleep(float(sys.argv[2]))' "$1" "$2"
 }
 
@@ -50,7 +56,7 @@ port=$(tr '\0' '\n' <"$saved/kube-apiserver" | sed -n 's/^--secure-port=//p')
 kill "$apiserver"
 while kill -0 "$apiserver" 2>/dev/null; do sleep 0.1; done
 log "kube-apiserver stopped; starting it again in ${seconds}s"
-hold_port "$port" "$seconds"
+hold_port "$port" "$seconds" || true
 relaunch kube-apiserver
 until api_ready; do sleep 0.5; done
 log "kube-apiserver answers"
