@@ -14,5 +14,10 @@ if [ -d "$CLUSTER_DIR" ] && [ -x "$BIN/kwokctl" ]; then
 else
   log "no cluster '$CLUSTER_NAME' to delete"
 fi
+# A component started again by apiserver-outage.sh is not one kwokctl knows: stop whatever still
+# runs from this cluster's binaries.
+if pkill -f "^$CLUSTER_DIR/bin/" 2>/dev/null; then
+  log "stopped components kwokctl did not know (restarted by apiserver-outage.sh)"
+fi
 rm -rf "$CLUSTER_DIR" "$STATE"
 rm -f "$KUBECONFIG_PATH"
