@@ -15,7 +15,6 @@ use std::process::{Command, Stdio};
 use futures::TryStreamExt;
 use kraftwerk::crd::KafkaCluster;
 use kube::Api;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use support::{TestEnv, kubectl, repo_root};
@@ -110,14 +109,8 @@ async fn the_argocd_health_script_follows_a_real_cluster() {
         .await
         .unwrap();
     // no Kafka behind kwok's pods: the roll skips Kafka's safety gates
-    env.dyn_kc(&env.ns)
-        .patch(
-            c,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"kraftwerk.dev/skip-kafka-gates": "true"}}})),
-        )
-        .await
-        .unwrap();
+    env.annotate_kc(c, json!({"kraftwerk.dev/skip-kafka-gates": "true"}))
+        .await;
     env.wait_ready(&env.ns, c).await;
     env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
     let stable = object(&env, c).await;

@@ -37,14 +37,8 @@ async fn tls_cluster(env: &TestEnv, c: &str) -> kraftwerk::crd::KafkaCluster {
     )
     .await
     .unwrap();
-    env.dyn_kc(&env.ns)
-        .patch(
-            c,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {"kraftwerk.dev/skip-kafka-gates": "true"}}})),
-        )
-        .await
-        .unwrap();
+    env.annotate_kc(c, json!({"kraftwerk.dev/skip-kafka-gates": "true"}))
+        .await;
     env.wait_ready(&env.ns, c).await
 }
 
