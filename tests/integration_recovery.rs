@@ -307,9 +307,35 @@ impl LostNodes {
             }
             // The controller manager may have lifted the taint already.
             let _ = support::kubectl().args(taint).output();
+            settled(&n);
         }
     }
 }
+
+/// Waits until the controller manager has seen `node` Ready again: its node lifecycle
+/// controller lifts the not-ready taints then. Until it has, it marks every pod that lands on
+/// the node not Ready, and kwok never sets such a pod Ready again, so the next test's cluster
+/// would wait for ever on it. One monitor period (5 s) more covers a controller that saw
+/// the node NotReady without tainting it yet.
+fn settled(node: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = support::kubectl()
+            .args(["get", "node", node, "-o", "jsonpath={.spec.taints[*].key}"])
+            .output()
+            .expect("run kubectl");
+        let taints = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && !taints.contains(NOT_READY) && !taints.contains(UNREACHABLE) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node {node} still tainted: {taints}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(6));
+}
+
+/// The taint of a node whose controller manager lost its heartbeats.
+const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 
 impl Drop for LostNodes {
     fn drop(&mut self) {

@@ -67,6 +67,12 @@ componentsPatches:
   extraArgs:
   - key: leader-elect
     value: "false"
+  # A pod refused while its claim was still unbound waits for the claim's bind event; if the
+  # scheduler's queueing hint misses it, the default retry is 5 minutes later (seen once in an
+  # integration run: a scaled-up broker Pending for over 3 minutes with "pod has unbound
+  # immediate PersistentVolumeClaims"). 30 s bounds that wait.
+  - key: pod-max-in-unschedulable-pods-duration
+    value: 30s
 # A flag, not a KwokConfiguration document: kwokctl writes such a document out without
 # its defaults, and kwok then refuses to start ("node leases parallelism must be > 0").
 - name: kwok-controller
