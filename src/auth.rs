@@ -16,8 +16,8 @@ pub const SCRAM_SERVER_JAAS: &str = "org.apache.kafka.common.security.scram.Scra
 /// On mutual-TLS client listeners the certificate's CN is the user name (`CN=alice,O=x` is
 /// `User:alice`), as for KafkaUsers of type tls; other subjects keep the full DN.
 pub const CN_MAPPING_RULES: &str = "RULE:^CN=([^,]+)(,.*)?$/$1/,DEFAULT";
-/// The principal of an unauthenticated connection.
-pub const ANONYMOUS: &str = "User:ANONYMOUS";
+/// Why authorization needs internal TLS (the CEL rule's message and the operator's refusal).
+pub const AUTHORIZATION_NEEDS_TLS: &str = "spec.security.authorization needs spec.security.tls.enabled: without internal TLS the nodes talk on unauthenticated listeners, so their principal User:ANONYMOUS would have to be a super user, and so would every unauthenticated client";
 
 /// Authorization after defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,10 +37,16 @@ pub fn settings(spec: &KafkaClusterSpec) -> Option<Authorization> {
 }
 
 /// Refuses authentication on the inter-broker listener without internal TLS: brokers would need
-/// credentials of their own before the cluster (and its SCRAM store) exists.
+/// credentials of their own before the cluster (and its SCRAM store) exists. Refuses
+/// authorization without internal TLS: the inter-broker and controller listeners would be
+/// unauthenticated, so the nodes' principal would be `User:ANONYMOUS`, and a super user
+/// `User:ANONYMOUS` is every unauthenticated client of every listener.
 pub fn check_listeners(spec: &KafkaClusterSpec, refuse: &mut impl FnMut(&str, String)) {
     if crate::tls::internal_enabled(spec) {
         return;
+    }
+    if settings(spec).is_some() {
+        refuse("spec.security.authorization", AUTHORIZATION_NEEDS_TLS.into());
     }
     let inter_broker = spec
         .inter_broker_listener
@@ -59,15 +65,10 @@ pub fn check_listeners(spec: &KafkaClusterSpec, refuse: &mut impl FnMut(&str, St
     }
 }
 
-/// The principals the nodes and the operator connect as: with internal TLS their cluster-CA
-/// certificates; without it they use the unauthenticated inter-broker and controller listeners,
-/// so `User:ANONYMOUS` (anyone who reaches those listeners: keep them private).
+/// The principals the nodes and the operator connect as: their cluster-CA certificates
+/// (authorization is refused without internal TLS, [`check_listeners`]).
 pub fn internal_principals(cluster: &ValidatedCluster) -> Vec<String> {
-    if cluster.tls.as_ref().is_some_and(|t| t.internal) {
-        crate::tls::super_users(&cluster.names)
-    } else {
-        vec![ANONYMOUS.to_string()]
-    }
+    crate::tls::super_users(&cluster.names)
 }
 
 /// The authentication and authorization keys of one node. Listener keys go to brokers (the
@@ -142,6 +143,7 @@ listeners:
   - {name: INTERNAL, port: 9092}
   - {name: CLIENTS, port: 9094, authentication: {type: scram-sha-512}}
 security:
+  tls: {enabled: true}
   authorization: {type: simple, superUsers: [admin]}
 "#;
 
@@ -158,7 +160,10 @@ security:
         );
         assert_eq!(get(&b, "listener.name.internal.sasl.enabled.mechanisms"), None);
         assert_eq!(get(&b, "authorizer.class.name"), Some(STANDARD_AUTHORIZER));
-        assert_eq!(get(&b, "super.users"), Some("User:ANONYMOUS;User:admin"));
+        assert_eq!(
+            get(&b, "super.users"),
+            Some("User:CN=demo-kafka;User:CN=kraftwerk-operator;User:admin")
+        );
         assert_eq!(get(&b, "allow.everyone.if.no.acl.found"), Some("false"));
         let c = props(SCRAM, Role::Controller);
         assert_eq!(
@@ -176,7 +181,8 @@ security:
         let map = get(&all, "listener.security.protocol.map").unwrap();
         assert!(map.contains("CLIENTS:SASL_PLAINTEXT"), "{map}");
         assert!(map.contains("INTERNAL:PLAINTEXT"), "{map}");
-        assert_eq!(get(&all, "super.users"), Some("User:ANONYMOUS;User:admin"));
+        assert!(map.contains("REPLICATION:SSL"), "{map}");
+        assert!(!get(&all, "super.users").unwrap().contains("ANONYMOUS"));
     }
 
     #[test]
@@ -205,20 +211,36 @@ security:
         assert!(props("{}", Role::Broker).is_empty());
     }
 
-    #[test]
-    fn authentication_on_the_inter_broker_listener_is_refused_without_internal_tls() {
-        let spec: KafkaClusterSpec = serde_yaml::from_str(
-            "listeners: [{name: INTERNAL, port: 9092, authentication: {type: scram-sha-512}}]",
-        )
-        .unwrap();
+    /// `(field, message)` of each refusal of `spec` by [`check_listeners`].
+    fn refusals(spec: &str) -> Vec<(String, String)> {
+        let spec: KafkaClusterSpec = serde_yaml::from_str(spec).unwrap();
         let mut refused = Vec::new();
         check_listeners(&spec, &mut |f: &str, m: String| refused.push((f.to_string(), m)));
+        refused
+    }
+
+    #[test]
+    fn authentication_on_the_inter_broker_listener_is_refused_without_internal_tls() {
+        let refused =
+            refusals("listeners: [{name: INTERNAL, port: 9092, authentication: {type: scram-sha-512}}]");
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].0, "spec.listeners[0].authentication");
-        let ok: KafkaClusterSpec = serde_yaml::from_str(SCRAM).unwrap();
-        let mut refused = Vec::new();
-        check_listeners(&ok, &mut |f: &str, m: String| refused.push((f.to_string(), m)));
-        assert!(refused.is_empty());
+        assert!(refusals(SCRAM).is_empty());
+    }
+
+    #[test]
+    fn authorization_without_internal_tls_is_refused_naming_the_field() {
+        let refused =
+            refusals("listeners: [{name: INTERNAL, port: 9092}]\nsecurity: {authorization: {type: simple}}");
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].0, "spec.security.authorization");
+        assert!(refused[0].1.contains("User:ANONYMOUS"), "{}", refused[0].1);
+        let crd =
+            serde_json::to_string(&<crate::crd::KafkaCluster as kube::CustomResourceExt>::crd()).unwrap();
+        assert!(
+            crd.contains(AUTHORIZATION_NEEDS_TLS),
+            "CEL refuses it at admission too"
+        );
     }
 
     #[test]

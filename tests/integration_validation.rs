@@ -182,6 +182,11 @@ async fn invalid_specs_are_rejected_at_admission() {
             "spec.brokers.jvm.options[0]",
         ),
         (
+            "authorization-without-tls",
+            json!({ "security": { "authorization": { "type": "simple" } } }),
+            "spec.security.authorization needs spec.security.tls.enabled",
+        ),
+        (
             "placement-unbounded",
             json!({ "brokers": { "placement": { "constraints": "x".repeat(5000) } } }),
             "spec.brokers.placement.constraints",

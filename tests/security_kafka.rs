@@ -1,31 +1,79 @@
 //! Security against real Kafka (issue 16): one 3+3 cluster, rendered by the operator with TLS on
-//! every listener (client listener, REPLICATION with mutual TLS, CONTROLLER with mutual TLS),
-//! certificates issued by the operator's own code, run as JVM processes on loopback. Node and
-//! bootstrap DNS names resolve through a hosts file (`-Djdk.net.hosts.file`) for the JVMs and a
-//! name-keeping connector for the Rust admin client, so hostname verification checks the real
-//! names. The checks are steps of one test on one cluster; add new security checks (SCRAM users,
-//! ACLs) as further steps. Run with `make test-kafka`.
+//! every listener (a TLS client listener, a SASL_SSL SCRAM-SHA-512 listener, REPLICATION and
+//! CONTROLLER with mutual TLS) and KRaft's StandardAuthorizer, certificates issued by the
+//! operator's own code, run as JVM processes on loopback. Node and bootstrap DNS names resolve
+//! through a hosts file (`-Djdk.net.hosts.file`) for the JVMs and a name-keeping connector for
+//! the Rust admin client, so hostname verification checks the real names. KafkaUsers are applied
+//! through the operator's code path (`controller::user::apply_user` / `remove_user`: describe,
+//! pure plan, execute) and checked with the Java clients and by reading back from Kafka. The
+//! checks are steps of one test on one cluster; add new security checks as further steps. Run
+//! with `make test-kafka`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod kafka_support;
 
+// The CLI modules live in the binary; include them here to run them against the real cluster.
+#[allow(dead_code)]
+#[path = "../src/cli/admin.rs"]
+mod cli_admin;
+#[allow(dead_code)]
+#[path = "../src/cli/kubeconfig.rs"]
+mod kubeconfig;
+
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kafka_support::{AddressMap, KafkaNode, NodeSpec, Res, libs_dir, parse_listeners, scratch_dir};
-use kraftwerk::admin::{AdminClient, AdminConfig, ClientTls, Connector, HostPort, Secured};
+use kraftwerk::admin::{
+    AdminClient, AdminConfig, ClientTls, Connector, HostPort, ScramCredentials, ScramMechanism, Secured,
+};
 use kraftwerk::controller::kafka::kafka_state;
-use kraftwerk::crd::KafkaCluster;
+use kraftwerk::controller::user::{apply_user, read_state, remove_user};
+use kraftwerk::crd::{KafkaCluster, KafkaUserSpec};
 use kraftwerk::names::ClusterNames;
 use kraftwerk::render::{RenderOptions, render};
 use kraftwerk::roll::gates::{broker_recovered, brokers_can_roll};
 use kraftwerk::tls::issue::{KeyedCert, Subject, generate_ca, issue};
+use kraftwerk::user::{self, CredentialAction, secret};
 
 const CLUSTER: &str = "sec";
 const NAMESPACE: &str = "kafka";
-/// The client listener's name in the spec.
+/// The client listener's name in the spec (TLS, no authentication: `User:ANONYMOUS`).
 const CLIENT: &str = "INTERNAL";
+/// The SCRAM-SHA-512 listener (SASL_SSL) and its port in the spec.
+const SCRAM: &str = "CLIENTS";
+const SCRAM_PORT: u16 = 9094;
+
+/// ACLs that let the TLS listener's unauthenticated clients (`User:ANONYMOUS`) use the topic of
+/// the TLS checks with console consumers' generated groups.
+const ANONYMOUS_ACLS: &str = r#"
+cluster: sec
+authorization:
+  acls:
+    - resource: {type: topic, name: secure}
+      operations: [Read, Write, Describe]
+    - resource: {type: group, name: console-consumer-, patternType: prefixed}
+      operations: [Read]
+"#;
+
+const ALICE: &str = r#"
+cluster: sec
+authentication: {type: scram-sha-512}
+authorization:
+  acls:
+    - resource: {type: topic, name: orders}
+      operations: [Read, Write, Describe]
+    - resource: {type: group, name: alice-, patternType: prefixed}
+      operations: [Read]
+quotas: {producerByteRate: 1048576, consumerByteRate: 2097152, requestPercentage: 50}
+"#;
+
+const BOB: &str = r#"
+cluster: sec
+authentication: {type: scram-sha-512}
+"#;
 
 macro_rules! step {
     ($name:expr, $body:block) => {{
@@ -60,13 +108,19 @@ struct SecureCluster {
     /// The bootstrap Service's name on the client and REPLICATION listeners (mapped ports).
     client_bootstrap: String,
     replication_bootstrap: String,
+    /// The SCRAM listener through the bootstrap name, and on broker 0's loopback address (an IP
+    /// SAN of the brokers' certificates, for the CLI, which resolves names itself).
+    scram_bootstrap: String,
+    scram_loopback: String,
     hosts_flag: String,
 }
 
 fn spec() -> KafkaCluster {
     serde_yaml::from_str(&format!(
         "apiVersion: kraftwerk.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: {CLUSTER}, namespace: {NAMESPACE}}}\n\
-         spec:\n  security: {{tls: {{enabled: true}}}}\n  listeners: [{{name: {CLIENT}, port: 9092, tls: true}}]\n  \
+         spec:\n  security: {{tls: {{enabled: true}}, authorization: {{type: simple}}}}\n  \
+         listeners: [{{name: {CLIENT}, port: 9092, tls: true}}, \
+         {{name: {SCRAM}, port: {SCRAM_PORT}, tls: true, authentication: {{type: scram-sha-512}}}}]\n  \
          brokers: {{replicas: 3}}\n  controllers: {{replicas: 3}}\n"
     ))
     .unwrap()
@@ -93,7 +147,7 @@ impl SecureCluster {
         let mut nodes = Vec::new();
         for s in &specs {
             let dir = root.join(&s.name);
-            let sans = kraftwerk::tls::node_sans(&names, role_of(s), s.node_id, &[]);
+            let sans = kraftwerk::tls::node_sans(&names, role_of(s), s.node_id, &loopback_san(s));
             let subject = Subject {
                 common_name: kraftwerk::tls::node_common_name(&names),
                 sans,
@@ -122,6 +176,8 @@ impl SecureCluster {
             nodes,
             client_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(9092)?),
             replication_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(9091)?),
+            scram_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(SCRAM_PORT)?),
+            scram_loopback: format!("127.0.0.1:{}", port(SCRAM_PORT)?),
             ca,
             operator,
             hosts_flag,
@@ -143,14 +199,33 @@ impl SecureCluster {
         }
     }
 
-    /// The operator's admin client: REPLICATION, mutual TLS, names verified.
+    /// An admin client to `bootstrap` with `tls`; names verified.
     fn admin(&self, tls: Option<ClientTls>, bootstrap: &str) -> AdminClient<Secured<Loopback>> {
+        self.admin_as(tls, None, bootstrap)
+    }
+
+    /// An admin client of SCRAM user `user` on the SCRAM listener (TLS, names verified).
+    fn scram_admin(&self, user: &str, password: &str) -> AdminClient<Secured<Loopback>> {
+        let sasl = ScramCredentials {
+            mechanism: ScramMechanism::Sha512,
+            username: user.into(),
+            password: password.into(),
+        };
+        self.admin_as(Some(self.tls(false)), Some(sasl), &self.scram_bootstrap)
+    }
+
+    fn admin_as(
+        &self,
+        tls: Option<ClientTls>,
+        sasl: Option<ScramCredentials>,
+        bootstrap: &str,
+    ) -> AdminClient<Secured<Loopback>> {
         let config = AdminConfig {
             client_id: "kraftwerk-test".into(),
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(10),
             tls,
-            sasl: None,
+            sasl,
         };
         let connector = Secured::new(Loopback, config.tls.as_ref()).unwrap();
         AdminClient::with_connector(connector, HostPort::parse_list(bootstrap).unwrap(), config).unwrap()
@@ -264,11 +339,26 @@ impl SecureCluster {
     /// A Java client properties file: TLS with the cluster CA, hostname verification on (Kafka's
     /// default, stated anyway).
     fn client_properties(&self) -> Res<PathBuf> {
-        let path = self.root.join("client.properties");
+        self.properties("client", "security.protocol=SSL\n")
+    }
+
+    /// A Java client properties file for SCRAM user `user` on the SASL_SSL listener (the
+    /// Secret's `sasl.jaas.config`, as a user would paste it).
+    fn scram_properties(&self, user: &str, password: &str) -> Res<PathBuf> {
+        let name = format!("{user}-{}", secret::fingerprint(password));
+        let text = format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config={}\n",
+            secret::jaas_config(user, password)
+        );
+        self.properties(&name, &text)
+    }
+
+    fn properties(&self, name: &str, auth: &str) -> Res<PathBuf> {
+        let path = self.root.join(format!("{name}.properties"));
         write(
             &path,
             &format!(
-                "security.protocol=SSL\nssl.truststore.type=PEM\nssl.truststore.location={}\n\
+                "{auth}ssl.truststore.type=PEM\nssl.truststore.location={}\n\
                  ssl.endpoint.identification.algorithm=https\n",
                 self.root.join("ca/ca.crt").display()
             ),
@@ -276,15 +366,22 @@ impl SecureCluster {
         Ok(path)
     }
 
-    /// Kafka's console producer, one message per line of `lines`; returns its exit success.
-    fn java_produce(&self, bootstrap: &str, topic: &str, lines: &[String]) -> Res<(bool, String)> {
+    /// Kafka's console producer with `config`, one message per line of `lines`; returns its
+    /// exit success and output.
+    fn java_produce(
+        &self,
+        config: &Path,
+        bootstrap: &str,
+        topic: &str,
+        lines: &[String],
+    ) -> Res<(bool, String)> {
         use std::io::Write as _;
         let mut child = kafka_support::tool_command(&libs_dir()?)
             .arg(&self.hosts_flag)
             .arg("org.apache.kafka.tools.ConsoleProducer")
             .args(["--bootstrap-server", bootstrap, "--topic", topic])
             .arg("--command-config")
-            .arg(self.client_properties()?)
+            .arg(config)
             .args([
                 "--producer-property",
                 "acks=all",
@@ -311,9 +408,18 @@ impl SecureCluster {
         Ok((out.status.success() && !text.contains("ERROR"), text))
     }
 
-    /// Kafka's console consumer from the beginning; returns the values it printed.
-    fn java_consume(&self, bootstrap: &str, topic: &str, max: usize) -> Res<Vec<String>> {
-        let out = kafka_support::tool_command(&libs_dir()?)
+    /// Kafka's console consumer with `config` from the beginning (group `group`, else a
+    /// generated `console-consumer-*`); returns the values it printed and its stderr.
+    fn java_consume(
+        &self,
+        config: &Path,
+        bootstrap: &str,
+        topic: &str,
+        group: Option<&str>,
+        max: usize,
+    ) -> Res<(Vec<String>, String)> {
+        let mut command = kafka_support::tool_command(&libs_dir()?);
+        command
             .arg(&self.hosts_flag)
             .arg("org.apache.kafka.tools.consumer.ConsoleConsumer")
             .args([
@@ -324,16 +430,36 @@ impl SecureCluster {
                 "--from-beginning",
             ])
             .arg("--command-config")
-            .arg(self.client_properties()?)
-            .args(["--max-messages", &max.to_string(), "--timeout-ms", "30000"])
-            .output()
-            .map_err(|e| e.to_string())?;
-        Ok(String::from_utf8_lossy(&out.stdout)
+            .arg(config)
+            .args(["--max-messages", &max.to_string(), "--timeout-ms", "30000"]);
+        if let Some(group) = group {
+            command.args(["--group", group]);
+        }
+        let out = command.output().map_err(|e| e.to_string())?;
+        let values = String::from_utf8_lossy(&out.stdout)
             .lines()
             // Values only: no log lines, no tool notices (they contain spaces, values do not).
             .filter(|l| !l.starts_with('[') && !l.contains(' '))
             .map(str::to_string)
-            .collect())
+            .collect();
+        Ok((values, String::from_utf8_lossy(&out.stderr).into_owned()))
+    }
+
+    /// The TLS listener's anonymous produce and consume of `lines` on topic `secure`.
+    fn tls_produce(&self, lines: &[String]) -> Res<(bool, String)> {
+        self.java_produce(
+            &self.client_properties()?,
+            &self.client_bootstrap,
+            "secure",
+            lines,
+        )
+    }
+
+    fn tls_consume(&self, max: usize) -> Res<Vec<String>> {
+        let config = self.client_properties()?;
+        Ok(self
+            .java_consume(&config, &self.client_bootstrap, "secure", None, max)?
+            .0)
     }
 }
 
@@ -349,6 +475,16 @@ fn write(path: &Path, text: &str) -> Res<()> {
         fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir:?}: {e}"))?;
     }
     fs::write(path, text).map_err(|e| format!("write {path:?}: {e}"))
+}
+
+/// Brokers' certificates also name 127.0.0.1 (an IP SAN), so the CLI can dial a broker's
+/// loopback address with hostname verification.
+fn loopback_san(s: &NodeSpec) -> Vec<String> {
+    if s.role.is_controller() {
+        Vec::new()
+    } else {
+        vec!["127.0.0.1".to_string()]
+    }
 }
 
 fn role_of(s: &NodeSpec) -> kraftwerk::names::Role {
@@ -440,7 +576,12 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
             let map = broker_config(&admin, 0, "listener.security.protocol.map")
                 .await
                 .unwrap();
-            for pair in ["CONTROLLER:SSL", "INTERNAL:SSL", "REPLICATION:SSL"] {
+            for pair in [
+                "CONTROLLER:SSL",
+                "INTERNAL:SSL",
+                "REPLICATION:SSL",
+                "CLIENTS:SASL_SSL",
+            ] {
                 assert!(map.contains(pair), "{map}");
             }
             assert_eq!(
@@ -453,6 +594,17 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
                 broker_config(&admin, 1, "ssl.keystore.type").await.as_deref(),
                 Some("PEM")
             );
+            assert_eq!(
+                broker_config(&admin, 2, "authorizer.class.name").await.as_deref(),
+                Some(kraftwerk::auth::STANDARD_AUTHORIZER)
+            );
+            // User:ANONYMOUS is no super user: an unauthenticated TLS client may not create a topic.
+            let anonymous = cluster.admin(Some(cluster.tls(false)), &cluster.client_bootstrap);
+            let refused = anonymous
+                .create_topic(&kraftwerk::admin::NewTopic::new("anonymous", 1, 1))
+                .await
+                .expect_err("User:ANONYMOUS must not create topics");
+            eprintln!("anonymous create_topic: {refused}");
             let quorum = admin.describe_quorum().await.unwrap();
             assert_eq!(
                 quorum.voters.len(),
@@ -465,15 +617,15 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
     step!(
         "a Java client produces and consumes over TLS through the bootstrap name",
         {
+            // Unauthenticated TLS clients are User:ANONYMOUS, under ACLs like any user.
+            apply_user(&admin, "ANONYMOUS", &user_spec(ANONYMOUS_ACLS), true, None, None)
+                .await
+                .unwrap();
             kafka_support::create_topic(&admin, "secure", 3).await;
             let lines: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
-            let (ok, log) = cluster
-                .java_produce(&cluster.client_bootstrap, "secure", &lines)
-                .unwrap();
+            let (ok, log) = cluster.tls_produce(&lines).unwrap();
             assert!(ok, "produce over TLS failed:\n{log}");
-            let mut got = cluster
-                .java_consume(&cluster.client_bootstrap, "secure", 100)
-                .unwrap();
+            let mut got = cluster.tls_consume(100).unwrap();
             got.sort();
             let mut want = lines.clone();
             want.sort();
@@ -486,8 +638,9 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
         {
             let port = cluster.client_bootstrap.rsplit_once(':').unwrap().1.to_string();
             let wrong = format!("wrong-name.example:{port}");
+            let config = cluster.client_properties().unwrap();
             let (ok, log) = cluster
-                .java_produce(&wrong, "secure", &["x".to_string()])
+                .java_produce(&config, &wrong, "secure", &["x".to_string()])
                 .unwrap();
             assert!(
                 !ok,
@@ -524,6 +677,8 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
             server_only.describe_cluster().await.unwrap();
         }
     );
+
+    scram_users_apply_and_authenticate(&cluster, &admin).await;
 
     step!("the operator's gates work through the rustls admin client", {
         let state = kafka_state(&admin).await.unwrap();
@@ -569,9 +724,7 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
         "CA renewal with trust overlap: both CAs trusted, certificates of the new CA mixed in",
         {
             let before: Vec<String> = (0..100).map(|i| format!("before{i}")).collect();
-            let (ok, log) = cluster
-                .java_produce(&cluster.client_bootstrap, "secure", &before)
-                .unwrap();
+            let (ok, log) = cluster.tls_produce(&before).unwrap();
             assert!(ok, "{log}");
             let (new_ca, _) = generate_ca("sec-cluster-ca-2", now(), 30).unwrap();
             // (1) The bundle holds new and previous CA; every node restarts onto it, gated.
@@ -596,17 +749,246 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
             let took = cluster.wait_ready(Duration::from_secs(60)).await.unwrap();
             eprintln!("mixed-CA cluster ready ({:.1} s)", took.as_secs_f64());
             let after: Vec<String> = (0..100).map(|i| format!("after{i}")).collect();
-            let (ok, log) = cluster
-                .java_produce(&cluster.client_bootstrap, "secure", &after)
-                .unwrap();
+            let (ok, log) = cluster.tls_produce(&after).unwrap();
             assert!(ok, "produce with mixed certificates: {log}");
-            let got = cluster
-                .java_consume(&cluster.client_bootstrap, "secure", 300)
-                .unwrap();
+            let got = cluster.tls_consume(300).unwrap();
             for m in before.iter().chain(&after) {
                 assert!(got.contains(m), "{m} lost; read {} messages", got.len());
             }
             eprintln!("read back {} messages (100 + 100 + 100), none missing", got.len());
+        }
+    );
+}
+
+fn user_spec(yaml: &str) -> KafkaUserSpec {
+    serde_yaml::from_str(yaml).unwrap()
+}
+
+/// The ACLs Kafka holds for `principal`.
+async fn acls_of(
+    admin: &AdminClient<Secured<Loopback>>,
+    principal: &str,
+) -> BTreeSet<kraftwerk::admin::AclBinding> {
+    admin
+        .describe_acls(principal)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn has_authorization_error(text: &str) -> bool {
+    text.contains("TopicAuthorizationException") || text.contains("Not authorized")
+}
+
+/// SCRAM users alice (ACLs, quotas) and bob (none) applied through the operator's code path;
+/// read back from Kafka; Java and Rust clients authenticate on the SASL_SSL listener, a user
+/// without ACLs, a wrong password and an unauthenticated client are refused; then the edits.
+async fn scram_users_apply_and_authenticate(cluster: &SecureCluster, admin: &AdminClient<Secured<Loopback>>) {
+    for t in ["orders", "secret"] {
+        kafka_support::create_topic(admin, t, 1).await;
+    }
+    let (alice, bob) = (user_spec(ALICE), user_spec(BOB));
+    let alice_pw = secret::generate_password().unwrap();
+    let bob_pw = secret::generate_password().unwrap();
+    step!(
+        "KafkaUsers applied through the operator's code path, read back",
+        {
+            let plan = apply_user(admin, "alice", &alice, true, Some(&alice_pw), None)
+                .await
+                .unwrap();
+            assert_eq!(plan.credential, Some(CredentialAction::Upsert));
+            assert_eq!(plan.acls.create.len(), 4);
+            apply_user(admin, "bob", &bob, true, Some(&bob_pw), None)
+                .await
+                .unwrap();
+            let creds = admin
+                .describe_scram_credentials(&["alice", "bob", "nobody"])
+                .await
+                .unwrap();
+            assert_eq!(creds["alice"], vec![(ScramMechanism::Sha512, 8192)]);
+            assert!(creds.contains_key("bob") && !creds.contains_key("nobody"));
+            assert_eq!(
+                acls_of(admin, "User:alice").await,
+                user::desired_acls("alice", &alice)
+            );
+            let quotas = admin.describe_user_quotas("alice").await.unwrap();
+            assert_eq!(quotas, user::desired_quotas(&alice));
+            assert_eq!(quotas["producer_byte_rate"], 1048576.0);
+            assert!(admin.describe_acls("User:bob").await.unwrap().is_empty());
+            // A converged user plans nothing (no write request).
+            let fp = secret::fingerprint(&alice_pw);
+            let plan = apply_user(admin, "alice", &alice, true, Some(&alice_pw), Some(&fp))
+                .await
+                .unwrap();
+            assert!(plan.is_empty(), "{plan:?}");
+        }
+    );
+
+    step!(
+        "the admin client authenticates with SCRAM over TLS; a wrong password and no SASL are refused",
+        {
+            let md = cluster
+                .scram_admin("alice", &alice_pw)
+                .metadata(Some(&["orders"]))
+                .await
+                .unwrap();
+            assert_eq!(md.topics.len(), 1);
+            let err = cluster
+                .scram_admin("alice", "not-the-password")
+                .metadata(None)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.to_lowercase().contains("authentication"), "{err}");
+            let anonymous = cluster.admin(Some(cluster.tls(false)), &cluster.scram_bootstrap);
+            assert!(
+                anonymous.metadata(None).await.is_err(),
+                "an unauthenticated client is refused"
+            );
+        }
+    );
+
+    step!(
+        "Java: alice produces and consumes; bob is not authorised; a wrong password is refused",
+        {
+            let three: Vec<String> = ["one", "two", "three"].map(String::from).into();
+            let alice_cfg = cluster.scram_properties("alice", &alice_pw).unwrap();
+            let at = cluster.scram_bootstrap.clone();
+            let (ok, log) = cluster.java_produce(&alice_cfg, &at, "orders", &three).unwrap();
+            assert!(ok, "alice produce: {log}");
+            let (records, err) = cluster
+                .java_consume(&alice_cfg, &at, "orders", Some("alice-readers"), 3)
+                .unwrap();
+            assert_eq!(records, three, "alice consume: {err}");
+            let bob_cfg = cluster.scram_properties("bob", &bob_pw).unwrap();
+            let (ok, log) = cluster
+                .java_produce(&bob_cfg, &at, "orders", &["nope".into()])
+                .unwrap();
+            assert!(!ok && has_authorization_error(&log), "bob produce: {log}");
+            let (records, err) = cluster
+                .java_consume(&alice_cfg, &at, "secret", Some("alice-readers"), 1)
+                .unwrap();
+            assert!(
+                records.is_empty() && has_authorization_error(&err),
+                "alice on secret: {err}"
+            );
+            let wrong_cfg = cluster.scram_properties("alice", "wrong-password").unwrap();
+            let (ok, log) = cluster
+                .java_produce(&wrong_cfg, &at, "orders", &["nope".into()])
+                .unwrap();
+            assert!(
+                !ok && (log.contains("SaslAuthenticationException") || log.contains("Authentication failed")),
+                "wrong password: {log}"
+            );
+        }
+    );
+    scram_users_edit_rotate_delete(cluster, admin, &alice, &alice_pw, &bob_pw).await;
+}
+
+/// An ACL edit applied exactly, a password rotation, the CLI with SCRAM, and deletion.
+async fn scram_users_edit_rotate_delete(
+    cluster: &SecureCluster,
+    admin: &AdminClient<Secured<Loopback>>,
+    alice: &KafkaUserSpec,
+    alice_pw: &str,
+    bob_pw: &str,
+) {
+    let fp = secret::fingerprint(alice_pw);
+    step!("an ACL edit is applied exactly (read back)", {
+        let mut edited = alice.clone();
+        let auth = edited.authorization.as_mut().unwrap();
+        auth.acls[0].operations = vec![kraftwerk::admin::AclOperation::Read];
+        auth.acls.pop();
+        edited.quotas.as_mut().unwrap().consumer_byte_rate = None;
+        let plan = apply_user(admin, "alice", &edited, true, Some(alice_pw), Some(&fp))
+            .await
+            .unwrap();
+        assert_eq!(
+            (plan.acls.create.len(), plan.acls.delete.len()),
+            (0, 3),
+            "{plan:?}"
+        );
+        assert_eq!(
+            acls_of(admin, "User:alice").await,
+            user::desired_acls("alice", &edited)
+        );
+        assert_eq!(
+            admin.describe_user_quotas("alice").await.unwrap(),
+            user::desired_quotas(&edited)
+        );
+    });
+
+    step!(
+        "a new password in the Secret is applied; the old one stops working",
+        {
+            let new_pw = secret::generate_password().unwrap();
+            let plan = apply_user(admin, "alice", alice, true, Some(&new_pw), Some(&fp))
+                .await
+                .unwrap();
+            assert_eq!(plan.credential, Some(CredentialAction::Upsert));
+            cluster
+                .scram_admin("alice", &new_pw)
+                .metadata(None)
+                .await
+                .unwrap();
+            assert!(
+                cluster
+                    .scram_admin("alice", alice_pw)
+                    .metadata(None)
+                    .await
+                    .is_err()
+            );
+        }
+    );
+
+    step!(
+        "the CLI authenticates with --sasl-username/--sasl-password over TLS",
+        {
+            use cli_admin::{AdminArgs, OutputFormat, TopicCli, TopicCommand};
+            let topics = |password: &str| TopicCli {
+                args: AdminArgs {
+                    kube: kubeconfig::KubeArgs {
+                        namespace: None,
+                        context: None,
+                    },
+                    cluster: None,
+                    bootstrap: Some(cluster.scram_loopback.clone()),
+                    output: OutputFormat::Table,
+                    timeout: 10,
+                    tls_ca: Some(cluster.root.join("ca/ca.crt")),
+                    tls_cert: None,
+                    tls_key: None,
+                    sasl_username: Some("bob".into()),
+                    sasl_password: Some(password.into()),
+                    kafka_user: None,
+                },
+                command: TopicCommand::List { internal: false },
+            };
+            cli_admin::run_topic(&topics(bob_pw)).await.unwrap();
+            let err = cli_admin::run_topic(&topics("wrong")).await.unwrap_err();
+            assert!(err.contains("authentication"), "{err}");
+        }
+    );
+
+    step!(
+        "deleting the KafkaUser removes its credential, ACLs and quotas (read back)",
+        {
+            let plan = remove_user(admin, "alice", true).await.unwrap();
+            assert_eq!(plan.credential, Some(CredentialAction::Delete));
+            let state = read_state(admin, "alice", true).await.unwrap();
+            assert!(
+                state.acls.is_empty() && state.quotas.is_empty() && !state.scram,
+                "{state:?}"
+            );
+            assert!(
+                remove_user(admin, "alice", true).await.unwrap().is_empty(),
+                "idempotent"
+            );
+            assert!(
+                cluster.scram_admin("bob", bob_pw).metadata(None).await.is_ok(),
+                "bob unaffected"
+            );
         }
     );
 }

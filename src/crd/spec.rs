@@ -43,6 +43,7 @@ use super::{DEFAULT_KAFKA_VERSION, KafkaClusterStatus};
 #[x_kube(validation = Rule::new("!has(self.controllerListener) || self.listeners.all(l, l.port != self.controllerListener.port)").message("spec.listeners[].port must differ from spec.controllerListener.port"))]
 #[x_kube(validation = Rule::new(INTERNAL_TLS_IMMUTABLE_RULE).message("spec.security.tls.enabled cannot change after creation: switching internal TLS would cut the KRaft quorum and replication between restarted and not yet restarted nodes").field_path(".security"))]
 #[x_kube(validation = Rule::new("!(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) || (!has(self.interBrokerListener) && self.listeners.all(l, l.name != 'REPLICATION' && l.port != 9091) && self.controllerListener.port != 9091)").message("with spec.security.tls.enabled the REPLICATION listener (port 9091) carries inter-broker traffic: no listener may be named REPLICATION or use port 9091, and spec.interBrokerListener must be unset"))]
+#[x_kube(validation = Rule::new(AUTHORIZATION_NEEDS_TLS_RULE).message(crate::auth::AUTHORIZATION_NEEDS_TLS).field_path(".security.authorization"))]
 #[x_kube(validation = Rule::new(INTER_BROKER_AUTHENTICATION_RULE).message("spec.listeners[].authentication: the inter-broker listener (spec.interBrokerListener, else the first listener) cannot require authentication unless spec.security.tls.enabled (the REPLICATION listener then carries inter-broker traffic)"))]
 pub struct KafkaClusterSpec {
     /// Apache Kafka version (4.x). Also selects the default image tag.
@@ -174,6 +175,9 @@ pub enum RecoveryPolicy {
 const CA_SOURCE_IMMUTABLE_RULE: &str = "(has(self.ca) && has(self.ca.secretName)) == (has(oldSelf.ca) && has(oldSelf.ca.secretName)) && (!has(self.ca) || !has(self.ca.secretName) || self.ca.secretName == oldSelf.ca.secretName)";
 /// Without internal TLS the inter-broker listener (named, else the first) has no authentication.
 const INTER_BROKER_AUTHENTICATION_RULE: &str = "(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) || size(self.listeners) == 0 || self.listeners.all(l, !has(l.authentication) || l.name != (has(self.interBrokerListener) ? self.interBrokerListener : self.listeners[0].name))";
+
+/// Authorization only with internal TLS (see [`crate::auth::check_listeners`]).
+const AUTHORIZATION_NEEDS_TLS_RULE: &str = "!has(self.security) || !has(self.security.authorization) || (has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled)";
 
 /// Internal TLS stays as it was created (a transition rule: only checked on updates).
 const INTERNAL_TLS_IMMUTABLE_RULE: &str = "(has(self.security) && has(self.security.tls) && has(self.security.tls.enabled) && self.security.tls.enabled) == (has(oldSelf.security) && has(oldSelf.security.tls) && has(oldSelf.security.tls.enabled) && oldSelf.security.tls.enabled)";
