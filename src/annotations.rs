@@ -20,6 +20,9 @@ pub const CANARY_APPROVED: &str = "kraftwerk.dev/canary-approved";
 pub const REBALANCE: &str = "kraftwerk.dev/rebalance";
 /// `"true"`: remove surplus brokers without asking Kafka whether they still hold data.
 pub const ALLOW_UNSAFE_SCALE_DOWN: &str = "kraftwerk.dev/allow-unsafe-scale-down";
+/// `"true"`: a cluster formatted with a static quorum keeps it (no `kraft.version` upgrade;
+/// its controller count stays fixed).
+pub const KEEP_STATIC_QUORUM: &str = "kraftwerk.dev/keep-static-quorum";
 
 // --- On pods, written by the operator ----------------------------------------------------------
 

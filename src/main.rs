@@ -230,6 +230,7 @@ fn render_cmd(
         },
         cluster_id,
         quorum_formed: false,
+        static_quorum: false,
     };
     let rendered = render::render(&cr, &options).map_err(|e| format!("invalid KafkaCluster: {e}"))?;
     print!(

@@ -19,6 +19,9 @@ pub struct RenderOptions {
     /// Render as for a cluster whose dynamic quorum already formed: controllers join as
     /// observers (`--no-initial-controllers`) instead of being formatted as initial voters.
     pub quorum_formed: bool,
+    /// Render as for a cluster formatted with a static quorum (`controller.quorum.voters`,
+    /// `kraft.version` 0), as operator releases before the dynamic quorum did.
+    pub static_quorum: bool,
 }
 
 /// One node's identity and configuration.
@@ -55,7 +58,14 @@ pub fn render(cr: &KafkaCluster, options: &RenderOptions) -> Result<Rendered, In
         initial_voters: crate::quorum::desired_ids(cr.spec.controllers.replicas),
         ..Default::default()
     };
-    let cluster = validate::validate(cr, &existing, &id, &options.validate)?;
+    let mut cluster = validate::validate(cr, &existing, &id, &options.validate)?;
+    if options.static_quorum {
+        cluster.quorum = validate::QuorumSettings {
+            mode: crate::quorum::QuorumMode::Static,
+            initial_controllers: None,
+            initial_voters: Default::default(),
+        };
+    }
     // Owner references need the object's uid, which only exists once it was created.
     let owner: Option<OwnerReference> = cr.meta().uid.as_ref().and_then(|_| cr.controller_owner_ref(&()));
     let built = desired::build(&cluster, owner.as_ref());

@@ -85,6 +85,12 @@ pub struct Existing {
     /// The initial voters recorded before the first controller was created
     /// (`status.controllerQuorum.initialVoters`); only they are formatted as voters.
     pub initial_voters: BTreeSet<i32>,
+    /// Kafka (or the status an earlier pass wrote) reports a static quorum upgraded to
+    /// `kraft.version` 1: the cluster is rendered dynamic although its controller objects lack
+    /// the quorum mark.
+    pub quorum_upgraded: bool,
+    /// Why a static quorum is not (yet) dynamic, for the refusal of a controller count change.
+    pub static_quorum: Option<String>,
     /// Labels of the cluster's nodes, for LIKE/UNLIKE placement constraints (evaluated when
     /// pods are created). Empty when no pool uses them.
     pub nodes: Vec<BTreeMap<String, String>>,
@@ -685,8 +691,12 @@ fn replication_listener(
     });
 }
 
-/// The quorum mode of the cluster, from its existing controller pods and claims.
+/// The quorum mode of the cluster, from its existing controller pods and claims, or dynamic
+/// once Kafka reports the static quorum upgraded.
 pub fn quorum_mode(existing: &Existing) -> QuorumMode {
+    if existing.quorum_upgraded {
+        return QuorumMode::Dynamic;
+    }
     let is_controller = |m: &&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
         m.labels
             .as_ref()
@@ -733,11 +743,14 @@ fn check_replicas(
         refuse(
             "spec.controllers.replicas",
             format!(
-                "cannot change from {} to {controller_replicas}: this cluster was formatted with a static \
-                 KRaft quorum (controller.quorum.voters, kraft.version 0), whose voters are fixed. Clusters \
-                 created by this operator version use the dynamic quorum (KIP-853); see docs/operations.md \
-                 for the static-to-dynamic upgrade",
-                existing_controllers.len()
+                "cannot change from {} to {controller_replicas} yet: this cluster was formatted with a static \
+                 KRaft quorum (controller.quorum.voters, kraft.version 0), whose voters are fixed until the \
+                 operator upgrades it to the dynamic quorum (KIP-853, kraft.version 1); {}",
+                existing_controllers.len(),
+                existing
+                    .static_quorum
+                    .as_deref()
+                    .unwrap_or("see status.controllerQuorum.message")
             ),
         );
     }

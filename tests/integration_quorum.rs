@@ -236,20 +236,51 @@ async fn a_static_cluster_keeps_its_voters_and_refuses_a_controller_change() {
     let kc = env
         .wait_condition(&ns, c, "Ready", "False", Some("InvalidSpec"))
         .await;
-    let ready = kc
-        .status
-        .as_ref()
-        .unwrap()
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap()
-        .clone();
+    let ready = ready_condition(&kc);
     assert!(
         ready.message.contains("spec.controllers.replicas"),
         "{}",
         ready.message
     );
     assert!(ready.message.contains("static"), "{}", ready.message);
+    // No Kafka answers on kwok: the operator's kraft.version upgrade waits, and says so.
+    assert!(
+        ready.message.contains("upgrade waits: the quorum cannot be read"),
+        "{}",
+        ready.message
+    );
+    let q = kc.status.as_ref().unwrap().controller_quorum.clone().unwrap();
+    assert_eq!(q.mode, "Static");
+    assert!(
+        q.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("kraft.version 1 waits"),
+        "{q:?}"
+    );
     assert_eq!(env.names_of::<Pod>(&ns, c).await.len(), 4, "nothing created");
+
+    // The opt-out: the quorum stays static, the refusal names the annotation.
+    env.annotate_kc(c, json!({ "kraftwerk.dev/keep-static-quorum": "true" }))
+        .await;
+    let kc = wait_for("the opt-out in status", Duration::from_secs(60), || async {
+        let kc = env.get_kc(&ns, c).await;
+        let q = kc.status.as_ref()?.controller_quorum.clone()?;
+        q.message?.contains("stays static").then_some(kc)
+    })
+    .await;
+    let ready = ready_condition(&kc);
+    assert!(ready.message.contains("keep-static-quorum"), "{}", ready.message);
+    assert_eq!(env.names_of::<Pod>(&ns, c).await.len(), 4, "nothing created");
+}
+
+/// The Ready condition of `kc`.
+fn ready_condition(
+    kc: &kraftwerk::crd::KafkaCluster,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    kc.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .cloned()
+        .expect("a Ready condition")
 }

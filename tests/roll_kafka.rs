@@ -43,9 +43,35 @@ spec:
 
 /// The operator's own rendering for 3 controllers + 3 brokers.
 fn rendered_specs() -> Vec<NodeSpec> {
+    render_specs(&RenderOptions::default())
+}
+
+fn render_specs(options: &RenderOptions) -> Vec<NodeSpec> {
     let cr: KafkaCluster = serde_yaml::from_str(CR).expect("CR parses");
-    let rendered = render(&cr, &RenderOptions::default()).expect("CR renders");
+    let rendered = render(&cr, options).expect("CR renders");
     rendered.nodes.iter().map(NodeSpec::from).collect()
+}
+
+/// The same nodes as operator releases before the dynamic quorum formatted them: a static
+/// `controller.quorum.voters` list, `kraft.version` 0.
+fn static_specs() -> Vec<NodeSpec> {
+    render_specs(&RenderOptions {
+        static_quorum: true,
+        ..Default::default()
+    })
+}
+
+/// The nodes once the operator switched an upgraded static cluster to the dynamic quorum
+/// (`controller.quorum.bootstrap.servers`, the quorum formed).
+fn switched_specs() -> BTreeMap<i32, NodeSpec> {
+    let options = RenderOptions {
+        quorum_formed: true,
+        ..Default::default()
+    };
+    render_specs(&options)
+        .into_iter()
+        .map(|s| (s.node_id, s))
+        .collect()
 }
 
 /// Controllers 9003 and 9004 as the operator renders them when `controllers.replicas` goes to 5
@@ -67,9 +93,12 @@ fn spare_controllers() -> Vec<NodeSpec> {
 }
 
 async fn boot(label: &str) -> TestCluster {
-    let specs = rendered_specs();
+    boot_specs(label, &rendered_specs()).await
+}
+
+async fn boot_specs(label: &str, specs: &[NodeSpec]) -> TestCluster {
     let mut cluster =
-        TestCluster::with_spares(label, &specs, &spare_controllers()).unwrap_or_else(|e| panic!("{e}"));
+        TestCluster::with_spares(label, specs, &spare_controllers()).unwrap_or_else(|e| panic!("{e}"));
     let took = cluster.boot(Duration::from_secs(240)).await;
     println!("{label}: cluster ready in {took:?}");
     cluster
@@ -384,7 +413,9 @@ struct Ack {
 #[tokio::test]
 #[ignore = "needs Java and the Kafka jars; run with make test-kafka"]
 async fn full_roll_loses_no_acknowledged_message() {
-    let mut cluster = boot("roll-zero-loss").await;
+    // Formatted static, as by an earlier operator release: the operator upgrades the quorum to
+    // kraft.version 1, rolls every node to the dynamic configuration, then changes the voters.
+    let mut cluster = boot_specs("roll-zero-loss", &static_specs()).await;
     let admin = cluster.admin().unwrap();
     let topic = "zero-loss";
     create_topic(&admin, topic, 3).await;
@@ -454,11 +485,20 @@ async fn full_roll_loses_no_acknowledged_message() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut windows: Vec<(i32, Instant, Instant)> = Vec::new();
+
+    let upgrade_from = Instant::now();
+    let upgrade_took = upgrade_static_quorum(&cluster, &admin).await;
+    windows.push((-2, upgrade_from, Instant::now()));
+    // The switch to controller.quorum.bootstrap.servers, read at each node's restart.
+    let switched = switched_specs();
+    for spec in switched.values() {
+        cluster.reconfigure(spec).unwrap_or_else(|e| panic!("{e}"));
+    }
 
     // The roll: every node is stale; the planner decides, the test restarts processes.
     let mut stale: BTreeSet<i32> = cluster.nodes.iter().map(|n| n.node_id).collect();
     let mut restarted_at: BTreeMap<i32, Instant> = BTreeMap::new();
-    let mut windows: Vec<(i32, Instant, Instant)> = Vec::new();
     let mut order = Vec::new();
     let mut waits = 0usize;
     let roll_started = Instant::now();
@@ -512,6 +552,7 @@ async fn full_roll_loses_no_acknowledged_message() {
         }
     }
     let roll_time = roll_started.elapsed();
+    assert_switched(&admin).await;
     let quorum_from = Instant::now();
     let quorum = change_quorum(&mut cluster, &admin).await;
     windows.push((-1, quorum_from, Instant::now()));
@@ -561,6 +602,13 @@ async fn full_roll_loses_no_acknowledged_message() {
     println!("=== zero-loss roll report ===");
     println!("restart order: {order:?} ({waits} planner waits)");
     for (id, stall, window) in &stalls {
+        if *id == -2 {
+            println!(
+                "static -> dynamic quorum (kraft.version 1): took {window:?} (upgrade {upgrade_took:?}), \
+                 longest gap between acks {stall:?}"
+            );
+            continue;
+        }
         if *id < 0 {
             println!("controller quorum 3 -> 5 -> 3: took {window:?}, longest gap between acks {stall:?}");
             continue;
@@ -601,6 +649,89 @@ async fn full_roll_loses_no_acknowledged_message() {
         "send errors: {:?}",
         &errors[..errors.len().min(5)]
     );
+}
+
+/// The operator's pass over a static quorum, as its executor runs it: read the quorum and the
+/// finalized `kraft.version` (`controller::quorum::read_from`), decide (`quorum::kraft::plan`),
+/// raise the level (`controller::quorum::raise_kraft_version`), until the read reports the
+/// quorum dynamic. Returns how long that took.
+async fn upgrade_static_quorum(cluster: &TestCluster, admin: &AdminClient) -> Duration {
+    use kraftwerk::controller::quorum::{Read, raise_kraft_version, read_from};
+    use kraftwerk::quorum::QuorumMode;
+    use kraftwerk::quorum::kraft::{Inputs, KraftStep, plan};
+
+    let before = admin.finalized_features().await.unwrap();
+    assert_eq!(
+        before.level("kraft.version").unwrap_or(0),
+        0,
+        "formatted static: {before:?}"
+    );
+    let started = Instant::now();
+    let mut raised = 0;
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "kraft.version upgrade stuck"
+        );
+        let (mode, read) = read_from(QuorumMode::Static, admin, &cluster.bootstrap()).await;
+        let Read::Static(r) = &read else {
+            assert_eq!(mode, QuorumMode::Dynamic, "{read:?}");
+            let view = read.view().expect("the upgraded quorum was read");
+            assert!(view.voters.iter().all(|v| !v.directory_id.is_empty()), "{view:?}");
+            break;
+        };
+        assert_eq!(mode, QuorumMode::Static);
+        // The opt-out keeps it static.
+        let inputs = |keep_static| Inputs {
+            read: r,
+            versions: &[kafka_support::KAFKA_VERSION],
+            keep_static,
+        };
+        assert!(matches!(plan(&inputs(true)), KraftStep::Keep(_)));
+        match plan(&inputs(false)) {
+            KraftStep::Upgrade => {
+                let t0 = Instant::now();
+                raise_kraft_version(admin).await.unwrap();
+                raised += 1;
+                println!("raised kraft.version to 1 in {:?}", t0.elapsed());
+            }
+            KraftStep::Wait(why) => {
+                println!("kraft.version upgrade waits: {why}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(raised, 1, "kraft.version raised exactly once");
+    let after = admin.finalized_features().await.unwrap();
+    assert_eq!(after.level("kraft.version"), Some(1), "{after:?}");
+    started.elapsed()
+}
+
+/// After the roll every node runs the dynamic configuration: Kafka reports the broker's
+/// `controller.quorum.bootstrap.servers` and no `controller.quorum.voters`.
+async fn assert_switched(admin: &AdminClient) {
+    for broker in [0, 1, 2] {
+        let entries = admin
+            .describe_configs(
+                &ConfigResource::Broker(broker),
+                Some(&["controller.quorum.voters", "controller.quorum.bootstrap.servers"]),
+            )
+            .await
+            .unwrap();
+        let value = |k: &str| {
+            entries
+                .iter()
+                .find(|e| e.name == k)
+                .and_then(|e| e.value.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(value("controller.quorum.voters"), "", "broker {broker}");
+        assert!(
+            value("controller.quorum.bootstrap.servers").contains("127.0.0.1:"),
+            "broker {broker}: {entries:?}"
+        );
+    }
 }
 
 /// What the controller quorum change did.

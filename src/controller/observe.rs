@@ -126,6 +126,8 @@ impl Observed {
             retained_controller_ids: BTreeSet::new(),
             quorum_formed: false,
             initial_voters: BTreeSet::new(),
+            quorum_upgraded: false,
+            static_quorum: None,
             nodes: if with_nodes {
                 self.node_labels.values().cloned().collect()
             } else {

@@ -28,6 +28,7 @@ use crate::desired::{self, Desired};
 use crate::error::{Error, Result};
 use crate::names::{ClusterNames, Role};
 use crate::quorum::QuorumMode;
+use crate::quorum::kraft::KraftStep;
 use crate::roll::Decision;
 use crate::status::{self, Facts};
 use crate::validate::{self, InvalidSpec, Problem, ValidatedCluster};
@@ -110,6 +111,11 @@ struct Accepted {
 /// The controller quorum as this pass found it, before any spec is validated.
 struct QuorumInputs {
     read: quorum::Read,
+    /// The mode to render: the controller objects' mark, or dynamic once Kafka (or the status)
+    /// reports a static quorum upgraded.
+    mode: QuorumMode,
+    /// A static quorum's next step towards `kraft.version` 1.
+    kraft: Option<KraftStep>,
     /// Recorded in status before the first controller existed.
     initial_voters: BTreeSet<i32>,
     formed: bool,
@@ -141,9 +147,11 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         }
     };
     let access = kafka_access(cr, &ns, &ctx.options.cluster_domain, &tls);
-    let read = read_quorum(&observed, &access).await;
+    let (mode, read) = read_quorum(cr, &observed, &access).await;
     let quorum_inputs = QuorumInputs {
         formed: quorum::formed(cr.status.as_ref(), &read),
+        kraft: quorum::kraft_step(cr, &observed.pods, &read),
+        mode,
         read,
         initial_voters,
     };
@@ -170,7 +178,11 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         ctx,
         managed,
         cluster,
-        (&quorum_inputs.read, &quorum_inputs.initial_voters),
+        (
+            &quorum_inputs.read,
+            &quorum_inputs.initial_voters,
+            quorum_inputs.kraft.as_ref(),
+        ),
         &access,
     )
     .await;
@@ -299,13 +311,28 @@ async fn candidate(
     }))
 }
 
-/// Reads the dynamic quorum (DescribeQuorum through a broker); a static one is not read.
-async fn read_quorum(observed: &Observed, access: &kafka::Access) -> quorum::Read {
+/// Reads the quorum (DescribeQuorum through a broker; a static one's `kraft.version` too) and
+/// the mode to render: the controller objects' mark, or dynamic once recorded in status or
+/// reported by Kafka.
+async fn read_quorum(
+    cr: &KafkaCluster,
+    observed: &Observed,
+    access: &kafka::Access,
+) -> (QuorumMode, quorum::Read) {
     let existing = observed.existing(BTreeSet::new(), false);
+    let marked = validate::quorum_mode(&existing);
     if validate::existing_ids(&existing, Role::Controller).is_empty() {
-        return quorum::Read::Unreachable("no controller exists yet".into());
+        return (
+            marked,
+            quorum::Read::Unreachable("no controller exists yet".into()),
+        );
     }
-    quorum::read(validate::quorum_mode(&existing), access).await
+    let mode = if quorum::recorded_dynamic(cr.status.as_ref()) {
+        QuorumMode::Dynamic
+    } else {
+        marked
+    };
+    quorum::read(mode, access).await
 }
 
 /// Records in `existing` what validation needs of the quorum: which surplus controllers keep
@@ -318,6 +345,14 @@ fn quorum_facts(
 ) -> BTreeSet<i32> {
     let controllers = validate::existing_ids(existing, Role::Controller);
     let desired = quorum::desired_ids(cr);
+    existing.quorum_upgraded =
+        quorum.mode == QuorumMode::Dynamic && validate::quorum_mode(existing) == QuorumMode::Static;
+    existing.static_quorum = match &quorum.kraft {
+        Some(KraftStep::Keep(why)) => Some(format!("it stays static: {why}")),
+        Some(KraftStep::Wait(why)) => Some(format!("that upgrade waits: {why}")),
+        Some(KraftStep::Upgrade) => Some("that upgrade is under way".into()),
+        _ => None,
+    };
     if validate::quorum_mode(existing) == QuorumMode::Dynamic {
         existing.retained_controller_ids =
             crate::quorum::retained(&controllers, &desired, quorum.read.view());

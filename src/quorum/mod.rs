@@ -4,7 +4,8 @@
 //! through `controller.quorum.bootstrap.servers`, the initial controllers are formatted with
 //! `--initial-controllers` (each with a directory id derived from the cluster id and its node id),
 //! and later controllers start as observers (`--no-initial-controllers`) and are added as voters
-//! once caught up. Clusters created with a static `controller.quorum.voters` list keep it.
+//! once caught up. Clusters created with a static `controller.quorum.voters` list are upgraded
+//! to the dynamic quorum where Kafka supports it ([`kraft`]).
 //!
 //! [`plan`] picks the next voter change: one at a time, never one that leaves the voters without
 //! a live majority, a new controller only once it has caught up, and a surplus controller's pod
@@ -271,6 +272,8 @@ pub fn retained(
         }
     }
 }
+
+pub mod kraft;
 
 #[cfg(test)]
 mod tests;

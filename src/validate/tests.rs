@@ -237,6 +237,29 @@ fn controller_count_is_fixed_once_the_quorum_exists() {
     assert!(e.problems[0].reason.contains("cannot change from 3 to 5"), "{e}");
     assert!(e.problems[0].reason.contains("static"), "{e}");
     assert!(validate(&cluster(""), &existing, CLUSTER_ID, &Options::default()).is_ok());
+    // The refusal says why the quorum is not dynamic yet.
+    let kept = Existing {
+        static_quorum: Some("it stays static: Kafka 4.0.2 cannot raise kraft.version".into()),
+        ..existing.clone()
+    };
+    let e = refused("controllers:\n  replicas: 5\n", &kept);
+    assert!(e.problems[0].reason.contains("Kafka 4.0.2"), "{e}");
+    // Once Kafka reports the static quorum upgraded, it is rendered dynamic and may change.
+    let upgraded = Existing {
+        quorum_upgraded: true,
+        quorum_formed: true,
+        ..existing
+    };
+    let grown = validate(
+        &cluster("controllers:\n  replicas: 5\n"),
+        &upgraded,
+        CLUSTER_ID,
+        &Options::default(),
+    )
+    .expect("an upgraded quorum changes its controller count");
+    assert_eq!(grown.quorum.mode, crate::quorum::QuorumMode::Dynamic);
+    assert_eq!(grown.quorum.initial_controllers, None);
+    assert_eq!(grown.controllers.ids, vec![9000, 9001, 9002, 9003, 9004]);
 }
 
 #[test]

@@ -800,6 +800,16 @@ impl TestCluster {
         Ok(())
     }
 
+    /// Rewrites the configuration of node `spec.node_id` (mapped to loopback) for its next
+    /// start, as the operator rewrites a node's ConfigMap; the running process keeps its own.
+    pub fn reconfigure(&mut self, spec: &NodeSpec) -> Res<()> {
+        let fresh = self.node_of(spec)?;
+        let node = self.node_mut(spec.node_id)?;
+        node.props = fresh.props.clone();
+        node.format_args = fresh.format_args.clone();
+        Ok(())
+    }
+
     /// Stops node `id` gracefully and forgets it (as the operator deletes a pod).
     pub fn remove_node(&mut self, id: i32) -> Res<()> {
         let node = self.node_mut(id)?;
