@@ -322,8 +322,9 @@ async fn plan_cmd(
     }
     let rollout = kc.status.as_ref().and_then(|s| s.rollout.as_ref());
     let rebalance = kc.status.as_ref().and_then(|s| s.rebalance.as_ref());
+    let quorum = kc.status.as_ref().and_then(|s| s.controller_quorum.as_ref());
     if output != cli::admin::OutputFormat::Table {
-        let doc = cli::plan::plan_document(rollout, rebalance)?;
+        let doc = cli::plan::plan_document(rollout, rebalance, quorum)?;
         print!("{}", cli::admin::structured(output, &doc)?);
         return Ok(());
     }
@@ -333,6 +334,9 @@ async fn plan_cmd(
     }
     if let Some(r) = rebalance {
         print!("{}", cli::plan::format_rebalance(r));
+    }
+    if let Some(q) = quorum.and_then(cli::plan::format_quorum) {
+        print!("{q}");
     }
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `kraftwerk plan`: the rollout plan of a KafkaCluster as text.
 
-use kraftwerk::crd::{RebalanceStatus, RolloutStatus};
+use kraftwerk::crd::{ControllerQuorumStatus, RebalanceStatus, RolloutStatus};
 
 /// The plan as text, DC/OS `plan show` style:
 /// ```text
@@ -70,11 +70,29 @@ pub fn format_rebalance(r: &RebalanceStatus) -> String {
     )
 }
 
+/// The controller quorum as a phase while it has something under way or to say (a voter change,
+/// the static quorum's `kraft.version` upgrade, or why it stays static):
+/// ```text
+/// quorum (Static): the upgrade of the static quorum to kraft.version 1 waits: ...
+/// └─ voters 9000, 9001, 9002
+/// ```
+pub fn format_quorum(q: &ControllerQuorumStatus) -> Option<String> {
+    let message = q.message.as_deref()?;
+    let mut out = format!("quorum ({}): {message}\n", q.mode);
+    if !q.voters.is_empty() {
+        let voters: Vec<String> = q.voters.iter().map(|v| v.id.to_string()).collect();
+        out.push_str(&format!("└─ voters {}\n", voters.join(", ")));
+    }
+    Some(out)
+}
+
 /// The plan for `-o json|yaml`: one document, the rollout's fields (none before the first plan)
-/// plus `rebalance` when a rebalance or drain is recorded.
+/// plus `rebalance` when a rebalance or drain is recorded and `controllerQuorum` when
+/// [`format_quorum`] has something to say.
 pub fn plan_document(
     rollout: Option<&RolloutStatus>,
     rebalance: Option<&RebalanceStatus>,
+    quorum: Option<&ControllerQuorumStatus>,
 ) -> Result<serde_json::Value, String> {
     let mut doc = match rollout {
         Some(r) => serde_json::to_value(r).map_err(|e| e.to_string())?,
@@ -84,6 +102,13 @@ pub fn plan_document(
         map.insert(
             "rebalance".into(),
             serde_json::to_value(r).map_err(|e| e.to_string())?,
+        );
+    }
+    let quorum = quorum.filter(|q| q.message.is_some());
+    if let (Some(q), Some(map)) = (quorum, doc.as_object_mut()) {
+        map.insert(
+            "controllerQuorum".into(),
+            serde_json::to_value(q).map_err(|e| e.to_string())?,
         );
     }
     Ok(doc)
@@ -108,13 +133,50 @@ mod tests {
             partitions_moved: 3,
             ..Default::default()
         };
-        let doc = plan_document(Some(&rollout), Some(&rebalance)).unwrap();
+        let doc = plan_document(Some(&rollout), Some(&rebalance), None).unwrap();
         assert_eq!(doc["state"], "COMPLETE");
         assert_eq!(doc["rebalance"]["operation"], "rebalance");
         assert_eq!(doc["rebalance"]["partitionsMoved"], 3);
-        let only_rebalance = plan_document(None, Some(&rebalance)).unwrap();
+        let only_rebalance = plan_document(None, Some(&rebalance), None).unwrap();
         assert_eq!(only_rebalance["rebalance"]["state"], "COMPLETE");
-        assert_eq!(plan_document(None, None).unwrap(), serde_json::json!({}));
+        assert_eq!(plan_document(None, None, None).unwrap(), serde_json::json!({}));
+        // A settled quorum adds nothing; one with a message is in the document.
+        let mut q = quorum(None);
+        assert_eq!(
+            plan_document(None, None, Some(&q)).unwrap(),
+            serde_json::json!({})
+        );
+        q.message = Some("upgrading".into());
+        let doc = plan_document(None, None, Some(&q)).unwrap();
+        assert_eq!(doc["controllerQuorum"]["mode"], "Static");
+        assert_eq!(doc["controllerQuorum"]["message"], "upgrading");
+    }
+
+    fn quorum(message: Option<&str>) -> ControllerQuorumStatus {
+        ControllerQuorumStatus {
+            mode: "Static".into(),
+            voters: [9000, 9001]
+                .map(|id| kraftwerk::crd::QuorumVoterStatus {
+                    id,
+                    directory_id: String::new(),
+                })
+                .into(),
+            message: message.map(Into::into),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn format_quorum_shows_the_step_only_while_there_is_one() {
+        assert_eq!(format_quorum(&quorum(None)), None);
+        let q = quorum(Some(
+            "the upgrade of the static quorum to kraft.version 1 waits: x",
+        ));
+        assert_eq!(
+            format_quorum(&q).unwrap(),
+            "quorum (Static): the upgrade of the static quorum to kraft.version 1 waits: x\n\
+             └─ voters 9000, 9001\n"
+        );
     }
 
     #[test]
