@@ -684,7 +684,8 @@ async fn upgrade_static_quorum(cluster: &TestCluster, admin: &AdminClient) -> Du
         // The opt-out keeps it static.
         let inputs = |keep_static| Inputs {
             read: r,
-            versions: &[kafka_support::KAFKA_VERSION],
+            version: kafka_support::KAFKA_VERSION,
+            running: &[kafka_support::KAFKA_VERSION; 6],
             keep_static,
         };
         assert!(matches!(plan(&inputs(true)), KraftStep::Keep(_)));

@@ -108,18 +108,18 @@ pub fn kraft_step(cr: &KafkaCluster, pods: &[Pod], read: &Read) -> Option<KraftS
     let Read::Static(read) = read else {
         return None;
     };
-    let mut versions: Vec<&str> = vec![cr.spec.version.as_str()];
-    versions.extend(
-        pods.iter()
-            .filter_map(|p| p.labels().get(labels::VERSION).map(String::as_str)),
-    );
+    let running: Vec<&str> = pods
+        .iter()
+        .filter_map(|p| p.labels().get(labels::VERSION).map(String::as_str))
+        .collect();
     let keep_static = cr
         .annotations()
         .get(annotations::KEEP_STATIC_QUORUM)
         .is_some_and(|v| v == "true");
     Some(kraft::plan(&kraft::Inputs {
         read,
-        versions: &versions,
+        version: &cr.spec.version,
+        running: &running,
         keep_static,
     }))
 }

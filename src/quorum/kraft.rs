@@ -29,8 +29,10 @@ pub struct StaticRead {
 #[derive(Clone, Copy, Debug)]
 pub struct Inputs<'a> {
     pub read: &'a StaticRead,
-    /// The Kafka release of the spec and of every running node.
-    pub versions: &'a [&'a str],
+    /// The Kafka release of the spec.
+    pub version: &'a str,
+    /// The Kafka release of every running node.
+    pub running: &'a [&'a str],
     /// The user asked to keep the static quorum (`kraftwerk.dev/keep-static-quorum`).
     pub keep_static: bool,
 }
@@ -67,7 +69,8 @@ pub fn supports_upgrade(version: &str) -> bool {
 
 /// The next step of a static cluster, in this order: already upgraded (dynamic); kept static
 /// by the user; kept static while any node (or the spec) is on a release that cannot upgrade;
-/// waiting while the quorum cannot be read, has no leader or a voter lags; else upgrade.
+/// waiting while a version change rolls (the switch to the dynamic configuration would restart
+/// the nodes again), the quorum cannot be read, has no leader or a voter lags; else upgrade.
 pub fn plan(inputs: &Inputs<'_>) -> KraftStep {
     let read = inputs.read;
     if let Ok(view) = &read.view
@@ -82,10 +85,17 @@ pub fn plan(inputs: &Inputs<'_>) -> KraftStep {
         ));
     }
     let (major, minor) = FIRST_UPGRADING_RELEASE;
-    if let Some(old) = inputs.versions.iter().find(|v| !supports_upgrade(v)) {
+    let mut versions = std::iter::once(&inputs.version).chain(inputs.running);
+    if let Some(old) = versions.find(|v| !supports_upgrade(v)) {
         return KraftStep::Keep(format!(
             "Kafka {old} cannot raise kraft.version to 1 (KAFKA-18992); the operator upgrades the \
              quorum once every node runs {major}.{minor} or later"
+        ));
+    }
+    if let Some(other) = inputs.running.iter().find(|v| **v != inputs.version) {
+        return KraftStep::Wait(format!(
+            "a node still runs Kafka {other}: the change to {} rolls first",
+            inputs.version
         ));
     }
     let view = match &read.view {
@@ -137,10 +147,12 @@ mod tests {
         }
     }
 
+    /// The spec's version first, then the running nodes'.
     fn step(read: &StaticRead, versions: &[&str], keep: bool) -> KraftStep {
         plan(&Inputs {
             read,
-            versions,
+            version: versions[0],
+            running: &versions[1..],
             keep_static: keep,
         })
     }
@@ -179,6 +191,19 @@ mod tests {
             matches!(&k, KraftStep::Keep(w) if w.contains("4.0.2") && w.contains("4.1")),
             "{k:?}"
         );
+        let k = step(&r, &["4.0.2", "4.0.2"], false);
+        assert!(matches!(&k, KraftStep::Keep(w) if w.contains("4.0.2")), "{k:?}");
+    }
+
+    #[test]
+    fn a_version_change_rolls_before_the_upgrade() {
+        let r = read(view(false, true), Some(0));
+        let k = step(&r, &["4.3.1", "4.3.1", "4.2.2"], false);
+        assert!(
+            matches!(&k, KraftStep::Wait(w) if w.contains("4.2.2") && w.contains("4.3.1")),
+            "{k:?}"
+        );
+        assert_eq!(step(&r, &["4.3.1", "4.3.1", "4.3.1"], false), KraftStep::Upgrade);
     }
 
     #[test]
