@@ -6,8 +6,12 @@
 #     (tests/images/build.sh) and the real nodes (tests/node/node-up.sh), each reused when up;
 #  1. install the operator in-cluster with the Helm chart charts/kraftwerk (CRD included, one
 #     step), as a user would;
-#  2. apply a KafkaCluster with 3 controllers and 3 brokers pinned to the real nodes, wait
-#     for Ready;
+#  2. apply the secure production example (deploy/examples/secure.yaml: its security, listeners
+#     and KafkaUser) as a cluster of 3 controllers and 3 brokers pinned to the real nodes, wait
+#     for Ready: internal TLS (the KRaft CONTROLLER listener and REPLICATION with mutual TLS),
+#     SASL_SSL client listeners with SCRAM-SHA-512, authorization (StandardAuthorizer), the
+#     example's super user `admin` (every client step below runs as it) and e2e-reader (ACLs:
+#     read topic e2e); certificates from the operator's cluster CA;
 #  2b. inside a broker pod, Kafka's own scripts (kafka-features.sh describe, kafka-acls.sh --list,
 #     kafka-metadata-quorum.sh describe --status) run, and kafka-configs.sh shows the durability
 #     Kafka runs with: cluster-level min.insync.replicas=2, and a topic created without settings
@@ -15,10 +19,12 @@
 #     in status.durability, read back from Kafka; the cluster runs the dynamic quorum
 #     (kraft.version 1, voters with directory ids, status.controllerQuorum read back from Kafka);
 #  3. from a client pod, create a topic and produce with acks=all, then consume, through the
-#     bootstrap Service's DNS name;
+#     bootstrap Service's DNS name (SASL_SSL, hostname verification); e2e-reader may read the
+#     topic and is refused writing to it;
 #  3a. a client on the host (outside the cluster, not in a pod) reaches every broker through the
-#     addresses they advertise on the NodePort listener EXTERNAL, and produces and consumes
-#     (tests/e2e/external-client.sh); the pods run with a read-only root filesystem throughout;
+#     names they advertise on the TLS + SCRAM NodePort listener EXTERNAL, with hostname
+#     verification, and produces and consumes (tests/e2e/external-client.sh); the pods run with a
+#     read-only root filesystem throughout;
 #  3b. every Kafka pod serves Prometheus metrics (JMX exporter, port `metrics`), scraped from
 #     inside the cluster: key series present, 0 under-replicated partitions, one active
 #     controller (tests/e2e/broker-metrics.sh);
@@ -30,10 +36,12 @@
 #     under-replicated partitions > 0, and 0 again once it is back;
 #  5. a dynamic broker setting (spec.brokers.config) is applied live: no pod restarts, a
 #     `Reconfigured` Event per broker, Kafka reports the value as a dynamic broker config;
-#  6. a static setting for every node (spec.config) rolls all 6 nodes under a continuous
-#     idempotent acks=all producer, the operator pod killed once mid-roll (during the broker
-#     phase): each node restarted exactly once, controllers first, never two nodes down, every
-#     acknowledged message read back; figures in .work/e2e-roll.json (raw data in .work/e2e-roll/);
+#  6. a static setting for every node (spec.config) and a certificate renewal (the certificates'
+#     renewBeforeDays raised past their remaining validity) roll all 6 nodes together, over TLS,
+#     under a continuous idempotent acks=all producer, the operator pod killed once mid-roll
+#     (during the broker phase): each node restarted exactly once, controllers first, never two
+#     nodes down, every acknowledged message read back, every broker serves a new certificate
+#     (read from the host with openssl); figures in .work/e2e-roll.json (raw data in .work/e2e-roll/);
 #  6b. the cluster-level min.insync.replicas set to 1 (as the previous release left it) is
 #     corrected live by a newly started operator: a DurabilityCorrected Event, no pod restarted;
 #  6c. helm upgrade with changed values rolls the operator only; helm uninstall leaves the CRD,
@@ -68,6 +76,23 @@ fail() {
 }
 kubectl=("$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH")
 bootstrap=$CLUSTER-kafka-bootstrap.$NS.svc.$CLUSTER_DOMAIN:9092
+# The cluster is the secure production example's (deploy/examples/secure.yaml): `example <kind>
+# <path>` prints a part of one of its documents as JSON.
+example() {
+  python3 -c 'import json, sys, yaml
+doc = next(d for d in yaml.safe_load_all(open(sys.argv[1])) if d["kind"] == sys.argv[2])
+for key in [k for k in sys.argv[3].split(".") if k]:
+    doc = doc[key]
+print(json.dumps(doc))' "$here/../deploy/examples/secure.yaml" "$1" "$2"
+}
+# The clients' identities (KafkaUsers: the example's super user, and one with ACLs) and their
+# configuration file in a pod (tests/e2e/client-config.sh).
+E2E_USER=$(example KafkaCluster spec.security.authorization.superUsers | jq -r '.[0]') E2E_READER=e2e-reader
+CLIENT_PROPS=/tmp/client.properties
+# a Kafka tool's connection arguments in the client pod, and in a broker pod (its own name: the
+# certificate carries it, not localhost)
+boot=(--bootstrap-server "$bootstrap" --command-config "$CLIENT_PROPS")
+kboot=(--bootstrap-server "$CLUSTER-broker-0.$CLUSTER-kafka-headless.$NS.svc.$CLUSTER_DOMAIN:9092" --command-config "$CLIENT_PROPS")
 
 # --- 0. cluster, images, nodes ---------------------------------------------------------------
 started_cluster=0
@@ -97,7 +122,9 @@ cleanup() {
   if [ "${KRAFTWERK_E2E_KEEP:-0}" = 1 ]; then
     log "KRAFTWERK_E2E_KEEP=1: leaving the cluster, the nodes and namespace $NS up"
   else
-    # KafkaClusters first, while the operator runs: their ordered-shutdown finalizer needs it
+    # KafkaUsers, then KafkaClusters, while the operator runs: their finalizers need it (a
+    # user's removes its credentials and ACLs from Kafka)
+    "${kubectl[@]}" -n "$NS" delete kafkausers --all --wait=true --timeout=120s >/dev/null 2>&1 || true
     "${kubectl[@]}" -n "$NS" delete kafkaclusters --all --wait=true --timeout=180s >/dev/null 2>&1 || true
     "${kubectl[@]}" delete namespace "$NS" --ignore-not-found --wait=false >/dev/null 2>&1 || true
     "$BIN/helm" --kubeconfig "$KUBECONFIG_PATH" -n "$OP_NS" uninstall kraftwerk >/dev/null 2>&1 || true
@@ -143,9 +170,9 @@ metadata: {name: $CLUSTER, namespace: $NS}
 spec:
   version: "4.3.1"
   imagePullPolicy: IfNotPresent
-  listeners:
-  - {name: INTERNAL, port: 9092}
-  - {name: EXTERNAL, port: 9094, type: nodeport}
+  # the secure example's, with short-lived certificates: step 6 renews them
+  security: $(example KafkaCluster spec.security | jq -c '.tls.certificates = {validityDays: 2, renewBeforeDays: 1}')
+  listeners: $(example KafkaCluster spec.listeners)
   config:
     log.cleaner.dedupe.buffer.size: "2097152"
     num.network.threads: "2"
@@ -158,29 +185,60 @@ $(pool 192Mi 640Mi)
     replicas: 3
 $(pool 256Mi 768Mi)
 YAML
-step "KafkaCluster $NS/$CLUSTER applied; waiting for Ready (up to ${TIMEOUT}s)"
+# the example's super user, and a user with ACLs
+example KafkaUser . | jq -c --arg ns "$NS" --arg c "$CLUSTER" '.metadata.namespace = $ns | .spec.cluster = $c' |
+  "${kubectl[@]}" apply -f - >/dev/null || fail "applying the example's KafkaUser"
+"${kubectl[@]}" apply -f - >/dev/null <<YAML
+apiVersion: kraftwerk.dev/v1alpha1
+kind: KafkaUser
+metadata: {name: $E2E_READER, namespace: $NS}
+spec:
+  cluster: $CLUSTER
+  authentication: {type: scram-sha-512}
+  authorization:
+    type: simple
+    acls:
+    - resource: {type: topic, name: e2e}
+      operations: [Read, Describe]
+    - resource: {type: group, name: $E2E_READER, patternType: prefixed}
+      operations: [Read]
+YAML
+step "KafkaCluster $NS/$CLUSTER and KafkaUsers $E2E_USER, $E2E_READER applied; waiting for Ready (up to ${TIMEOUT}s)"
 "${kubectl[@]}" -n "$NS" wait "kafkacluster/$CLUSTER" --for=condition=Ready --timeout="${TIMEOUT}s" >/dev/null ||
   fail "KafkaCluster not Ready"
+for user in "$E2E_USER" "$E2E_READER"; do
+  "${kubectl[@]}" -n "$NS" wait "kafkauser/$user" --for=condition=Ready --timeout=300s >/dev/null ||
+    fail "KafkaUser $user not Ready: $("${kubectl[@]}" -n "$NS" get kafkauser "$user" -o jsonpath='{.status.conditions}')"
+done
 step "Ready: $("${kubectl[@]}" -n "$NS" get pods -l kraftwerk.dev/cluster=$CLUSTER -o jsonpath='{range .items[*]}{.metadata.name}@{.spec.nodeName} {end}')"
 
 # --- 2b. Kafka's own tools inside a broker pod; durability as Kafka runs it (issue 11) ---------
 # The image carries every script of Kafka's bin/ (tests/images/kafka/tools.list); an SRE's
 # usual commands work with `kubectl exec`. Small JVMs: they share the broker container's memory.
+# install_client_config <pod> [user] [file]: the cluster CA and a user's client configuration into
+# the pod's /tmp (a broker pod's /tmp is a fresh emptyDir after each restart)
+install_client_config() {
+  "${kubectl[@]}" -n "$NS" get secret "$CLUSTER-cluster-ca-cert" -o jsonpath='{.data.ca\.crt}' | base64 -d |
+    "${kubectl[@]}" -n "$NS" exec -i "$1" -- sh -c 'cat >/tmp/ca.crt' &&
+    "$here/e2e/client-config.sh" "$NS" "${2:-$E2E_USER}" /tmp/ca.crt |
+    "${kubectl[@]}" -n "$NS" exec -i "$1" -- sh -c "cat >${3:-$CLIENT_PROPS}"
+}
 kexec() {
+  install_client_config "$CLUSTER-broker-0" || fail "installing the client configuration in $CLUSTER-broker-0"
   "${kubectl[@]}" -n "$NS" exec "$CLUSTER-broker-0" -- env KAFKA_HEAP_OPTS=-Xmx64m \
     KAFKA_JVM_PERFORMANCE_OPTS="-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k" "$@"
 }
 kb=/opt/kafka/bin
 scripts=$(kexec sh -c "ls $kb/*.sh | wc -l") || fail "cannot list $kb in $CLUSTER-broker-0"
 [ "$scripts" -ge 43 ] || fail "the broker image has $scripts scripts in $kb, Kafka 4.3.1 ships 43"
-features=$(kexec $kb/kafka-features.sh --bootstrap-server localhost:9092 describe) || fail "kafka-features.sh describe: $features"
+features=$(kexec $kb/kafka-features.sh "${kboot[@]}" describe) || fail "kafka-features.sh describe: $features"
 grep -Eq 'Feature: eligible.leader.replicas.version.*FinalizedVersionLevel: 1' <<<"$features" ||
   fail "kafka-features.sh describe shows no eligible.leader.replicas.version 1: $features"
-# No authorizer is configured: Kafka answers the listing with SECURITY_DISABLED, which the tool
-# reports; either answer proves the tool ran and reached the broker.
-acls=$(kexec $kb/kafka-acls.sh --bootstrap-server localhost:9092 --list 2>&1) ||
-  grep -q 'No Authorizer is configured on the broker' <<<"$acls" || fail "kafka-acls.sh --list: $acls"
-quorum=$(kexec $kb/kafka-metadata-quorum.sh --bootstrap-server localhost:9092 describe --status) ||
+# The StandardAuthorizer lists the ACLs the operator set for KafkaUser e2e-reader.
+acls=$(kexec $kb/kafka-acls.sh "${kboot[@]}" --list 2>&1) || fail "kafka-acls.sh --list: $acls"
+grep -q "principal=User:$E2E_READER, host=\*, operation=READ, permissionType=ALLOW" <<<"$acls" ||
+  fail "kafka-acls.sh --list shows no READ ACL of User:$E2E_READER: $acls"
+quorum=$(kexec $kb/kafka-metadata-quorum.sh "${kboot[@]}" describe --status) ||
   fail "kafka-metadata-quorum.sh describe --status: $quorum"
 for id in 9000 9001 9002; do
   grep -q "\"id\": $id" <<<"$(grep CurrentVoters <<<"$quorum")" || fail "controller $id is not a voter: $quorum"
@@ -189,19 +247,19 @@ done
 grep -Eq 'Feature: kraft.version.*FinalizedVersionLevel: 1' <<<"$features" ||
   fail "kraft.version is not 1 (dynamic quorum): $features"
 grep -q '"directoryId"' <<<"$(grep CurrentVoters <<<"$quorum")" || fail "the voters carry no directory id: $quorum"
-cluster_level=$(kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --describe --entity-type brokers --entity-default) ||
+cluster_level=$(kexec $kb/kafka-configs.sh "${kboot[@]}" --describe --entity-type brokers --entity-default) ||
   fail "kafka-configs.sh --entity-default: $cluster_level"
 grep -q '^ *min.insync.replicas=2 ' <<<"$cluster_level" || fail "cluster-level min.insync.replicas is not 2: $cluster_level"
 # a topic created with nothing set gets the controllers' replication factor and the cluster's min ISR
-kexec $kb/kafka-topics.sh --bootstrap-server localhost:9092 --create --if-not-exists --topic e2e-defaults >/dev/null ||
+kexec $kb/kafka-topics.sh "${kboot[@]}" --create --if-not-exists --topic e2e-defaults >/dev/null ||
   fail "creating topic e2e-defaults without settings"
-topic_cfg=$(kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --describe --all --entity-type topics --entity-name e2e-defaults) ||
+topic_cfg=$(kexec $kb/kafka-configs.sh "${kboot[@]}" --describe --all --entity-type topics --entity-name e2e-defaults) ||
   fail "kafka-configs.sh --describe topic e2e-defaults: $topic_cfg"
 min_isr_line=$(grep -E '^ *min.insync.replicas=' <<<"$topic_cfg" || true)
 grep -q '^ *min.insync.replicas=2 ' <<<"$min_isr_line" || fail "topic e2e-defaults: effective $min_isr_line"
-rf_line=$(kexec $kb/kafka-topics.sh --bootstrap-server localhost:9092 --describe --topic e2e-defaults | grep -o 'ReplicationFactor: [0-9]*' | head -1 || true)
+rf_line=$(kexec $kb/kafka-topics.sh "${kboot[@]}" --describe --topic e2e-defaults | grep -o 'ReplicationFactor: [0-9]*' | head -1 || true)
 [ "$rf_line" = "ReplicationFactor: 3" ] || fail "topic e2e-defaults: $rf_line, want 3"
-step "in $CLUSTER-broker-0: $scripts Kafka scripts; kafka-features/acls/metadata-quorum ran; cluster level: $(grep -o -m1 'min.insync.replicas=[0-9]*' <<<"$cluster_level" | head -1); topic without settings: $rf_line, $(sed 's/^ *//; s/ .*//' <<<"$min_isr_line")"
+step "in $CLUSTER-broker-0 (SASL_SSL as $E2E_USER): $scripts Kafka scripts; kafka-features/metadata-quorum ran, kafka-acls lists User:$E2E_READER's ACLs; cluster level: $(grep -o -m1 'min.insync.replicas=[0-9]*' <<<"$cluster_level" | head -1); topic without settings: $rf_line, $(sed 's/^ *//; s/ .*//' <<<"$min_isr_line")"
 # the operator reads back what Kafka runs with and shows it in the status
 durability_status() {
   "${kubectl[@]}" -n "$NS" get kafkacluster "$CLUSTER" \
@@ -245,23 +303,37 @@ spec:
 YAML
 "${kubectl[@]}" -n "$NS" wait pod/kafka-client --for=condition=Ready --timeout=120s >/dev/null || fail "client pod not Ready"
 client() { "${kubectl[@]}" -n "$NS" exec -i kafka-client -- "$@"; }
+install_client_config kafka-client || fail "installing the client configuration in kafka-client"
+install_client_config kafka-client "$E2E_READER" /tmp/reader.properties || fail "installing $E2E_READER's configuration"
 client getent hosts "$CLUSTER-kafka-bootstrap.$NS.svc.$CLUSTER_DOMAIN" >/dev/null ||
   fail "the bootstrap Service name does not resolve in the client pod"
-client /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$bootstrap" --create --if-not-exists --topic e2e \
+client /opt/kafka/bin/kafka-topics.sh "${boot[@]}" --create --if-not-exists --topic e2e \
   --partitions 3 --replication-factor 3 --config min.insync.replicas=2 >/dev/null || fail "topic creation"
 seq 1 "$N_MSGS" | sed 's/^/message-/' | client /opt/kafka/bin/kafka-console-producer.sh \
-  --bootstrap-server "$bootstrap" --topic e2e --producer-property acks=all \
+  "${boot[@]}" --topic e2e --producer-property acks=all \
   --producer-property enable.idempotence=true >/dev/null || fail "produce with acks=all"
 consume() { # prints the number of distinct messages read back
-  client /opt/kafka/bin/kafka-console-consumer.sh --bootstrap-server "$bootstrap" --topic e2e \
+  client /opt/kafka/bin/kafka-console-consumer.sh "${boot[@]}" --topic e2e \
     --from-beginning --max-messages "$N_MSGS" --timeout-ms 60000 2>/dev/null | sort -u | grep -c '^message-' || true
 }
 got=$(consume)
 [ "$got" = "$N_MSGS" ] || fail "consumed $got of $N_MSGS messages"
-step "produced $N_MSGS messages with acks=all and consumed them through $bootstrap"
+step "produced $N_MSGS messages with acks=all and consumed them through $bootstrap (SASL_SSL as $E2E_USER)"
+# e2e-reader's ACLs: it reads the topic, and may not write to it
+read_as_reader=$(client /opt/kafka/bin/kafka-console-consumer.sh --bootstrap-server "$bootstrap" \
+  --command-config /tmp/reader.properties --group "$E2E_READER-e2e" --topic e2e --from-beginning \
+  --max-messages "$N_MSGS" --timeout-ms 60000 2>/dev/null | sort -u | grep -c '^message-' || true)
+[ "$read_as_reader" = "$N_MSGS" ] || fail "$E2E_READER read $read_as_reader of $N_MSGS messages"
+denied=$(echo denied | client /opt/kafka/bin/kafka-console-producer.sh --bootstrap-server "$bootstrap" \
+  --command-config /tmp/reader.properties --topic e2e --command-property enable.idempotence=false \
+  --command-property acks=1 --command-property max.block.ms=15000 --command-property delivery.timeout.ms=15000 --command-property request.timeout.ms=10000 2>&1 || true)
+grep -q 'TopicAuthorizationException\|Not authorized to access topics' <<<"$denied" ||
+  fail "$E2E_READER was not refused writing to topic e2e: $(tail -5 <<<"$denied")"
+step "$E2E_READER (ACLs: read e2e) read all $N_MSGS messages and was refused writing: TopicAuthorizationException"
 "$here/node/rss.sh" >&2 || true
-"$here/e2e/external-client.sh" "$NS" "$CLUSTER" EXTERNAL 100 || fail "external client (tests/e2e/external-client.sh)"
-step "external client on the host done"
+external=$("$here/e2e/external-client.sh" "$NS" "$CLUSTER" EXTERNAL 100 "$E2E_USER" 2>&1) ||
+  fail "external client (tests/e2e/external-client.sh): $(tail -5 <<<"$external")"
+step "$(tail -1 <<<"$external")"
 metrics_summary=$("$here/e2e/broker-metrics.sh" healthy "$NS" "$CLUSTER") || fail "Kafka metrics (tests/e2e/broker-metrics.sh healthy)"
 step "$metrics_summary"
 cli_summary=$("$here/e2e/cli-plugin.sh" "$NS" "$CLUSTER") || fail "the CLI as a kubectl plugin (tests/e2e/cli-plugin.sh)"
@@ -382,7 +454,7 @@ while :; do
 done
 dyn_secs=$(since "$t_dyn")
 # what Kafka runs: the value as a per-broker dynamic config (set live) on every broker
-dyn_described=$(client /opt/kafka/bin/kafka-configs.sh --bootstrap-server "$bootstrap" --describe \
+dyn_described=$(client /opt/kafka/bin/kafka-configs.sh "${boot[@]}" --describe \
   --entity-type brokers 2>/dev/null) || fail "kafka-configs.sh --describe --entity-type brokers"
 for id in "${broker_ids[@]}"; do
   awk -v id="$id" '/^Dynamic configs for broker / { on = ($5 == id) } on' <<<"$dyn_described" |
@@ -397,7 +469,7 @@ step "dynamic change applied live in ${dyn_secs}s: a Reconfigured Event per brok
 # --- 6. a full roll under an idempotent acks=all producer; the operator killed mid-roll --------
 ROLL_RATE=200
 static_key=socket.request.max.bytes static_value=52428800
-client /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$bootstrap" --create --if-not-exists --topic roll \
+client /opt/kafka/bin/kafka-topics.sh "${boot[@]}" --create --if-not-exists --topic roll \
   --partitions 3 --replication-factor 3 --config min.insync.replicas=2 >/dev/null || fail "creating topic roll"
 mapfile -t nodes < <(pods_state | awk '{print $1}')
 before=$(pods_state | awk '{printf "%s%s=%s", sep, $1, $2; sep = ","}')
@@ -422,6 +494,7 @@ delivery.timeout.ms=300000
 request.timeout.ms=10000
 linger.ms=5
 PROPS
+client sh -c "cat $CLIENT_PROPS >>/tmp/roll-producer.properties" || fail "writing the producer's configuration"
 client sh -c "nohup /opt/kafka/bin/kafka-run-class.sh org.apache.kafka.tools.VerifiableProducer \
   --bootstrap-server $bootstrap --topic roll --acks -1 --throughput $ROLL_RATE \
   --max-messages $((ROLL_RATE * (TIMEOUT + 600))) --command-config /tmp/roll-producer.properties \
@@ -438,10 +511,14 @@ done
 [ "$(acks_so_far)" -ge "$ROLL_RATE" ] || fail "the producer got fewer than $ROLL_RATE acks in 120s"
 op_uid_before=$("${kubectl[@]}" -n "$OP_NS" get pods -l app.kubernetes.io/name=kraftwerk -o jsonpath='{.items[*].metadata.uid}')
 
+ca_file=$WORK/e2e-ca.crt
+"${kubectl[@]}" -n "$NS" get secret "$CLUSTER-cluster-ca-cert" -o jsonpath='{.data.ca\.crt}' | base64 -d >"$ca_file"
+certs_before=$("$here/e2e/served-certs.sh" "$NS" "$CLUSTER" EXTERNAL "$ca_file") || fail "the brokers' certificates before the roll"
 t_patch=$EPOCHREALTIME
-"${kubectl[@]}" -n "$NS" patch kafkacluster "$CLUSTER" --type merge \
-  -p "{\"spec\":{\"config\":{\"$static_key\":\"$static_value\"}}}" >/dev/null || fail "patching spec.config"
-step "producing to topic roll at $ROLL_RATE msg/s (idempotent, acks=all); patched spec.config $static_key=$static_value (static: every node restarts)"
+"${kubectl[@]}" -n "$NS" patch kafkacluster "$CLUSTER" --type merge -p "{\"spec\":{\"config\":{\"$static_key\":\"$static_value\"},
+  \"security\":{\"tls\":{\"certificates\":{\"validityDays\":3650,\"renewBeforeDays\":3000}}}}}" >/dev/null ||
+  fail "patching spec.config and spec.security.tls.certificates"
+step "producing to topic roll at $ROLL_RATE msg/s (idempotent, acks=all, SASL_SSL); patched spec.config $static_key=$static_value (static: every node restarts) and certificates renewBeforeDays 3000 (every certificate is renewed)"
 t_kill="" restarted_seen="" deadline=$((SECONDS + TIMEOUT))
 while :; do
   live=$(pods_live 2>/dev/null || true)
@@ -484,10 +561,21 @@ op_uid_after=$("${kubectl[@]}" -n "$OP_NS" get pods -l app.kubernetes.io/name=kr
   fail "the operator pod was not replaced (before $op_uid_before, after $op_uid_after)"
 step "roll complete in ${roll_secs}s: all ${#nodes[@]} nodes restarted, rollout COMPLETE, Ready"
 # what Kafka runs now: the new static value, from the file each node restarted with
-static_described=$(client /opt/kafka/bin/kafka-configs.sh --bootstrap-server "$bootstrap" --describe \
+static_described=$(client /opt/kafka/bin/kafka-configs.sh "${boot[@]}" --describe \
   --entity-type brokers --entity-name "${broker_ids[0]}" --all 2>/dev/null) || fail "kafka-configs.sh --describe --all"
 grep "STATIC_BROKER_CONFIG:$static_key=$static_value" <<<"$static_described" >/dev/null ||
   fail "broker ${broker_ids[0]} does not run $static_key=$static_value: $(grep "$static_key" <<<"$static_described")"
+# what the brokers serve now: a new certificate each, valid for its advertised name
+certs_after=$("$here/e2e/served-certs.sh" "$NS" "$CLUSTER" EXTERNAL "$ca_file") || fail "the brokers' certificates after the roll"
+renewed=$(join <(sort <<<"$certs_before") <(sort <<<"$certs_after") | awk '$2 != $3 {n++} END {print n + 0}')
+[ "$renewed" = "$(grep -c . <<<"$certs_before")" ] ||
+  fail "not every broker serves a renewed certificate: before [$certs_before] after [$certs_after]"
+# and every certificate Secret (controllers', brokers', the operator's) holds a 10-year one
+read -r long total <<<"$("${kubectl[@]}" -n "$NS" get secrets -l "kraftwerk.dev/cluster=$CLUSTER" \
+  -o jsonpath='{range .items[*]}{.metadata.annotations.kraftwerk\.dev/tls-not-after}{"\n"}{end}' |
+  awk -v min="$(($(date +%s) + 1000 * 86400))" 'NF { t++; if ($1 > min) l++ } END { print l + 0, t + 0 }')"
+[ "$total" -ge 7 ] && [ "$long" = "$total" ] || fail "$long of $total certificate Secrets were renewed (want all, at least 6 nodes and the operator)"
+step "certificates renewed in the roll: every broker serves a new one (SHA-256 fingerprints read from the host, verified for its name): $renewed of $renewed; $long of $total certificate Secrets hold certificates valid for over 1000 days"
 
 # a few more seconds of acknowledgements after the roll, then stop the producer cleanly
 last_ack_ms() {
@@ -510,10 +598,10 @@ kill -TERM -- "-$watch_pid" 2>/dev/null || true
 watch_pid=""
 client cat /tmp/roll-producer.out >"$roll_dir/producer.jsonl" || fail "copying the producer's output"
 # read the whole topic back: as many records as the partitions' end offsets add up to
-records=$(client /opt/kafka/bin/kafka-get-offsets.sh --bootstrap-server "$bootstrap" --topic roll 2>/dev/null |
+records=$(client /opt/kafka/bin/kafka-get-offsets.sh "${boot[@]}" --topic roll 2>/dev/null |
   awk -F: '{n += $3} END {print n + 0}')
 [ "$records" -gt 0 ] || fail "topic roll has no records"
-client /opt/kafka/bin/kafka-console-consumer.sh --bootstrap-server "$bootstrap" --topic roll --from-beginning \
+client /opt/kafka/bin/kafka-console-consumer.sh "${boot[@]}" --topic roll --from-beginning \
   --max-messages "$records" --timeout-ms 60000 >"$roll_dir/consumed.txt" 2>"$roll_dir/consumer.err" || true
 "${kubectl[@]}" -n "$NS" get events.events.k8s.io -o json >"$roll_dir/events.json"
 node_list=$(printf '%s\n' "${nodes[@]}" | sort -t- -k2,2r -k3,3n | paste -sd,)
@@ -529,7 +617,7 @@ step "$summary"
 
 # --- 6b. a cluster left with the wrong cluster-level value (as the previous release left every
 # default cluster) is corrected live by a newly started operator, with an Event, no restart -----
-kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --alter --entity-type brokers --entity-default \
+kexec $kb/kafka-configs.sh "${kboot[@]}" --alter --entity-type brokers --entity-default \
   --add-config min.insync.replicas=1 >/dev/null || fail "setting the cluster-level min.insync.replicas=1"
 kafka_uids() {
   "${kubectl[@]}" -n "$NS" get pods -l kraftwerk.dev/cluster=$CLUSTER -o jsonpath='{range .items[*]}{.metadata.uid}{" "}{end}'
@@ -547,7 +635,7 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 note=$(corrected) || fail "no DurabilityCorrected Event for min.insync.replicas within 120s of the operator restart"
-cluster_level=$(kexec $kb/kafka-configs.sh --bootstrap-server localhost:9092 --describe --entity-type brokers --entity-default) ||
+cluster_level=$(kexec $kb/kafka-configs.sh "${kboot[@]}" --describe --entity-type brokers --entity-default) ||
   fail "kafka-configs.sh --entity-default: $cluster_level"
 grep -q '^ *min.insync.replicas=2 ' <<<"$cluster_level" || fail "cluster-level min.insync.replicas after the correction: $cluster_level"
 [ "$(kafka_uids)" = "$uids_before" ] || fail "the correction restarted Kafka pods"
@@ -571,10 +659,10 @@ wait_rebalance() { # wait_rebalance <operation or ''> <brokers as JSON>: until C
   done
 }
 replicas_on() { # replicas_on <broker id>: partition replicas of every topic (internal ones too) on that broker
-  { client /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$bootstrap" --describe 2>/dev/null || true; } |
+  { client /opt/kafka/bin/kafka-topics.sh "${boot[@]}" --describe 2>/dev/null || true; } |
     awk -v b="$1" '/Replicas:/ { for (i = 1; i <= NF; i++) if ($i == "Replicas:") { n = split($(i + 1), r, ","); for (j = 1; j <= n; j++) if (r[j] == b) c++ } } END { print c + 0 }'
 }
-client /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$bootstrap" --create --if-not-exists --topic scale \
+client /opt/kafka/bin/kafka-topics.sh "${boot[@]}" --create --if-not-exists --topic scale \
   --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null || fail "creating topic scale"
 client sh -c "nohup /opt/kafka/bin/kafka-run-class.sh org.apache.kafka.tools.VerifiableProducer \
   --bootstrap-server $bootstrap --topic scale --acks -1 --throughput $ROLL_RATE \
@@ -613,15 +701,23 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 client cat /tmp/scale-producer.out >"$roll_dir/scale-producer.jsonl" || fail "copying the scale producer's output"
-scale_records=$(client /opt/kafka/bin/kafka-get-offsets.sh --bootstrap-server "$bootstrap" --topic scale 2>/dev/null |
+scale_records=$(client /opt/kafka/bin/kafka-get-offsets.sh "${boot[@]}" --topic scale 2>/dev/null |
   awk -F: '{n += $3} END {print n + 0}')
-client /opt/kafka/bin/kafka-console-consumer.sh --bootstrap-server "$bootstrap" --topic scale --from-beginning \
+client /opt/kafka/bin/kafka-console-consumer.sh "${boot[@]}" --topic scale --from-beginning \
   --max-messages "$scale_records" --timeout-ms 60000 >"$roll_dir/scale-consumed.txt" 2>/dev/null || true
 scale_summary=$(python3 "$here/e2e/zero_loss.py" "$roll_dir/scale-producer.jsonl" "$roll_dir/scale-consumed.txt") || fail "acknowledged messages lost during scale-up/drain: $scale_summary"
 step "drain of broker 1 done in ${drain_secs}s (pod gone, no replica of any topic left on it); messages: $scale_summary"
 
-# --- 7. deleting the KafkaCluster cleans up ------------------------------------------------------
+# --- 7. deleting the KafkaUsers and the KafkaCluster cleans up -------------------------------------
 "${kubectl[@]}" -n "$NS" delete pod kafka-client --wait=false >/dev/null
+"${kubectl[@]}" -n "$NS" delete kafkauser "$E2E_READER" --wait=true --timeout=120s >/dev/null || fail "deleting KafkaUser $E2E_READER"
+acls_left=$(kexec $kb/kafka-acls.sh "${kboot[@]}" --list --principal "User:$E2E_READER" 2>&1) || fail "kafka-acls.sh --list: $acls_left"
+! grep -q "principal=User:$E2E_READER" <<<"$acls_left" || fail "User:$E2E_READER's ACLs outlived its KafkaUser: $acls_left"
+"${kubectl[@]}" -n "$NS" delete kafkauser "$E2E_USER" --wait=true --timeout=120s >/dev/null || fail "deleting KafkaUser $E2E_USER"
+for user in "$E2E_READER" "$E2E_USER"; do
+  ! "${kubectl[@]}" -n "$NS" get secret "$user" >/dev/null 2>&1 || fail "the Secret of KafkaUser $user outlived it"
+done
+step "KafkaUsers deleted: their Secrets and e2e-reader's ACLs are gone"
 t_del=$(date +%s)
 "${kubectl[@]}" -n "$NS" delete "kafkacluster/$CLUSTER" --wait=true --timeout=300s >/dev/null || fail "deleting the KafkaCluster"
 left=""

@@ -184,16 +184,27 @@ fn key_material_never_reaches_objects_status_or_logs() {
 }
 
 #[test]
-fn the_secure_example_renders_with_tls_everywhere() {
-    let cr: crate::crd::KafkaCluster =
-        serde_yaml::from_str(include_str!("../../deploy/examples/secure.yaml")).unwrap();
+fn the_secure_example_renders_with_tls_and_scram_everywhere() {
+    use serde::Deserialize;
+    // The file's first document is the cluster (a KafkaUser follows).
+    let doc = serde_yaml::Deserializer::from_str(include_str!("../../deploy/examples/secure.yaml"))
+        .next()
+        .unwrap();
+    let cr = crate::crd::KafkaCluster::deserialize(doc).unwrap();
     let rendered = crate::render::render(&cr, &Default::default()).expect("the example is valid");
     let broker = rendered.nodes.iter().find(|n| n.node_id == 0).unwrap();
     assert!(
         broker
             .server_properties
-            .contains("listener.security.protocol.map=CONTROLLER:SSL,TLS:SSL,REPLICATION:SSL"),
+            .contains("listener.security.protocol.map=CONTROLLER:SSL,INTERNAL:SASL_SSL,EXTERNAL:SASL_SSL,REPLICATION:SSL"),
         "{}",
         broker.server_properties
     );
+    let p = &broker.server_properties;
+    assert!(
+        p.contains("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+        "{p}"
+    );
+    let super_users = p.lines().find(|l| l.starts_with("super.users=")).unwrap_or_default();
+    assert!(super_users.split(';').any(|u| u.ends_with("User:admin")), "{super_users}");
 }
