@@ -205,6 +205,12 @@ fn the_secure_example_renders_with_tls_and_scram_everywhere() {
         p.contains("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
         "{p}"
     );
-    let super_users = p.lines().find(|l| l.starts_with("super.users=")).unwrap_or_default();
-    assert!(super_users.split(';').any(|u| u.ends_with("User:admin")), "{super_users}");
+    let super_users = p
+        .lines()
+        .find(|l| l.starts_with("super.users="))
+        .unwrap_or_default();
+    assert!(
+        super_users.split(';').any(|u| u.ends_with("User:admin")),
+        "{super_users}"
+    );
 }
