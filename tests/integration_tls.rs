@@ -302,3 +302,98 @@ async fn ca_renewal_overlaps_trust_and_rolls_every_node_onto_the_new_ca() {
         restarts(&reasons[retired..])
     );
 }
+
+/// A KafkaUser with `authentication: tls` gets a client certificate signed by the cluster CA in
+/// its Secret (bundle, certificate, key, PEM key store; owned by the user), named in its
+/// status with its principal; a deleted Secret is issued again with a new certificate.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn tls_users_get_client_certificates_of_the_cluster_ca() {
+    use kraftwerk::crd::KafkaUser;
+    let env = TestEnv::new("tls-users").await;
+    let ns = env.ns.clone();
+    env.create_kc(
+        &ns,
+        "mtls",
+        json!({
+            "security": { "tls": { "enabled": true } },
+            "listeners": [{ "name": "TLS", "port": 9092, "tls": true },
+                          { "name": "MTLS", "port": 9095, "tls": true, "authentication": { "type": "tls" } }],
+        }),
+    )
+    .await
+    .unwrap();
+    let users: Api<KafkaUser> = env.api();
+    let secrets: Api<Secret> = env.api();
+    let dave: KafkaUser = serde_json::from_value(json!({
+        "apiVersion": "kraftwerk.dev/v1alpha1", "kind": "KafkaUser",
+        "metadata": {"name": "dave", "namespace": ns},
+        "spec": {"cluster": "mtls", "authentication": {"type": "tls"}},
+    }))
+    .unwrap();
+    wait_for("the KafkaUser to be created", TIMEOUT, || {
+        let (users, dave) = (users.clone(), dave.clone());
+        async move { users.create(&Default::default(), &dave).await.ok() }
+    })
+    .await;
+    let issued = |previous: Option<String>| {
+        let secrets = secrets.clone();
+        wait_for("dave's certificate Secret", TIMEOUT, move || {
+            let (secrets, previous) = (secrets.clone(), previous.clone());
+            async move {
+                let s = secrets.get_opt("dave").await.ok()??;
+                let fp = annotation(&s, "kraftwerk.dev/tls-fingerprint");
+                (!fp.is_empty() && Some(&fp) != previous.as_ref()).then_some(s)
+            }
+        })
+    };
+    let secret = issued(None).await;
+    let bundle = secrets.get("mtls-cluster-ca-cert").await.unwrap();
+    let ca = secrets.get("mtls-cluster-ca").await.unwrap();
+    assert_eq!(secret_text(&secret, "ca.crt"), secret_text(&bundle, "ca.crt"));
+    assert_eq!(
+        annotation(&secret, "kraftwerk.dev/tls-issuer"),
+        annotation(&ca, "kraftwerk.dev/tls-fingerprint"),
+        "signed by the cluster CA"
+    );
+    let (cert, key) = (secret_text(&secret, "user.crt"), secret_text(&secret, "user.key"));
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    assert_eq!(secret_text(&secret, "user.pem"), format!("{key}{cert}"));
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(cert.as_bytes())
+        .map(|c: rustls_pki_types::CertificateDer| c.to_vec())
+        .unwrap();
+    let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let subject: Vec<String> = parsed
+        .subject()
+        .iter_attributes()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        subject,
+        ["kraftwerk-users", "dave"],
+        "O, then CN (RFC 2253: CN=dave,O=kraftwerk-users)"
+    );
+    let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("KafkaUser", "dave"));
+    assert!(!secret.annotations().values().any(|v| v.contains("PRIVATE")));
+    let status = wait_for("dave's status to name the Secret", TIMEOUT, || {
+        let users = users.clone();
+        async move {
+            users
+                .get("dave")
+                .await
+                .ok()?
+                .status
+                .filter(|s| s.secret.is_some())
+        }
+    })
+    .await;
+    assert_eq!(status.secret.as_deref(), Some("dave"));
+    assert_eq!(status.principal.as_deref(), Some("User:dave"));
+
+    // A deleted Secret: a new certificate is issued.
+    let first = annotation(&secret, "kraftwerk.dev/tls-fingerprint");
+    secrets.delete("dave", &DeleteParams::default()).await.unwrap();
+    let again = issued(Some(first)).await;
+    assert_eq!(secret_text(&again, "ca.crt"), secret_text(&bundle, "ca.crt"));
+}

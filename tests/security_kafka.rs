@@ -45,30 +45,44 @@ const CLIENT: &str = "INTERNAL";
 /// The SCRAM-SHA-512 listener (SASL_SSL) and its port in the spec.
 const SCRAM: &str = "CLIENTS";
 const SCRAM_PORT: u16 = 9094;
+/// The mutual-TLS listener (client certificates of the cluster CA) and its port in the spec.
+const MTLS: &str = "MTLS";
+const MTLS_PORT: u16 = 9095;
 
-/// ACLs that let the TLS listener's unauthenticated clients (`User:ANONYMOUS`) use the topic of
-/// the TLS checks with console consumers' generated groups.
-const ANONYMOUS_ACLS: &str = r#"
-cluster: sec
-authorization:
-  acls:
-    - resource: {type: topic, name: secure}
-      operations: [Read, Write, Describe]
-    - resource: {type: group, name: console-consumer-, patternType: prefixed}
-      operations: [Read]
-"#;
+/// A user that may produce to and consume `topic` in groups named `<group_prefix>*`, with
+/// `authentication` (a YAML line or empty) and `extra` YAML lines.
+fn acl_user(authentication: &str, topic: &str, group_prefix: &str, extra: &str) -> KafkaUserSpec {
+    let acls = [
+        format!("    - resource: {{type: topic, name: {topic}}}"),
+        "      operations: [Read, Write, Describe]".to_string(),
+        format!("    - resource: {{type: group, name: {group_prefix}, patternType: prefixed}}"),
+        "      operations: [Read]".to_string(),
+    ];
+    user_spec(&format!(
+        "cluster: sec\n{authentication}authorization:\n  acls:\n{}\n{extra}",
+        acls.join("\n")
+    ))
+}
 
-const ALICE: &str = r#"
-cluster: sec
-authentication: {type: scram-sha-512}
-authorization:
-  acls:
-    - resource: {type: topic, name: orders}
-      operations: [Read, Write, Describe]
-    - resource: {type: group, name: alice-, patternType: prefixed}
-      operations: [Read]
-quotas: {producerByteRate: 1048576, consumerByteRate: 2097152, requestPercentage: 50}
-"#;
+/// `User:ANONYMOUS`: the TLS listener's unauthenticated clients, on the topic of the TLS checks
+/// with console consumers' generated groups.
+fn anonymous() -> KafkaUserSpec {
+    acl_user("", "secure", "console-consumer-", "")
+}
+
+fn alice() -> KafkaUserSpec {
+    acl_user(
+        "authentication: {type: scram-sha-512}\n",
+        "orders",
+        "alice-",
+        "quotas: {producerByteRate: 1048576, consumerByteRate: 2097152, requestPercentage: 50}\n",
+    )
+}
+
+/// A `tls` user: a client certificate issued by the operator, ACLs on its own topic.
+fn carol() -> KafkaUserSpec {
+    acl_user("authentication: {type: tls}\n", "ledger", "carol-", "")
+}
 
 const BOB: &str = r#"
 cluster: sec
@@ -112,6 +126,8 @@ struct SecureCluster {
     /// SAN of the brokers' certificates, for the CLI, which resolves names itself).
     scram_bootstrap: String,
     scram_loopback: String,
+    /// The mutual-TLS listener through the bootstrap name.
+    mtls_bootstrap: String,
     hosts_flag: String,
 }
 
@@ -120,7 +136,8 @@ fn spec() -> KafkaCluster {
         "apiVersion: kraftwerk.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {{name: {CLUSTER}, namespace: {NAMESPACE}}}\n\
          spec:\n  security: {{tls: {{enabled: true}}, authorization: {{type: simple}}}}\n  \
          listeners: [{{name: {CLIENT}, port: 9092, tls: true}}, \
-         {{name: {SCRAM}, port: {SCRAM_PORT}, tls: true, authentication: {{type: scram-sha-512}}}}]\n  \
+         {{name: {SCRAM}, port: {SCRAM_PORT}, tls: true, authentication: {{type: scram-sha-512}}}}, \
+         {{name: {MTLS}, port: {MTLS_PORT}, tls: true, authentication: {{type: tls}}}}]\n  \
          brokers: {{replicas: 3}}\n  controllers: {{replicas: 3}}\n"
     ))
     .unwrap()
@@ -178,6 +195,7 @@ impl SecureCluster {
             replication_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(9091)?),
             scram_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(SCRAM_PORT)?),
             scram_loopback: format!("127.0.0.1:{}", port(SCRAM_PORT)?),
+            mtls_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(MTLS_PORT)?),
             ca,
             operator,
             hosts_flag,
@@ -618,9 +636,10 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
         "a Java client produces and consumes over TLS through the bootstrap name",
         {
             // Unauthenticated TLS clients are User:ANONYMOUS, under ACLs like any user.
-            apply_user(&admin, "ANONYMOUS", &user_spec(ANONYMOUS_ACLS), true, None, None)
+            apply_user(&admin, "ANONYMOUS", &anonymous(), true, None, None)
                 .await
                 .unwrap();
+            state_eventually(&admin, "ANONYMOUS", |s| s.acls.len() == 4).await;
             kafka_support::create_topic(&admin, "secure", 3).await;
             let lines: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
             let (ok, log) = cluster.tls_produce(&lines).unwrap();
@@ -679,6 +698,7 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
     );
 
     scram_users_apply_and_authenticate(&cluster, &admin).await;
+    tls_user_on_the_mutual_tls_listener(&cluster, &admin).await;
 
     step!("the operator's gates work through the rustls admin client", {
         let state = kafka_state(&admin).await.unwrap();
@@ -777,6 +797,27 @@ async fn acls_of(
         .collect()
 }
 
+/// What Kafka holds for `user` once `done` accepts it (metadata reaches the brokers
+/// asynchronously after the controller applied a change); fails after 20 s.
+async fn state_eventually(
+    admin: &AdminClient<Secured<Loopback>>,
+    user: &str,
+    done: impl Fn(&kraftwerk::user::KafkaUserState) -> bool,
+) -> kraftwerk::user::KafkaUserState {
+    let started = Instant::now();
+    loop {
+        let state = read_state(admin, user, true).await.unwrap();
+        if done(&state) {
+            return state;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "Kafka never showed the change of {user}: {state:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn has_authorization_error(text: &str) -> bool {
     text.contains("TopicAuthorizationException") || text.contains("Not authorized")
 }
@@ -788,7 +829,7 @@ async fn scram_users_apply_and_authenticate(cluster: &SecureCluster, admin: &Adm
     for t in ["orders", "secret"] {
         kafka_support::create_topic(admin, t, 1).await;
     }
-    let (alice, bob) = (user_spec(ALICE), user_spec(BOB));
+    let (alice, bob) = (alice(), user_spec(BOB));
     let alice_pw = secret::generate_password().unwrap();
     let bob_pw = secret::generate_password().unwrap();
     step!(
@@ -802,6 +843,11 @@ async fn scram_users_apply_and_authenticate(cluster: &SecureCluster, admin: &Adm
             apply_user(admin, "bob", &bob, true, Some(&bob_pw), None)
                 .await
                 .unwrap();
+            state_eventually(admin, "alice", |s| {
+                s.scram && s.acls.len() == 4 && s.quotas.len() == 3
+            })
+            .await;
+            state_eventually(admin, "bob", |s| s.scram).await;
             let creds = admin
                 .describe_scram_credentials(&["alice", "bob", "nobody"])
                 .await
@@ -886,6 +932,63 @@ async fn scram_users_apply_and_authenticate(cluster: &SecureCluster, admin: &Adm
     scram_users_edit_rotate_delete(cluster, admin, &alice, &alice_pw, &bob_pw).await;
 }
 
+/// A `tls` KafkaUser: its Secret as the operator writes it (`user::cert`), the certificate
+/// issued by the operator's code; a Java client with the Secret's PEM key store and bundle
+/// produces and consumes on the mutual-TLS listener under the user's ACLs (`User:carol`: the CN
+/// mapping); a topic without ACLs is refused; a client without a certificate is refused.
+async fn tls_user_on_the_mutual_tls_listener(
+    cluster: &SecureCluster,
+    admin: &AdminClient<Secured<Loopback>>,
+) {
+    step!(
+        "a tls KafkaUser's certificate works on the mutual-TLS listener under its ACLs",
+        {
+            let (cert, info) = kraftwerk::tls::issue::issue_user(&cluster.ca, "carol", now(), 10).unwrap();
+            let bundle = fs::read_to_string(cluster.root.join("ca/ca.crt")).unwrap();
+            let secret = user::cert::cert_secret(NAMESPACE, CLUSTER, "carol", &cert, &info, &bundle, None);
+            let dir = cluster.root.join("carol");
+            for (key, value) in secret.data.unwrap() {
+                write(&dir.join(key), &String::from_utf8(value.0).unwrap()).unwrap();
+            }
+            apply_user(admin, "carol", &carol(), true, None, None)
+                .await
+                .unwrap();
+            state_eventually(admin, "carol", |s| s.acls.len() == 4).await;
+            kafka_support::create_topic(admin, "ledger", 1).await;
+            let config = cluster
+                .properties(
+                    "carol",
+                    &format!(
+                        "security.protocol=SSL\nssl.keystore.type=PEM\nssl.keystore.location={}\n",
+                        dir.join(user::cert::KEYSTORE_KEY).display()
+                    ),
+                )
+                .unwrap();
+            let at = cluster.mtls_bootstrap.clone();
+            let three: Vec<String> = ["l1", "l2", "l3"].map(String::from).into();
+            let (ok, log) = cluster.java_produce(&config, &at, "ledger", &three).unwrap();
+            assert!(ok, "carol produce with her certificate: {log}");
+            let (records, err) = cluster
+                .java_consume(&config, &at, "ledger", Some("carol-readers"), 3)
+                .unwrap();
+            assert_eq!(records, three, "carol consume: {err}");
+            let (ok, log) = cluster
+                .java_produce(&config, &at, "orders", &["nope".into()])
+                .unwrap();
+            assert!(!ok && has_authorization_error(&log), "carol on orders: {log}");
+            let no_cert = cluster.client_properties().unwrap();
+            let (ok, log) = cluster
+                .java_produce(&no_cert, &at, "ledger", &["nope".into()])
+                .unwrap();
+            assert!(!ok, "a client without a certificate must be refused: {log}");
+            eprintln!(
+                "no certificate on {MTLS}: {}",
+                log.lines().find(|l| l.contains("Exception")).unwrap_or("refused")
+            );
+        }
+    );
+}
+
 /// An ACL edit applied exactly, a password rotation, the CLI with SCRAM, and deletion.
 async fn scram_users_edit_rotate_delete(
     cluster: &SecureCluster,
@@ -909,6 +1012,7 @@ async fn scram_users_edit_rotate_delete(
             (0, 3),
             "{plan:?}"
         );
+        state_eventually(admin, "alice", |s| s.acls.len() == 1 && s.quotas.len() == 2).await;
         assert_eq!(
             acls_of(admin, "User:alice").await,
             user::desired_acls("alice", &edited)
@@ -927,6 +1031,20 @@ async fn scram_users_edit_rotate_delete(
                 .await
                 .unwrap();
             assert_eq!(plan.credential, Some(CredentialAction::Upsert));
+            // The new credential reaches the broker asynchronously.
+            let started = Instant::now();
+            while cluster
+                .scram_admin("alice", &new_pw)
+                .metadata(None)
+                .await
+                .is_err()
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "the new password never worked"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             cluster
                 .scram_admin("alice", &new_pw)
                 .metadata(None)
@@ -976,7 +1094,7 @@ async fn scram_users_edit_rotate_delete(
         {
             let plan = remove_user(admin, "alice", true).await.unwrap();
             assert_eq!(plan.credential, Some(CredentialAction::Delete));
-            let state = read_state(admin, "alice", true).await.unwrap();
+            let state = state_eventually(admin, "alice", |s| s.acls.is_empty() && !s.scram).await;
             assert!(
                 state.acls.is_empty() && state.quotas.is_empty() && !state.scram,
                 "{state:?}"

@@ -67,6 +67,7 @@ event_reasons! {
     CaRenewed => "IssueCertificate",
     CaRetired => "IssueCertificate",
     UserSecretCreated => "CreateSecret",
+    UserCertificateIssued => "IssueCertificate",
     UserRefused => "ReconcileUser",
 }
 

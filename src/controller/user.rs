@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::labels;
 use crate::names::ClusterNames;
 use crate::tls::secrets as tls_secrets;
+use crate::user::cert::{CaView, CertStep};
 use crate::user::{self, CredentialAction, KafkaUserState, UserPlan, secret};
 
 /// How often a converged user is compared with Kafka again (ACLs changed behind the operator's
@@ -135,9 +136,13 @@ async fn reconcile(user: Arc<KafkaUser>, ucx: Arc<UserContext>) -> Result<Action
     let (Some(cluster), Some(offer)) = (cluster, offer) else {
         return Ok(Action::await_change());
     };
-    let secret_name = match ensure_secret(&ucx, &user, &ns).await {
-        Ok(s) => s,
-        Err(message) => {
+    let secret_name = match ensure_secret(&ucx, &user, &ns, &cluster).await? {
+        Credentials::Ready(s) => s,
+        Credentials::Pending(message) => {
+            publish(ctx, &user, false, UserReason::CredentialsPending, &message, None).await?;
+            return Ok(Action::requeue(KAFKA_RETRY));
+        }
+        Credentials::Refused(message) => {
             publish(ctx, &user, false, UserReason::InvalidSpec, &message, None).await?;
             return Ok(Action::await_change());
         }
@@ -166,17 +171,8 @@ async fn reconcile(user: Arc<KafkaUser>, ucx: Arc<UserContext>) -> Result<Action
             if !plan.is_empty() {
                 info!(?plan.credential, created = plan.acls.create.len(), deleted = plan.acls.delete.len(), quotas = !plan.quotas.is_empty(), "applied user to Kafka");
             }
-            let (ready, reason, message) = match user.spec.authentication.as_ref().map(|a| a.type_) {
-                Some(AuthenticationType::Tls) => (
-                    false,
-                    UserReason::CredentialsPending,
-                    format!(
-                        "spec.authentication.type: ACLs and quotas are applied; the operator does not issue client certificates yet: use a certificate with CN={name} from a CA the listener trusts"
-                    ),
-                ),
-                _ => (true, UserReason::Applied, applied_message(&user)),
-            };
-            publish(ctx, &user, ready, reason, &message, secret_name).await?;
+            let message = applied_message(&user);
+            publish(ctx, &user, true, UserReason::Applied, &message, secret_name).await?;
             ctx.reset_backoff(&name, Some(&ns));
             Ok(Action::requeue(RESYNC))
         }
@@ -323,46 +319,194 @@ async fn execute<C: Connector>(
     admin.alter_user_quotas(name, &plan.quotas).await
 }
 
-/// The user's Secret name, creating the Secret (with a new password) for a SCRAM user that has
-/// none. `Err` names the problem when a Secret of that name exists but is not the operator's.
-async fn ensure_secret(ucx: &UserContext, user: &KafkaUser, ns: &str) -> Result<Option<String>, String> {
-    let wants_scram = user
-        .spec
-        .authentication
-        .as_ref()
-        .is_some_and(|a| a.type_ == AuthenticationType::ScramSha512);
-    if !wants_scram {
-        return Ok(None);
-    }
+/// The user's credentials Secret after a pass.
+enum Credentials {
+    /// The Secret's name (None: the user's authentication needs none).
+    Ready(Option<String>),
+    /// Cannot be made yet (the message says what it waits for); retried.
+    Pending(String),
+    /// A Secret of that name exists and is not the user's, or cannot be written.
+    Refused(String),
+}
+
+/// The user's Secret: for a SCRAM user created once with a new password; for a tls user the
+/// client certificate, issued and renewed ([`ensure_cert_secret`]).
+async fn ensure_secret(
+    ucx: &UserContext,
+    user: &KafkaUser,
+    ns: &str,
+    cluster: &KafkaCluster,
+) -> Result<Credentials> {
     let name = user.name_any();
-    if ucx.secrets.get(&ObjectRef::new(&name).within(ns)).is_some() {
-        return Ok(Some(name));
+    match user.spec.authentication.as_ref().map(|a| a.type_) {
+        None => Ok(Credentials::Ready(None)),
+        Some(AuthenticationType::Tls) => ensure_cert_secret(ucx, user, ns, cluster).await,
+        Some(AuthenticationType::ScramSha512) => {
+            if ucx.secrets.get(&ObjectRef::new(&name).within(ns)).is_some() {
+                return Ok(Credentials::Ready(Some(name)));
+            }
+            let password = match secret::generate_password() {
+                Ok(p) => p,
+                Err(e) => return Ok(Credentials::Pending(e)),
+            };
+            let owner = user.controller_owner_ref(&());
+            let object = secret::scram_secret(ns, &user.spec.cluster, &name, &password, owner);
+            let note = format!("created Secret {name} with a generated SCRAM-SHA-512 password");
+            Ok(create_secret(ucx, user, ns, object, EventReason::UserSecretCreated, &note).await)
+        }
     }
-    let password = secret::generate_password()?;
-    let owner = user.controller_owner_ref(&());
-    let object = secret::scram_secret(ns, &user.spec.cluster, &name, &password, owner);
+}
+
+/// Creates the user's Secret; a Secret of that name that is not the user's is refused (never
+/// taken over).
+async fn create_secret(
+    ucx: &UserContext,
+    user: &KafkaUser,
+    ns: &str,
+    object: Secret,
+    reason: EventReason,
+    note: &str,
+) -> Credentials {
+    let name = user.name_any();
     let secrets: Api<Secret> = Api::namespaced(ucx.ctx.client.clone(), ns);
     match secrets.create(&PostParams::default(), &object).await {
         Ok(_) => {
             ucx.ctx
-                .publish(
-                    &user.object_ref(&()),
-                    EventType::Normal,
-                    EventReason::UserSecretCreated,
-                    &format!("created Secret {name} with a generated SCRAM-SHA-512 password"),
-                    None,
-                )
+                .publish(&user.object_ref(&()), EventType::Normal, reason, note, None)
                 .await;
-            Ok(Some(name))
+            Credentials::Ready(Some(name))
         }
         // Ours but not cached yet: the watch brings it and the next pass goes on.
         Err(kube::Error::Api(e)) if e.code == 409 => match secrets.get_opt(&name).await {
-            Ok(Some(s)) if s.labels().get(labels::KAFKA_USER) == Some(&name) => Ok(Some(name)),
-            _ => Err(format!(
+            Ok(Some(s)) if s.labels().get(labels::KAFKA_USER) == Some(&name) => {
+                Credentials::Ready(Some(name))
+            }
+            _ => Credentials::Refused(format!(
                 "metadata.name: a Secret {name:?} exists in this namespace and is not this user's: rename the user or remove the Secret"
             )),
         },
-        Err(e) => Err(format!("cannot create Secret {name:?}: {e}")),
+        Err(e) => Credentials::Refused(format!("cannot create Secret {name:?}: {e}")),
+    }
+}
+
+/// The client certificate of a tls user, signed by the cluster CA: issued when missing,
+/// renewed before it expires, replaced after a CA renewal once the nodes trust the new CA, its
+/// bundle kept current ([`user::cert::decide`]). Waits for the cluster's CA.
+async fn ensure_cert_secret(
+    ucx: &UserContext,
+    user: &KafkaUser,
+    ns: &str,
+    cluster: &KafkaCluster,
+) -> Result<Credentials> {
+    let ctx = &ucx.ctx;
+    let name = user.name_any();
+    let names = ClusterNames::new(&cluster.name_any(), ns, &ctx.options.cluster_domain);
+    let Some(ca) = ca_view(ctx, &names) else {
+        return Ok(Credentials::Pending(format!(
+            "waiting for the CA of KafkaCluster {:?} (Secret {}) to sign the client certificate",
+            user.spec.cluster,
+            names.ca_cert_secret()
+        )));
+    };
+    let settings = crate::tls::settings(&cluster.spec).ok().flatten();
+    let (validity, renew_before) = settings.as_ref().map_or(
+        (
+            crate::tls::DEFAULT_CERT_VALIDITY_DAYS,
+            crate::tls::DEFAULT_RENEW_BEFORE_DAYS,
+        ),
+        |s| (s.cert_validity_days, s.cert_renew_before_days),
+    );
+    let existing = ucx.secrets.get(&ObjectRef::new(&name).within(ns));
+    let have = existing.as_deref().and_then(tls_secrets::cert_info);
+    let bundle_in = existing
+        .as_deref()
+        .and_then(|s| tls_secrets::text(s, user::cert::CA_KEY));
+    let now = super::status::now().as_second();
+    let step = user::cert::decide(have.as_ref(), bundle_in.as_deref(), &ca, now, renew_before);
+    let (cert, info, why) = match (step, existing.as_deref()) {
+        (CertStep::Keep, _) => return Ok(Credentials::Ready(Some(name))),
+        (CertStep::UpdateBundle, Some(s)) => match (user::cert::keyed(s), have) {
+            (Some(cert), Some(info)) => (cert, info, None),
+            _ => return Ok(Credentials::Pending("the user's Secret is unreadable".into())),
+        },
+        (CertStep::Issue(_), _) | (CertStep::UpdateBundle, None) => {
+            let why = match step {
+                CertStep::Issue(why) => why,
+                _ => crate::tls::plan::Why::Missing,
+            };
+            let Some(signer) = signing_ca(ctx, &names, settings.as_ref()).await? else {
+                return Ok(Credentials::Pending(
+                    "the cluster CA's key is not readable".into(),
+                ));
+            };
+            let (cert, info) = crate::tls::issue::issue_user(&signer, &name, now, validity)?;
+            (cert, info, Some(why))
+        }
+    };
+    let owner = user.controller_owner_ref(&());
+    let object = user::cert::cert_secret(ns, &user.spec.cluster, &name, &cert, &info, &ca.bundle, owner);
+    let note = format!(
+        "issued the client certificate CN={name},O={} in Secret {name} ({})",
+        crate::tls::issue::USER_ORGANIZATION,
+        why.map_or("trust bundle updated", |w| w.as_str())
+    );
+    if existing.is_none() {
+        return Ok(create_secret(ucx, user, ns, object, EventReason::UserCertificateIssued, &note).await);
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let params = PatchParams::apply(crate::FIELD_MANAGER).force();
+    secrets.patch(&name, &params, &Patch::Apply(&object)).await?;
+    if why.is_some() {
+        ctx.publish(
+            &user.object_ref(&()),
+            EventType::Normal,
+            EventReason::UserCertificateIssued,
+            &note,
+            None,
+        )
+        .await;
+    }
+    Ok(Credentials::Ready(Some(name)))
+}
+
+/// The cluster's current CA from the Secret cache: the trust bundle, and whether every node
+/// trusts its first CA (the operator's certificate is of it).
+fn ca_view(ctx: &Context, names: &ClusterNames) -> Option<CaView> {
+    let cached = |name: String| {
+        ctx.caches
+            .secrets
+            .get(&ObjectRef::new(&name).within(&names.namespace))
+    };
+    let bundle_secret = cached(names.ca_cert_secret())?;
+    let bundle = tls_secrets::text(&bundle_secret, crate::tls::BUNDLE_KEY)?;
+    let fingerprint = tls_secrets::trusted(&bundle_secret).first()?.clone();
+    let settled = cached(names.operator_tls_secret())
+        .and_then(|s| tls_secrets::cert_info(&s))
+        .is_some_and(|i| i.issuer == fingerprint);
+    Some(CaView {
+        fingerprint,
+        settled,
+        bundle,
+    })
+}
+
+/// The CA that signs: the generated one from the cache, or the user's (`ca.secretName`, read
+/// now). None when it is not (yet) readable.
+async fn signing_ca(
+    ctx: &Context,
+    names: &ClusterNames,
+    settings: Option<&crate::tls::TlsSettings>,
+) -> Result<Option<crate::tls::issue::KeyedCert>> {
+    match settings.and_then(|s| s.ca_secret.as_deref()) {
+        None => Ok(ctx
+            .caches
+            .secrets
+            .get(&ObjectRef::new(&names.ca_secret()).within(&names.namespace))
+            .and_then(|s| tls_secrets::keyed(&s))),
+        Some(secret) => {
+            let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &names.namespace);
+            Ok(api.get_opt(secret).await?.as_ref().and_then(tls_secrets::keyed))
+        }
     }
 }
 

@@ -53,8 +53,9 @@ pub struct KafkaUserSpec {
 #[serde(rename_all = "camelCase")]
 pub struct UserAuthentication {
     /// `scram-sha-512`: the operator generates a password and stores it (and a ready
-    /// `sasl.jaas.config`) in the Secret `<name>`. `tls`: a client certificate signed by the
-    /// clients CA, in the Secret `<name>`.
+    /// `sasl.jaas.config`) in the Secret `<name>`. `tls`: a client certificate
+    /// (`CN=<name>,O=kraftwerk-users`) signed by the cluster CA, in the Secret `<name>`
+    /// (`ca.crt`, `user.crt`, `user.key`, `user.pem`).
     #[serde(rename = "type")]
     pub type_: AuthenticationType,
 }

@@ -167,6 +167,35 @@ pub fn issue(
     now: i64,
     validity_days: u32,
 ) -> Result<(KeyedCert, CertInfo), TlsError> {
+    issue_named(ca, name(&subject.common_name), &subject.sans, now, validity_days)
+}
+
+/// The organization of users' client certificates: their subject is
+/// `CN=<user>,O=kraftwerk-users`, a DN no node or operator certificate has.
+pub const USER_ORGANIZATION: &str = "kraftwerk-users";
+
+/// A user's client certificate, signed by `ca`, subject `CN=<user>,O=kraftwerk-users` (as Java
+/// prints it, RFC 2253: the CN first, so mutual-TLS listeners map it to the user name).
+pub fn issue_user(
+    ca: &KeyedCert,
+    user: &str,
+    now: i64,
+    validity_days: u32,
+) -> Result<(KeyedCert, CertInfo), TlsError> {
+    // RFC 2253 prints the RDNs last first: O is encoded before CN.
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, USER_ORGANIZATION);
+    dn.push(DnType::CommonName, user);
+    issue_named(ca, dn, &[], now, validity_days)
+}
+
+fn issue_named(
+    ca: &KeyedCert,
+    dn: DistinguishedName,
+    sans: &[String],
+    now: i64,
+    validity_days: u32,
+) -> Result<(KeyedCert, CertInfo), TlsError> {
     let parse = |what: &str, e: rcgen::Error| TlsError::Parse {
         what: what.into(),
         detail: e.to_string(),
@@ -174,15 +203,15 @@ pub fn issue(
     let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(|e| parse("CA key", e))?;
     let issuer = Issuer::from_ca_cert_pem(&ca.cert_pem, ca_key).map_err(|e| parse("CA certificate", e))?;
     let key = KeyPair::generate().map_err(generation_error)?;
-    let mut params = CertificateParams::new(subject.sans.clone()).map_err(generation_error)?;
+    let mut params = CertificateParams::new(sans.to_vec()).map_err(generation_error)?;
     (params.not_before, params.not_after) = window(now, validity_days)?;
-    params.distinguished_name = name(&subject.common_name);
+    params.distinguished_name = dn;
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    params.extended_key_usages = if subject.sans.is_empty() {
+    params.extended_key_usages = if sans.is_empty() {
         vec![ExtendedKeyUsagePurpose::ClientAuth]
     } else {
         vec![
@@ -195,7 +224,7 @@ pub fn issue(
         not_after: params.not_after.unix_timestamp(),
         fingerprint: short_digest(cert.der()),
         issuer: fingerprint(&ca.cert_pem)?,
-        sans: sans_digest(&subject.sans),
+        sans: sans_digest(sans),
     };
     Ok((
         KeyedCert {
@@ -269,6 +298,27 @@ mod tests {
         let other_der = first_der(&other.cert_pem, "other").unwrap();
         let (_, other_cert) = x509_parser::parse_x509_certificate(&other_der).unwrap();
         assert!(cert.verify_signature(Some(other_cert.public_key())).is_err());
+    }
+
+    #[test]
+    fn a_user_certificate_is_a_client_certificate_with_the_user_cn_first() {
+        let (ca, ca_info) = generate_ca("demo-cluster-ca", NOW, 10).unwrap();
+        let (leaf, info) = issue_user(&ca, "alice", NOW, 5).unwrap();
+        assert_eq!(info.issuer, ca_info.fingerprint);
+        let der = first_der(&leaf.cert_pem, "leaf").unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let rdns: Vec<String> = cert
+            .subject()
+            .iter_attributes()
+            .map(|a| format!("{}={}", a.attr_type(), a.as_str().unwrap()))
+            .collect();
+        // Encoded O then CN (OIDs 2.5.4.10, 2.5.4.3): RFC 2253 (Java) prints CN=alice,O=kraftwerk-users.
+        assert_eq!(rdns, ["2.5.4.10=kraftwerk-users", "2.5.4.3=alice"]);
+        let ca_der = first_der(&ca.cert_pem, "ca").unwrap();
+        let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+        cert.verify_signature(Some(ca_cert.public_key())).unwrap();
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.client_auth && !eku.server_auth, "a client certificate only");
     }
 
     #[test]

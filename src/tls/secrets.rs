@@ -32,7 +32,8 @@ fn meta(
     }
 }
 
-fn info_annotations(info: &CertInfo) -> BTreeMap<String, String> {
+/// The annotations recording a certificate's state (what the planners read).
+pub fn info_annotations(info: &CertInfo) -> BTreeMap<String, String> {
     BTreeMap::from([
         (a::TLS_NOT_AFTER.into(), info.not_after.to_string()),
         (a::TLS_FINGERPRINT.into(), info.fingerprint.clone()),

@@ -3,6 +3,7 @@
 //! the exact difference to what Kafka holds, the credentials Secret, and the status.
 //! [`crate::controller::user`] executes the plans.
 
+pub mod cert;
 pub mod secret;
 
 use std::collections::{BTreeMap, BTreeSet};
