@@ -96,6 +96,9 @@ pub struct Existing {
     pub nodes: Vec<BTreeMap<String, String>>,
     /// Each node's TLS digest, from the certificate Secrets (see `controller::tls`).
     pub tls_digests: BTreeMap<i32, String>,
+    /// Digest of the user-provided listener certificates (`listeners[].certificateSecret`),
+    /// checked by `controller::tls`; empty when there are none.
+    pub listener_certs: String,
     /// The operator's TLS client material for this cluster (CA bundle and its certificate).
     pub admin_tls: Option<crate::admin::ClientTls>,
 }
@@ -156,6 +159,8 @@ pub struct Listener {
     pub tls: bool,
     /// Client authentication, if any.
     pub authentication: Option<crate::crd::AuthenticationType>,
+    /// The user's Secret with the certificate served on this listener (else the node's).
+    pub certificate_secret: Option<String>,
     /// Internal, node port or load balancer, with per-broker overrides (see [`crate::listeners`]).
     pub exposure: crate::listeners::Exposure,
 }
@@ -239,6 +244,9 @@ pub struct ValidatedCluster {
     /// Each node's TLS digest (trust bundle and certificate) from its Secrets: in the pod, so
     /// a new certificate restarts the node in a roll.
     pub tls_digests: BTreeMap<i32, String>,
+    /// Digest of the user-provided listener certificates: in the broker pods, so a new one
+    /// restarts the brokers in a roll. Empty when there are none.
+    pub listener_certs: String,
     /// The operator's TLS client for this cluster's inter-broker listener, when it uses TLS.
     pub admin_tls: Option<crate::admin::ClientTls>,
     /// The authorizer's settings; None without `spec.security.authorization`.
@@ -438,6 +446,7 @@ pub fn validate_with(
         } else {
             BTreeMap::new()
         },
+        listener_certs: existing.listener_certs.clone(),
         admin_tls: crate::tls::admin_listener(spec)
             .1
             .then(|| existing.admin_tls.clone())
@@ -615,12 +624,19 @@ fn check_listeners(
                 "tls (mutual TLS) needs tls: true on the listener".into(),
             );
         }
+        if l.certificate_secret.is_some() && !l.tls {
+            refuse(
+                &format!("{field}.certificateSecret"),
+                "a served certificate needs tls: true on the listener".into(),
+            );
+        }
         listeners.push(Listener {
             name: l.name.clone(),
             port: l.port,
             protocol: derived.into(),
             tls: l.tls,
             authentication: l.authentication.as_ref().map(|a| a.type_),
+            certificate_secret: l.certificate_secret.clone(),
             exposure: crate::listeners::Exposure::of(l),
         });
     }
@@ -687,6 +703,7 @@ fn replication_listener(
         protocol: "SSL".into(),
         tls: true,
         authentication: Some(crate::crd::AuthenticationType::Tls),
+        certificate_secret: None,
         exposure: crate::listeners::Exposure::default(),
     });
 }

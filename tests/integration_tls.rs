@@ -397,3 +397,106 @@ async fn tls_users_get_client_certificates_of_the_cluster_ca() {
     let again = issued(Some(first)).await;
     assert_eq!(secret_text(&again, "ca.crt"), secret_text(&bundle, "ca.crt"));
 }
+
+/// `listeners[].certificateSecret`: a Secret that is missing, then one whose certificate does
+/// not cover the listener's names, is refused naming the field (Ready=False, InvalidSpec, a
+/// Warning Event, no pod); a covering one is mounted into the brokers.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn a_listener_certificate_must_exist_and_cover_the_listeners_names() {
+    use kraftwerk::tls::issue::Subject;
+    let env = TestEnv::new("tls-own").await;
+    let ns = env.ns.clone();
+    let secrets: Api<Secret> = env.api();
+    let spec = json!({
+        "security": { "tls": { "enabled": true } },
+        "brokers": { "replicas": 1 },
+        "listeners": [{ "name": "OWN", "port": 9092, "tls": true, "certificateSecret": "own-cert" }],
+    });
+    env.create_kc(&ns, "own", spec.clone()).await.unwrap();
+    let message = |kc: kraftwerk::crd::KafkaCluster| {
+        kc.status
+            .unwrap()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap()
+            .message
+    };
+    let refused = env
+        .wait_condition(&ns, "own", "Ready", "False", Some("InvalidSpec"))
+        .await;
+    let text = message(refused);
+    assert!(
+        text.contains("spec.listeners[0].certificateSecret") && text.contains("does not exist"),
+        "{text}"
+    );
+    assert!(
+        event_reasons(&env, "own")
+            .await
+            .iter()
+            .any(|r| r == "InvalidSpec")
+    );
+    assert!(
+        env.names_of::<Pod>(&ns, "own").await.is_empty(),
+        "nothing applied"
+    );
+
+    let (ca, _) = kraftwerk::tls::issue::generate_ca("own-ca", now(), 10).unwrap();
+    let secret_with = |sans: &[&str]| -> Secret {
+        let subject = Subject {
+            common_name: "kafka".into(),
+            sans: sans.iter().map(|s| s.to_string()).collect(),
+        };
+        let (cert, _) = kraftwerk::tls::issue::issue(&ca, &subject, now(), 5).unwrap();
+        serde_json::from_value(json!({
+            "metadata": { "name": "own-cert" },
+            "type": "kubernetes.io/tls",
+            "stringData": { "tls.crt": format!("{}{}", cert.cert_pem, ca.cert_pem), "tls.key": cert.key_pem },
+        }))
+        .unwrap()
+    };
+    secrets
+        .create(&Default::default(), &secret_with(&["kafka.example.com"]))
+        .await
+        .unwrap();
+    let uncovered = wait_for("the refusal to name the uncovered names", TIMEOUT, || async {
+        let text = message(env.get_kc(&ns, "own").await);
+        text.contains("does not cover").then_some(text)
+    })
+    .await;
+    assert!(
+        uncovered.contains("spec.listeners[0].certificateSecret")
+            && uncovered.contains(&format!("own-kafka-bootstrap.{ns}.svc.cluster.local")),
+        "{uncovered}"
+    );
+    assert!(
+        env.names_of::<Pod>(&ns, "own").await.is_empty(),
+        "nothing applied"
+    );
+
+    let domain = format!("*.own-kafka-headless.{ns}.svc.cluster.local");
+    let bootstrap = format!("own-kafka-bootstrap.{ns}.svc.cluster.local");
+    secrets
+        .replace(
+            "own-cert",
+            &Default::default(),
+            &secret_with(&[&domain, &bootstrap]),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = env.api();
+    let broker = wait_for("broker 0 with the listener's certificate", TIMEOUT, || async {
+        pods.get_opt("own-broker-0").await.ok()?
+    })
+    .await;
+    let volume = broker
+        .spec
+        .unwrap()
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "tls-listener-own")
+        .expect("the listener certificate is mounted");
+    assert_eq!(volume.secret.unwrap().secret_name.as_deref(), Some("own-cert"));
+}

@@ -187,6 +187,11 @@ async fn invalid_specs_are_rejected_at_admission() {
             "spec.security.authorization needs spec.security.tls.enabled",
         ),
         (
+            "certificate-without-tls",
+            json!({ "listeners": [{ "name": "INTERNAL", "port": 9092, "certificateSecret": "mine" }] }),
+            "spec.listeners[].certificateSecret needs tls: true",
+        ),
+        (
             "placement-unbounded",
             json!({ "brokers": { "placement": { "constraints": "x".repeat(5000) } } }),
             "spec.brokers.placement.constraints",

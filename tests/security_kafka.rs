@@ -48,6 +48,9 @@ const SCRAM_PORT: u16 = 9094;
 /// The mutual-TLS listener (client certificates of the cluster CA) and its port in the spec.
 const MTLS: &str = "MTLS";
 const MTLS_PORT: u16 = 9095;
+/// A TLS listener serving the user's own certificate (`certificateSecret`, another CA).
+const OWN: &str = "OWN";
+const OWN_PORT: u16 = 9096;
 
 /// A user that may produce to and consume `topic` in groups named `<group_prefix>*`, with
 /// `authentication` (a YAML line or empty) and `extra` YAML lines.
@@ -128,6 +131,10 @@ struct SecureCluster {
     scram_loopback: String,
     /// The mutual-TLS listener through the bootstrap name.
     mtls_bootstrap: String,
+    /// The listener with the user's certificate through the bootstrap name, and the CA that
+    /// signed that certificate (PEM file).
+    own_bootstrap: String,
+    own_ca: PathBuf,
     hosts_flag: String,
 }
 
@@ -137,7 +144,8 @@ fn spec() -> KafkaCluster {
          spec:\n  security: {{tls: {{enabled: true}}, authorization: {{type: simple}}}}\n  \
          listeners: [{{name: {CLIENT}, port: 9092, tls: true}}, \
          {{name: {SCRAM}, port: {SCRAM_PORT}, tls: true, authentication: {{type: scram-sha-512}}}}, \
-         {{name: {MTLS}, port: {MTLS_PORT}, tls: true, authentication: {{type: tls}}}}]\n  \
+         {{name: {MTLS}, port: {MTLS_PORT}, tls: true, authentication: {{type: tls}}}}, \
+         {{name: {OWN}, port: {OWN_PORT}, tls: true, certificateSecret: own-cert}}]\n  \
          brokers: {{replicas: 3}}\n  controllers: {{replicas: 3}}\n"
     ))
     .unwrap()
@@ -160,6 +168,8 @@ impl SecureCluster {
         all_names.extend([names.bootstrap_fqdn(), "wrong-name.example".to_string()]);
         write(&hosts, &format!("127.0.0.1 {}\n", all_names.join(" ")))?;
         let hosts_flag = format!("-Djdk.net.hosts.file={}", hosts.display());
+        let own_secret = own_certificate(&cr, &names, &root)?;
+        let own_ca_path = root.join("own-ca.crt");
         let libs = libs_dir()?;
         let mut nodes = Vec::new();
         for s in &specs {
@@ -175,6 +185,12 @@ impl SecureCluster {
                 &format!("{}{}", cert.cert_pem, ca.cert_pem),
             )?;
             write(&dir.join("tls/node/tls.key"), &cert.key_pem)?;
+            if !s.role.is_controller() {
+                for (key, value) in own_secret.data.clone().unwrap_or_default() {
+                    let text = String::from_utf8(value.0).map_err(|e| e.to_string())?;
+                    write(&dir.join("tls/listener/own").join(key), &text)?;
+                }
+            }
             let props = localize(s, &specs, &map, &dir, &ca_dir)?;
             let mut node = KafkaNode::new(&s.name, s.node_id, kafka_role(s), &dir, &props, &libs)?;
             node.format_args = s.format_args.iter().map(|a| remap(a, &specs, &map)).collect();
@@ -196,6 +212,8 @@ impl SecureCluster {
             scram_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(SCRAM_PORT)?),
             scram_loopback: format!("127.0.0.1:{}", port(SCRAM_PORT)?),
             mtls_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(MTLS_PORT)?),
+            own_bootstrap: format!("{}:{}", names.bootstrap_fqdn(), port(OWN_PORT)?),
+            own_ca: own_ca_path,
             ca,
             operator,
             hosts_flag,
@@ -372,13 +390,17 @@ impl SecureCluster {
     }
 
     fn properties(&self, name: &str, auth: &str) -> Res<PathBuf> {
+        self.properties_trusting(name, auth, &self.root.join("ca/ca.crt"))
+    }
+
+    fn properties_trusting(&self, name: &str, auth: &str, ca: &Path) -> Res<PathBuf> {
         let path = self.root.join(format!("{name}.properties"));
         write(
             &path,
             &format!(
                 "{auth}ssl.truststore.type=PEM\nssl.truststore.location={}\n\
                  ssl.endpoint.identification.algorithm=https\n",
-                self.root.join("ca/ca.crt").display()
+                ca.display()
             ),
         )?;
         Ok(path)
@@ -481,6 +503,35 @@ impl SecureCluster {
     }
 }
 
+/// The user's own certificate for the OWN listener, as its Secret would hold it: signed by
+/// another CA (written to `own-ca.crt`), covering the names the operator's check requires, and
+/// passing that check (`tls::listener_cert`).
+fn own_certificate(
+    cr: &KafkaCluster,
+    names: &ClusterNames,
+    root: &Path,
+) -> Res<k8s_openapi::api::core::v1::Secret> {
+    use kraftwerk::tls::listener_cert;
+    let listener = cr
+        .spec
+        .listeners
+        .iter()
+        .find(|l| l.name == OWN)
+        .ok_or("no OWN listener")?;
+    let hosts = listener_cert::hostnames(&cr.spec, names, listener);
+    let (own_ca, _) = generate_ca("own-ca", now(), 30).map_err(|e| e.to_string())?;
+    write(&root.join("own-ca.crt"), &own_ca.cert_pem)?;
+    let subject = Subject {
+        common_name: "kafka.example.com".into(),
+        sans: hosts.clone(),
+    };
+    let (cert, info) = issue(&own_ca, &subject, now(), 10).map_err(|e| e.to_string())?;
+    let secret =
+        kraftwerk::tls::secrets::cert_secret(names, "own-cert", &cert, &own_ca.cert_pem, &info, None);
+    listener_cert::check("own-cert", Some(&secret), &hosts, now())?;
+    Ok(secret)
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -544,6 +595,10 @@ fn localize(s: &NodeSpec, specs: &[NodeSpec], map: &AddressMap, dir: &Path, ca_d
             continue;
         };
         let mut value = remap(value, specs, map)
+            .replace(
+                kraftwerk::tls::listener_cert::MOUNT_ROOT,
+                &dir.join("tls/listener").display().to_string(),
+            )
             .replace(
                 kraftwerk::tls::NODE_CERT_MOUNT,
                 &dir.join("tls/node").display().to_string(),
@@ -700,6 +755,27 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
     scram_users_apply_and_authenticate(&cluster, &admin).await;
     tls_user_on_the_mutual_tls_listener(&cluster, &admin).await;
 
+    step!(
+        "a listener serves the user's own certificate (certificateSecret)",
+        {
+            let own = cluster
+                .properties_trusting("own", "security.protocol=SSL\n", &cluster.own_ca)
+                .unwrap();
+            let at = cluster.own_bootstrap.clone();
+            let lines: Vec<String> = (0..10).map(|i| format!("own{i}")).collect();
+            let (ok, log) = cluster.java_produce(&own, &at, "secure", &lines).unwrap();
+            assert!(ok, "a client trusting only the user's CA, names verified: {log}");
+            let cluster_ca_only = cluster.client_properties().unwrap();
+            let (ok, log) = cluster
+                .java_produce(&cluster_ca_only, &at, "secure", &["x".to_string()])
+                .unwrap();
+            assert!(
+                !ok,
+                "the OWN listener must not serve the cluster CA's certificate: {log}"
+            );
+        }
+    );
+
     step!("the operator's gates work through the rustls admin client", {
         let state = kafka_state(&admin).await.unwrap();
         brokers_can_roll(&state, &[1]).expect("a healthy cluster may roll broker 1");
@@ -771,11 +847,15 @@ async fn tls_on_every_listener_with_hostname_verification_and_the_operators_gate
             let after: Vec<String> = (0..100).map(|i| format!("after{i}")).collect();
             let (ok, log) = cluster.tls_produce(&after).unwrap();
             assert!(ok, "produce with mixed certificates: {log}");
-            let got = cluster.tls_consume(300).unwrap();
+            // 100 + 10 (the OWN listener's step) + 100 + 100 in the topic.
+            let got = cluster.tls_consume(310).unwrap();
             for m in before.iter().chain(&after) {
                 assert!(got.contains(m), "{m} lost; read {} messages", got.len());
             }
-            eprintln!("read back {} messages (100 + 100 + 100), none missing", got.len());
+            eprintln!(
+                "read back {} messages (100 + 10 + 100 + 100), none missing",
+                got.len()
+            );
         }
     );
 }

@@ -134,6 +134,7 @@ impl Observed {
                 Vec::new()
             },
             tls_digests: BTreeMap::new(),
+            listener_certs: String::new(),
             admin_tls: None,
         }
     }

@@ -142,7 +142,7 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
                 problems: vec![problem],
             };
             refuse(ctx, cr, &invalid).await?;
-            // The user's CA Secret is not watched: look again in a while.
+            // The user's CA and listener certificate Secrets are not watched: look again in a while.
             return Ok(Action::requeue(USER_CA_RETRY));
         }
     };
@@ -286,6 +286,7 @@ async fn candidate(
     }
     let mut existing = observed.existing(scale.retained.clone(), uses_node_labels(cr));
     existing.tls_digests = tls.digests.clone();
+    existing.listener_certs = tls.listener_certs.clone();
     existing.admin_tls = tls.admin.clone();
     let removable_controllers = quorum_facts(cr, &mut existing, quorum);
     let cluster = match validate::validate(cr, &existing, cluster_id, &ctx.options) {

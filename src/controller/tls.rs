@@ -34,6 +34,8 @@ const MAX_ROUNDS: usize = 6;
 pub struct Outcome {
     pub digests: BTreeMap<i32, String>,
     pub admin: Option<ClientTls>,
+    /// Digest of the user-provided listener certificates (empty: none).
+    pub listener_certs: String,
 }
 
 /// One certificate the cluster needs.
@@ -67,6 +69,10 @@ pub async fn ensure(
         return Ok(Ok(Outcome::default()));
     };
     let names = ClusterNames::new(&cr.name_any(), ns, &ctx.options.cluster_domain);
+    let listener_certs = match listener_certs(ctx, cr, &names).await? {
+        Ok(digest) => digest,
+        Err(problem) => return Ok(Err(problem)),
+    };
     let needed = needed(cr, &names, observed);
     let mut work = Work {
         ctx,
@@ -101,7 +107,44 @@ pub async fn ensure(
             }
         }
     }
-    Ok(Ok(work.outcome(&needed)))
+    Ok(Ok(Outcome {
+        listener_certs,
+        ..work.outcome(&needed)
+    }))
+}
+
+/// Reads and checks the user-provided listener certificates
+/// ([`tls::listener_cert::check`]): their digest, or the first refusal naming its field. The
+/// Secrets are not watched: read on each pass of a cluster that names one.
+async fn listener_certs(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    names: &ClusterNames,
+) -> Result<std::result::Result<String, Problem>> {
+    use tls::listener_cert;
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let mut fingerprints = Vec::new();
+    for (i, l) in cr.spec.listeners.iter().enumerate() {
+        let Some(name) = &l.certificate_secret else {
+            continue;
+        };
+        let secret = api.get_opt(name).await?;
+        let hosts = listener_cert::hostnames(&cr.spec, names, l);
+        match listener_cert::check(name, secret.as_ref(), &hosts, now()) {
+            Ok(fp) => fingerprints.push(format!("{}={fp}", l.name)),
+            Err(reason) => {
+                return Ok(Err(Problem {
+                    field: listener_cert::field(i),
+                    reason,
+                }));
+            }
+        }
+    }
+    Ok(Ok(if fingerprints.is_empty() {
+        String::new()
+    } else {
+        issue::short_digest(fingerprints.join(",").as_bytes())
+    }))
 }
 
 fn now() -> i64 {
@@ -409,6 +452,10 @@ impl Work<'_> {
                     .and_then(secrets::keyed)
                     .map(|k| (k.cert_pem, k.key_pem)),
             });
-        Outcome { digests, admin }
+        Outcome {
+            digests,
+            admin,
+            listener_certs: String::new(),
+        }
     }
 }

@@ -463,6 +463,7 @@ pub struct RackSpec {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(LISTENER_PROTOCOL_RULE).message("spec.listeners[].protocol is derived from tls and authentication (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL): leave it out, or set the derived value"))]
 #[x_kube(validation = Rule::new("!has(self.authentication) || self.authentication.type != 'tls' || (has(self.tls) && self.tls)").message("spec.listeners[].authentication.type tls needs tls: true"))]
+#[x_kube(validation = Rule::new("!has(self.certificateSecret) || (has(self.tls) && self.tls)").message("spec.listeners[].certificateSecret needs tls: true"))]
 pub struct ListenerSpec {
     /// Kafka listener name: upper case letters, digits and `_`, not `CONTROLLER`.
     #[x_kube(validation = Rule::new("self.matches('^[A-Z][A-Z0-9_]{0,14}$')").message("listener name must match ^[A-Z][A-Z0-9_]{0,14}$"))]
@@ -477,6 +478,14 @@ pub struct ListenerSpec {
     /// `spec.security.tls`). Default false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
+    /// A Secret of the cluster's namespace (`tls.crt`: the certificate, then its chain;
+    /// `tls.key`: its key, PEM) whose certificate the brokers serve on this listener instead
+    /// of the cluster CA's. It must cover every name the listener advertises (the brokers' and
+    /// the bootstrap Service's DNS names; `brokers[].advertisedHost` on external listeners).
+    /// Needs `tls: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN))]
+    pub certificate_secret: Option<String>,
     /// Client authentication on this listener; none when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<ListenerAuthentication>,
@@ -607,6 +616,7 @@ impl ListenerSpec {
             name: name.into(),
             port,
             tls: false,
+            certificate_secret: None,
             authentication: None,
             protocol: None,
             type_: ListenerType::Internal,

@@ -56,6 +56,8 @@ pub const INITIAL_CONTROLLERS_ENV: &str = "KRAFTWERK_INITIAL_CONTROLLERS";
 /// The node's TLS digest (trust bundle and certificate): part of the pod spec, so a renewed
 /// certificate changes the config hash and the node restarts in a roll to load it.
 pub const TLS_DIGEST_ENV: &str = "KRAFTWERK_TLS_DIGEST";
+/// Digest of the user-provided listener certificates in broker pods (a new one rolls them).
+pub const LISTENER_CERTS_ENV: &str = "KRAFTWERK_LISTENER_CERTS";
 
 /// The container's start script. It copies the rendered configuration to a writable place,
 /// appends what only the running pod knows (the rack), formats the log directory for this
@@ -421,10 +423,23 @@ fn tls_volumes(
         &[CERT_KEY, KEY_KEY],
     ));
     volumes.push(secret("tls-ca", cluster.names.ca_cert_secret(), &[BUNDLE_KEY]));
-    for (name, path) in [("tls-node", NODE_CERT_MOUNT), ("tls-ca", CA_MOUNT)] {
+    let mut paths = vec![
+        ("tls-node".to_string(), NODE_CERT_MOUNT.to_string()),
+        ("tls-ca".to_string(), CA_MOUNT.to_string()),
+    ];
+    // Brokers: the user's certificate of each listener that names one.
+    let own = cluster.listeners.iter().filter(|_| role == Role::Broker);
+    for l in own {
+        if let Some(secret_name) = &l.certificate_secret {
+            let volume = format!("tls-listener-{}", l.port_name());
+            volumes.push(secret(&volume, secret_name.clone(), &[CERT_KEY, KEY_KEY]));
+            paths.push((volume, crate::tls::listener_cert::mount(&l.name)));
+        }
+    }
+    for (name, path) in paths {
         mounts.push(VolumeMount {
-            name: name.into(),
-            mount_path: path.into(),
+            name,
+            mount_path: path,
             read_only: Some(true),
             ..Default::default()
         });
@@ -449,6 +464,13 @@ fn pod_spec(cluster: &ValidatedCluster, role: Role, id: i32) -> PodSpec {
             value: Some(cluster.tls_digests.get(&id).cloned().unwrap_or_default()),
             ..Default::default()
         });
+        if role == Role::Broker && !cluster.listener_certs.is_empty() {
+            env.push(EnvVar {
+                name: LISTENER_CERTS_ENV.into(),
+                value: Some(cluster.listener_certs.clone()),
+                ..Default::default()
+            });
+        }
     }
     let container = Container {
         name: CONTAINER_NAME.into(),

@@ -115,7 +115,7 @@ pub fn node_properties(cluster: &ValidatedCluster, role: Role, id: i32) -> Vec<(
         }
     }
 
-    owned.extend(crate::tls::node_properties(cluster));
+    owned.extend(crate::tls::node_properties(cluster, role));
     owned.extend(crate::auth::node_properties(cluster, role));
 
     let mut tunable: BTreeMap<String, String> = defaults(cluster, role);

@@ -86,7 +86,7 @@ pub fn fingerprint(pem: &str) -> Result<String, TlsError> {
     Ok(short_digest(&der))
 }
 
-fn first_der(pem: &str, what: &str) -> Result<Vec<u8>, TlsError> {
+pub(crate) fn first_der(pem: &str, what: &str) -> Result<Vec<u8>, TlsError> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     CertificateDer::pem_slice_iter(pem.as_bytes())

@@ -75,6 +75,7 @@ pub fn settings(spec: &KafkaClusterSpec) -> Result<Option<TlsSettings>, (String,
 }
 
 pub mod issue;
+pub mod listener_cert;
 pub mod plan;
 pub mod secrets;
 
@@ -163,13 +164,27 @@ pub fn admin_listener(spec: &KafkaClusterSpec) -> (i32, bool) {
 }
 
 /// The TLS keys of every node's `server.properties`: the PEM key store read from the mounted
-/// Secret through a directory config provider, the trust bundle, and client authentication on
-/// listeners that require it (the REPLICATION and, with internal TLS, CONTROLLER listeners).
-pub fn node_properties(cluster: &ValidatedCluster) -> Vec<(String, String)> {
+/// Secret through a directory config provider, the trust bundle, client authentication on
+/// listeners that require it (the REPLICATION and, with internal TLS, CONTROLLER listeners),
+/// and on brokers the user-provided certificates of listeners that name one.
+pub fn node_properties(cluster: &ValidatedCluster, role: Role) -> Vec<(String, String)> {
     let Some(tls) = &cluster.tls else {
         return Vec::new();
     };
     let from_mount = |key: &str| format!("${{{CONFIG_PROVIDER}:{NODE_CERT_MOUNT}:{key}}}");
+    // Brokers serve user-provided certificates on the listeners that name one.
+    let own_certs: Vec<&str> = match role {
+        Role::Broker => cluster
+            .listeners
+            .iter()
+            .filter(|l| l.certificate_secret.is_some())
+            .map(|l| l.name.as_str())
+            .collect(),
+        Role::Controller => Vec::new(),
+    };
+    let allowed: Vec<String> = std::iter::once(NODE_CERT_MOUNT.to_string())
+        .chain(own_certs.iter().map(|l| listener_cert::mount(l)))
+        .collect();
     let mut props: Vec<(String, String)> = vec![
         ("config.providers".into(), CONFIG_PROVIDER.into()),
         (
@@ -178,7 +193,7 @@ pub fn node_properties(cluster: &ValidatedCluster) -> Vec<(String, String)> {
         ),
         (
             format!("config.providers.{CONFIG_PROVIDER}.param.allowed.paths"),
-            NODE_CERT_MOUNT.into(),
+            allowed.join(","),
         ),
         ("ssl.keystore.type".into(), "PEM".into()),
         ("ssl.keystore.certificate.chain".into(), from_mount(CERT_KEY)),
@@ -200,6 +215,11 @@ pub fn node_properties(cluster: &ValidatedCluster) -> Vec<(String, String)> {
     for name in mtls.chain(controller) {
         props.push((format!("listener.name.{name}.ssl.client.auth"), "required".into()));
     }
+    props.extend(
+        own_certs
+            .iter()
+            .flat_map(|l| listener_cert::listener_properties(l)),
+    );
     props
 }
 

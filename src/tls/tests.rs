@@ -214,3 +214,87 @@ fn the_secure_example_renders_with_tls_and_scram_everywhere() {
         "{super_users}"
     );
 }
+
+#[test]
+fn brokers_serve_a_listeners_own_certificate_from_its_mount_and_roll_on_its_digest() {
+    let spec = "security: {tls: {enabled: true}}\nlisteners:\n- {name: INTERNAL, port: 9092, tls: true}\n\
+                - {name: OWN_CERT, port: 9096, tls: true, certificateSecret: my-cert}";
+    let with = |digest: &str| Existing {
+        listener_certs: digest.to_string(),
+        ..existing("d0", None)
+    };
+    let c = validated_with(spec, &with("lc1"));
+    let built = desired::build(&c, None);
+    let broker = props(&built, 0);
+    assert_eq!(
+        broker["listener.name.own_cert.ssl.keystore.certificate.chain"],
+        "${kraftwerktls:/etc/kraftwerk/tls/listener/own_cert:tls.crt}"
+    );
+    assert_eq!(
+        broker["listener.name.own_cert.ssl.keystore.key"],
+        "${kraftwerktls:/etc/kraftwerk/tls/listener/own_cert:tls.key}"
+    );
+    assert_eq!(
+        broker["config.providers.kraftwerktls.param.allowed.paths"],
+        "/etc/kraftwerk/tls/node,/etc/kraftwerk/tls/listener/own_cert"
+    );
+    assert!(!broker.contains_key("listener.name.internal.ssl.keystore.key"));
+    let controller = props(&built, 9000);
+    assert!(!controller.keys().any(|k| k.starts_with("listener.name.own_cert")));
+    assert_eq!(
+        controller["config.providers.kraftwerktls.param.allowed.paths"],
+        "/etc/kraftwerk/tls/node"
+    );
+    let pod = |built: &desired::Desired, name: &str| {
+        built
+            .pods()
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+            .unwrap()
+            .spec
+            .clone()
+            .unwrap()
+    };
+    let broker_pod = pod(&built, "demo-broker-0");
+    let volume = broker_pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "tls-listener-own-cert")
+        .unwrap();
+    assert_eq!(
+        volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("my-cert")
+    );
+    let container = &broker_pod.containers[0];
+    assert!(
+        container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == "tls-listener-own-cert"
+                && m.mount_path == "/etc/kraftwerk/tls/listener/own_cert")
+    );
+    let env = |spec: &k8s_openapi::api::core::v1::PodSpec| {
+        spec.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "KRAFTWERK_LISTENER_CERTS")
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(env(&broker_pod).as_deref(), Some("lc1"));
+    let controller_pod = pod(&built, "demo-controller-9000");
+    assert!(
+        !controller_pod
+            .volumes
+            .iter()
+            .flatten()
+            .any(|v| v.name.starts_with("tls-listener")),
+        "controllers serve no client listener"
+    );
+    assert_eq!(env(&controller_pod), None);
+    // A new certificate in the Secret changes the brokers' pods (a roll), not the controllers'.
+    let renewed = desired::build(&validated_with(spec, &with("lc2")), None);
+    assert_ne!(pod(&renewed, "demo-broker-0"), broker_pod);
+    assert_eq!(pod(&renewed, "demo-controller-9000"), controller_pod);
+}

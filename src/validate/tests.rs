@@ -31,6 +31,7 @@ fn empty_spec_is_a_complete_evaluation_cluster() {
             protocol: "PLAINTEXT".into(),
             tls: false,
             authentication: None,
+            certificate_secret: None,
             exposure: Default::default(),
         }]
     );
