@@ -800,6 +800,7 @@ async fn change_quorum(cluster: &mut TestCluster, admin: &AdminClient) -> Quorum
     };
     let cluster_id = cluster.cluster_id.clone();
     let mut changes = Vec::new();
+    let mut refused = 0;
     for replicas in [5, 3] {
         let desired: BTreeSet<i32> = (9000..9000 + replicas).collect();
         // The operator creates the new controllers' pods at once.
@@ -834,9 +835,15 @@ async fn change_quorum(cluster: &mut TestCluster, admin: &AdminClient) -> Quorum
                         VoterChange::Add { id, .. } | VoterChange::Remove { id, .. } => *id,
                     };
                     let t0 = Instant::now();
-                    send(admin, &cluster_id, &change, &endpoint(id))
-                        .await
-                        .unwrap_or_else(|e| panic!("{change:?}: {e}"));
+                    // The leader refuses an add while it cannot reach the new voter yet (it
+                    // asks its ApiVersions first); the operator retries on its next pass.
+                    if let Err(e) = send(admin, &cluster_id, &change, &endpoint(id)).await {
+                        refused += 1;
+                        assert!(refused <= 5, "{change:?} refused {refused} times: {e}");
+                        println!("{change:?} refused ({e}); retrying");
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        continue;
+                    }
                     println!(
                         "{change:?} after {:?}, took {:?}",
                         started.elapsed(),

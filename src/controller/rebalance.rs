@@ -240,6 +240,12 @@ pub async fn kafka_step(
         });
     }
     let mut decision = progress::next(op, &input, ongoing.len(), settings.max_in_flight, settings.paused);
+    if matches!(decision.next, Next::Finish)
+        && let Some(lagging) = progress::preferred_catching_up(&state)
+    {
+        info!(operation = op.name(), %lagging, "waiting before the preferred-leader election");
+        decision.next = Next::Wait;
+    }
     decision.bytes = bytes_to_move(&decision, &ongoing, held.as_ref());
     let notes = act(admin, &decision.next, target, settings, &state, previous).await?;
     let status = progress::status(op, &decision, brokers, target.trigger, previous);

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::plan::{self, Assignment, Input, Move};
 use crate::crd::{RebalanceStatus, StepState};
+use crate::roll::gates::KafkaState;
 
 /// Which operation runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -284,6 +285,27 @@ pub fn unsettled(partitions: &[Assignment]) -> Option<String> {
         .iter()
         .find(|p| p.replicas.len() > rf[p.topic.as_str()])
         .map(|p| format!("{}-{} lists {} replicas", p.topic, p.partition, p.replicas.len()))
+}
+
+/// A partition whose preferred (first) replica is out of its ISR while that broker is up: it is
+/// still catching up after a move, and a leader election now would leave the partition led by
+/// another broker. The operation waits for it before finishing. A preferred replica on a broker
+/// that is down (fenced or unregistered) does not hold the finish up.
+pub fn preferred_catching_up(state: &KafkaState) -> Option<String> {
+    state
+        .partitions
+        .iter()
+        .find(|p| {
+            p.replicas
+                .first()
+                .is_some_and(|&first| state.brokers.get(&first) == Some(&false) && !p.isr.contains(&first))
+        })
+        .map(|p| {
+            format!(
+                "{}-{}: preferred replica {} not in the ISR yet",
+                p.topic, p.partition, p.replicas[0]
+            )
+        })
 }
 
 /// Registered brokers that are fenced (stopped), not among `brokers` and not being drained:

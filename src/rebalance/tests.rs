@@ -368,6 +368,36 @@ mod progress {
     }
 
     #[test]
+    fn the_finish_waits_for_a_preferred_replica_that_is_up_but_out_of_the_isr() {
+        use crate::rebalance::progress::preferred_catching_up;
+        use crate::roll::gates::{KafkaState, Partition};
+        let part = |first: i32, isr: &[i32]| Partition {
+            topic: "t".into(),
+            partition: 0,
+            replicas: vec![first, 1, 2],
+            isr: isr.to_vec(),
+            min_isr: 2,
+        };
+        let state = |partitions, fenced: bool| KafkaState {
+            brokers: [(0, fenced), (1, false), (2, false)].into(),
+            quorum: None,
+            partitions,
+            fetch_timeout_ms: 30_000,
+        };
+        assert_eq!(
+            preferred_catching_up(&state(vec![part(0, &[0, 1, 2])], false)),
+            None
+        );
+        assert_eq!(
+            preferred_catching_up(&state(vec![part(0, &[1, 2])], false)).as_deref(),
+            Some("t-0: preferred replica 0 not in the ISR yet")
+        );
+        // A broker that is down does not hold the finish up, nor does one that is not registered.
+        assert_eq!(preferred_catching_up(&state(vec![part(0, &[1, 2])], true)), None);
+        assert_eq!(preferred_catching_up(&state(vec![part(7, &[1, 2])], false)), None);
+    }
+
+    #[test]
     fn an_impossible_drain_is_refused_and_starts_nothing() {
         let i = input(layout("t", 6, 3, &[0, 1, 2, 3]), &[0, 1]);
         let d = next(&Operation::Drain(ids(&[2, 3])), &i, 0, 5, false);
