@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod};
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
@@ -365,6 +365,49 @@ fn local_pv(ns: &str, node: &str, k: i32) -> Value {
     })
 }
 
+/// The local storage class and two local PersistentVolumes per kwok node, for this test's
+/// namespace (deleted by [`delete_local_pvs`]).
+fn local_storage(env: &TestEnv) {
+    apply_json(&json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": LOCAL}, "provisioner": "kubernetes.io/no-provisioner",
+        "volumeBindingMode": "WaitForFirstConsumer", "reclaimPolicy": "Retain"
+    }));
+    for i in 0..6 {
+        for k in 0..2 {
+            apply_json(&local_pv(&env.ns, &format!("kwok-node-{i}"), k));
+        }
+    }
+}
+
+/// A 3+3 cluster, brokers on node-local volumes ([`local_storage`]), controllers on the
+/// hostpath provisioner's (no node affinity), with `recovery` as its spec.recovery.
+async fn local_cluster(env: &TestEnv, name: &str, recovery: Value) {
+    local_storage(env);
+    ready_cluster(
+        env,
+        name,
+        json!({
+            "brokers": {"replicas": 3, "storage": {"size": "1Gi", "storageClassName": LOCAL}},
+            "controllers": {"replicas": 3},
+            "recovery": recovery,
+        }),
+    )
+    .await;
+}
+
+fn delete_local_pvs(env: &TestEnv) {
+    let _ = support::kubectl()
+        .args([
+            "delete",
+            "pv",
+            "-l",
+            &format!("kraftwerk.dev/test={}", env.ns),
+            "--wait=false",
+        ])
+        .output();
+}
+
 fn apply_json(v: &Value) {
     let dir = std::env::temp_dir().join(format!("kraftwerk-recovery-{}", uuid_like()));
     std::fs::write(&dir, v.to_string()).unwrap();
@@ -487,26 +530,7 @@ async fn degraded(
 async fn node_loss_is_recovered_one_node_at_a_time_with_the_right_volume_behaviour() {
     let mut env = TestEnv::new("recovery_node_loss").await;
     let c = "nl";
-    apply_json(&json!({
-        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-        "metadata": {"name": LOCAL}, "provisioner": "kubernetes.io/no-provisioner",
-        "volumeBindingMode": "WaitForFirstConsumer", "reclaimPolicy": "Retain"
-    }));
-    for i in 0..6 {
-        for k in 0..2 {
-            apply_json(&local_pv(&env.ns, &format!("kwok-node-{i}"), k));
-        }
-    }
-    ready_cluster(
-        &env,
-        c,
-        json!({
-            "brokers": {"replicas": 3, "storage": {"size": "1Gi", "storageClassName": LOCAL}},
-            "controllers": {"replicas": 3},
-            "recovery": {"nodeLossTimeoutSeconds": 10},
-        }),
-    )
-    .await;
+    local_cluster(&env, c, json!({"nodeLossTimeoutSeconds": 10})).await;
     let pods = Uids::start(env.api::<Pod>(), c);
     let claims = Uids::start(env.api::<PersistentVolumeClaim>(), c);
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -752,15 +776,192 @@ async fn node_loss_is_recovered_one_node_at_a_time_with_the_right_volume_behavio
     )
     .await;
     env.wait_condition(&env.ns, c, "Degraded", "False", None).await;
-    let _ = support::kubectl()
-        .args([
-            "delete",
-            "pv",
-            "-l",
-            &format!("kraftwerk.dev/test={}", env.ns),
-            "--wait=false",
-        ])
-        .output();
+    delete_local_pvs(&env);
+}
+
+/// A deleted Node object, created again as it was on drop (kwok takes it back, Ready).
+struct DeletedNode(Option<Value>);
+
+impl DeletedNode {
+    async fn delete(env: &TestEnv, name: &str) -> DeletedNode {
+        let nodes: Api<Node> = Api::all(env.client.clone());
+        let mut saved = serde_json::to_value(nodes.get(name).await.unwrap()).unwrap();
+        let meta = saved["metadata"].as_object_mut().unwrap();
+        for k in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] {
+            meta.remove(k);
+        }
+        saved.as_object_mut().unwrap().remove("status");
+        kubectl_ok(&["delete", "node", name, "--wait=true"]);
+        DeletedNode(Some(saved))
+    }
+}
+
+impl Drop for DeletedNode {
+    fn drop(&mut self) {
+        if let Some(node) = self.0.take() {
+            apply_json(&node);
+            if let Some(name) = node["metadata"]["name"].as_str() {
+                settled(name);
+            }
+        }
+    }
+}
+
+/// A broker on a node-local volume whose Node object is deleted (not only NotReady): the pod
+/// collector deletes the pods of a deleted Node, and the pod made again can only run where
+/// its volume is, so the scheduler cannot place it and no NotReady node is there to time.
+/// Recovery sees the volume pinned to a node that is gone: the claim and the pod are replaced
+/// at once (the 300 s default timeout does not apply) and the broker comes back on a new
+/// volume on another node. The operator is down while the Node and the pod go, as when it is
+/// restarted meanwhile.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn a_broker_whose_node_object_is_deleted_comes_back_on_a_new_volume() {
+    let mut env = TestEnv::new("recovery_node_gone").await;
+    let c = "ng";
+    local_cluster(&env, c, json!({})).await;
+    let pods = Uids::start(env.api::<Pod>(), c);
+    let claims = Uids::start(env.api::<PersistentVolumeClaim>(), c);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let at = placement(&env).await;
+    let gone = at["ng-broker-1"].clone();
+    let old_pod = pods.of("ng-broker-1")[0].clone();
+    let old_claim = claims.of("data-ng-broker-1")[0].clone();
+
+    let next = restart_operator(&mut env, "ng");
+    let deleted = DeletedNode::delete(&env, &gone).await;
+    // As the pod collector does with the pods of a deleted Node.
+    for (pod, node) in &at {
+        if *node == gone {
+            kubectl_ok(&["-n", &env.ns, "delete", "pod", pod, "--force", "--grace-period=0"]);
+        }
+    }
+    let lost_at = Instant::now();
+    env.operator = next.await;
+    let new_node = bound_ready(&env, "ng-broker-1").await;
+    let took = lost_at.elapsed();
+    env.wait_ready(&env.ns, c).await;
+    assert_ne!(new_node, gone);
+    let new_claim = claims.of("data-ng-broker-1");
+    assert!(
+        new_claim.len() >= 2 && new_claim.last() != Some(&old_claim),
+        "a new claim (a new local volume): {new_claim:?}"
+    );
+    assert_ne!(pods.of("ng-broker-1").last(), Some(&old_pod));
+    let notes = event_notes(&env, "NodeLost").await;
+    assert!(
+        notes.iter().any(
+            |n| n.contains(&format!("node {gone} lost (its Node object is gone) with"))
+                && n.contains("ng-broker-1")
+        ),
+        "{notes:?}"
+    );
+    let notes = event_notes(&env, "RecoveringPod").await;
+    assert!(
+        notes.iter().any(|n| n.contains(&format!(
+            "replacing ng-broker-1: its volume data-ng-broker-1 is local to lost node {gone}"
+        ))),
+        "{notes:?}"
+    );
+    env.wait_condition(&env.ns, c, "Degraded", "False", None).await;
+    println!("Node object deleted -> broker back on a new volume on {new_node} in {took:?}");
+    drop(deleted);
+    delete_local_pvs(&env);
+}
+
+/// `spec.recovery.replaceMisplaced`: brokers spread one per node (`hostname:UNIQUE`), then the
+/// constraint becomes `@zone:IS:zone-a`. Each broker outside zone-a is replaced (a new pod and a
+/// new claim) and lands in zone-a, one at a time (the next goes only once the previous one is
+/// back), once each; the brokers already in zone-a and the controllers are left alone.
+#[tokio::test]
+#[ignore = "needs a cluster: make test-integration"]
+async fn misplaced_brokers_are_replaced_one_at_a_time() {
+    const ZONE: &str = "topology.kubernetes.io/zone";
+    let env = TestEnv::new("recovery_misplaced").await;
+    let c = "mp";
+    ready_cluster(
+        &env,
+        c,
+        json!({
+            "brokers": {"replicas": 3, "placement": {"constraints": "hostname:UNIQUE"}},
+            "controllers": {"replicas": 3},
+            "recovery": {"replaceMisplaced": true},
+        }),
+    )
+    .await;
+    let pods = Uids::start(env.api::<Pod>(), c);
+    let claims = Uids::start(env.api::<PersistentVolumeClaim>(), c);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (start_pods, start_claims) = (pods.counts(), claims.counts());
+    let zones: BTreeMap<String, String> = Api::<Node>::all(env.client.clone())
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|n| (n.name_any(), n.labels().get(ZONE).cloned().unwrap_or_default()))
+        .collect();
+    let at = placement(&env).await;
+    let brokers: Vec<String> = (0..3).map(|i| format!("mp-broker-{i}")).collect();
+    let misplaced: Vec<&String> = brokers.iter().filter(|b| zones[&at[*b]] != "zone-a").collect();
+    assert!(
+        !misplaced.is_empty(),
+        "UNIQUE over 3 zones puts a broker outside zone-a: {at:?}"
+    );
+
+    let watch = ReadyTimes::start(env.api::<Pod>(), c);
+    env.patch_kc_spec(
+        &env.ns,
+        c,
+        json!({"brokers": {"placement": {"constraints": "@zone:IS:zone-a"}}}),
+    )
+    .await
+    .unwrap();
+    wait_until(
+        "every misplaced broker replaced",
+        Duration::from_secs(180),
+        &env,
+        || misplaced.iter().all(|b| pods.of(b).len() > start_pods[*b]),
+    )
+    .await;
+    env.wait_ready(&env.ns, c).await;
+    env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let now = placement(&env).await;
+    for b in &brokers {
+        assert_eq!(zones[&now[b]], "zone-a", "{b} on {}", now[b]);
+    }
+    // Once each, and nothing else.
+    let mut want_pods = start_pods.clone();
+    let mut want_claims = start_claims.clone();
+    for b in &misplaced {
+        *want_pods.get_mut(*b).unwrap() += 1;
+        *want_claims.get_mut(&format!("data-{b}")).unwrap() += 1;
+        let cm: ConfigMap = env.api::<ConfigMap>().get(b).await.unwrap();
+        let record = cm
+            .annotations()
+            .get("kraftwerk.dev/replaced-for")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(record, format!("placement:{}@{}", at[*b], pods.of(b)[0]));
+    }
+    assert_eq!(
+        pods.counts(),
+        want_pods,
+        "only the misplaced brokers are new, once"
+    );
+    assert_eq!(claims.counts(), want_claims, "each with a new claim");
+    // One at a time: each replaced broker went only once the one before was back.
+    let t = watch.times();
+    let mut order: Vec<(Instant, Instant)> = misplaced.iter().map(|b| (t.gone[*b], t.ready[*b])).collect();
+    order.sort();
+    for w in order.windows(2) {
+        assert!(
+            w[1].0 >= w[0].1,
+            "a broker went before the previous one was back: {order:?}"
+        );
+    }
+    println!("misplaced brokers {misplaced:?} replaced into zone-a one at a time");
 }
 
 /// When each pod was last seen Ready (a new uid) and when its first uid went.

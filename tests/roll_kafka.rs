@@ -556,6 +556,8 @@ async fn full_roll_loses_no_acknowledged_message() {
     let quorum_from = Instant::now();
     let quorum = change_quorum(&mut cluster, &admin).await;
     windows.push((-1, quorum_from, Instant::now()));
+    // `kraftwerk pod replace` of a broker, then of a controller, under the same producer.
+    let replaced = replace_nodes(&mut cluster, &admin, &mut windows).await;
     // keep producing a little after the roll, then stop the producer gracefully
     tokio::time::sleep(Duration::from_secs(3)).await;
     let _ = Command::new("kill")
@@ -609,8 +611,15 @@ async fn full_roll_loses_no_acknowledged_message() {
             );
             continue;
         }
-        if *id < 0 {
+        if *id == -1 {
             println!("controller quorum 3 -> 5 -> 3: took {window:?}, longest gap between acks {stall:?}");
+            continue;
+        }
+        if let Some(r) = replaced.iter().find(|r| -r.id - 10 == *id) {
+            println!(
+                "replace of node {}: back in {window:?} ({}), longest gap between acks {stall:?}",
+                r.id, r.note
+            );
             continue;
         }
         println!("node {id}: back in {window:?}, longest gap between acks in that window {stall:?}");
@@ -733,6 +742,193 @@ async fn assert_switched(admin: &AdminClient) {
             "broker {broker}: {entries:?}"
         );
     }
+}
+
+/// One node replaced: its id and what happened.
+struct Replaced {
+    id: i32,
+    note: String,
+}
+
+/// Wipes a node's data (log.dirs, metadata.log.dir): a new, empty volume.
+fn wipe_volume(node: &kafka_support::KafkaNode) {
+    for key in ["log.dirs", "metadata.log.dir"] {
+        for dir in node.props.get(key).into_iter().flat_map(|v| v.split(',')) {
+            let _ = std::fs::remove_dir_all(dir);
+            std::fs::create_dir_all(dir).unwrap();
+        }
+    }
+}
+
+/// Replaces broker 1 and one controller that is not the quorum leader as `kraftwerk pod
+/// replace` does on Kubernetes (processes here): the roll's gate first, then the process
+/// stopped, its volume wiped, formatted afresh by the start script's command (the recorded
+/// cluster id; a controller, the quorum having formed, as an observer) and started. The broker
+/// is back once Kafka has it in every ISR again (re-replicated); the controller once the quorum
+/// planner (`kraftwerk::quorum::plan`, rule 1) removed its old voter identity and added it
+/// again under its new directory id. Each window goes to `windows` as `-10 - id`.
+async fn replace_nodes(
+    cluster: &mut TestCluster,
+    admin: &AdminClient,
+    windows: &mut Vec<(i32, Instant, Instant)>,
+) -> Vec<Replaced> {
+    use kraftwerk::controller::quorum::send;
+    use kraftwerk::quorum::{QuorumStep, QuorumView, VoterChange, plan as quorum_plan};
+    use kraftwerk::roll::gates::{broker_recovered, controller_can_roll};
+
+    let mut out = Vec::new();
+    let known = |v: KafkaView| match v {
+        KafkaView::Known(s) => Some(s),
+        _ => None,
+    };
+    // Broker 1.
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "broker 1 never passed the gate"
+        );
+        if let Some(s) = known(kafka_view(admin).await)
+            && brokers_can_roll(&s, &[1]).is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let t0 = Instant::now();
+    let node = cluster.node_mut(1).unwrap();
+    node.stop(Duration::from_secs(120)).unwrap();
+    wipe_volume(node);
+    let cluster_id = cluster.cluster_id.clone();
+    let node = cluster.node_mut(1).unwrap();
+    node.format(&cluster_id).unwrap();
+    node.start().unwrap();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "replaced broker 1 never rejoined every ISR"
+        );
+        if let Some(s) = known(kafka_view(admin).await)
+            && broker_recovered(&s, 1).is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    windows.push((-11, t0, Instant::now()));
+    let partitions = known(kafka_view(admin).await)
+        .map(|s| s.partitions.iter().filter(|p| p.replicas.contains(&1)).count())
+        .unwrap_or_default();
+    println!(
+        "broker 1 replaced: back in every ISR ({partitions} partitions) after {:?}",
+        t0.elapsed()
+    );
+    out.push(Replaced {
+        id: 1,
+        note: format!("empty log dir, re-replicated {partitions} partitions"),
+    });
+
+    // A controller that is not the leader.
+    let desired: BTreeSet<i32> = (9000..9003).collect();
+    let view = QuorumView::from(&admin.describe_quorum().await.unwrap());
+    let victim = view
+        .voters
+        .iter()
+        .find(|v| Some(v.id) != view.leader)
+        .expect("a voter that is not the leader")
+        .clone();
+    loop {
+        if let Some(s) = known(kafka_view(admin).await)
+            && controller_can_roll(&s, victim.id).is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let port = cluster
+        .specs
+        .iter()
+        .find(|s| s.node_id == victim.id)
+        .and_then(|s| cluster.map.get(&s.fqdn, 9093))
+        .unwrap();
+    let endpoint = kraftwerk::admin::VoterEndpoint {
+        listener: "CONTROLLER".into(),
+        host: "127.0.0.1".into(),
+        port,
+    };
+    let t0 = Instant::now();
+    let node = cluster.node_mut(victim.id).unwrap();
+    node.stop(Duration::from_secs(120)).unwrap();
+    wipe_volume(node);
+    node.format_args = vec!["--no-initial-controllers".into()];
+    node.format(&cluster_id).unwrap();
+    node.start().unwrap();
+    let mut changes = Vec::new();
+    let mut caught_up_at = None;
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "the replaced controller never rejoined: {changes:?}"
+        );
+        let view = QuorumView::from(&admin.describe_quorum().await.unwrap());
+        let swapped = view
+            .voters
+            .iter()
+            .any(|v| v.id == victim.id && v.directory_id != victim.directory_id);
+        // The new identity, caught up while the old one is still a voter: the planner must act
+        // now (the old identity still counts as caught up for about a minute after the stop).
+        let waiting_new = !swapped
+            && view
+                .observers
+                .iter()
+                .any(|o| o.id == victim.id && o.directory_id != victim.directory_id && o.caught_up);
+        if waiting_new {
+            caught_up_at.get_or_insert_with(Instant::now);
+        }
+        match quorum_plan(&desired, &view) {
+            QuorumStep::Settled if swapped => break,
+            QuorumStep::Settled => {
+                assert!(!waiting_new, "settled while the new identity waits: {view:?}");
+                tokio::time::sleep(Duration::from_millis(250)).await
+            }
+            QuorumStep::Wait(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            QuorumStep::Change(change) => {
+                send(admin, &cluster_id, &change, &endpoint)
+                    .await
+                    .unwrap_or_else(|e| panic!("{change:?}: {e}"));
+                println!("{change:?} after {:?}", t0.elapsed());
+                changes.push(change);
+            }
+        }
+    }
+    let view = QuorumView::from(&admin.describe_quorum().await.unwrap());
+    let now = view
+        .voters
+        .iter()
+        .find(|v| v.id == victim.id)
+        .expect("a voter again");
+    assert_ne!(now.directory_id, victim.directory_id, "a new directory id");
+    assert!(
+        matches!(&changes[..], [VoterChange::Remove { id: a, directory_id: old }, VoterChange::Add { id: b, directory_id: new }]
+            if *a == victim.id && *b == victim.id && *old == victim.directory_id && *new == now.directory_id),
+        "the old identity removed, then the new one added: {changes:?}"
+    );
+    assert_eq!(view.voter_ids(), desired);
+    windows.push((-10 - victim.id, t0, Instant::now()));
+    println!(
+        "controller {} replaced: voter again under a new directory id after {:?} ({:?} after its new identity caught up)",
+        victim.id,
+        t0.elapsed(),
+        caught_up_at.map(|t| t.elapsed())
+    );
+    out.push(Replaced {
+        id: victim.id,
+        note: format!(
+            "new directory id {} (was {}), removed then re-added",
+            now.directory_id, victim.directory_id
+        ),
+    });
+    out
 }
 
 /// What the controller quorum change did.

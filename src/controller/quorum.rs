@@ -3,6 +3,7 @@
 //! operator killed mid-change reads it again and never makes a change twice.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -145,16 +146,25 @@ pub fn initial_voters(status: Option<&KafkaClusterStatus>) -> BTreeSet<i32> {
         .unwrap_or_default()
 }
 
-/// Makes the next voter change (or, on a static quorum, the `kraft.version` upgrade), if any;
-/// returns the status of the quorum and the message for the Progressing condition (None when
-/// the voters match the spec, or a static quorum stays static).
+/// What the quorum pass did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub status: ControllerQuorumStatus,
+    /// The message for the Progressing condition (None when the voters match the spec, or a
+    /// static quorum stays static).
+    pub changing: Option<String>,
+    /// How soon to look again ([`quorum::requeue_seconds`]).
+    pub requeue: Option<Duration>,
+}
+
+/// Makes the next voter change (or, on a static quorum, the `kraft.version` upgrade), if any.
 pub async fn advance(
     ctx: &Context,
     cr: &KafkaCluster,
     cluster: &ValidatedCluster,
     (read, initial_voters, step): (&Read, &BTreeSet<i32>, Option<&KraftStep>),
     access: &Access,
-) -> (ControllerQuorumStatus, Option<String>) {
+) -> Outcome {
     let previous = cr.status.as_ref().and_then(|s| s.controller_quorum.clone());
     let was_static = previous
         .as_ref()
@@ -173,11 +183,16 @@ pub async fn advance(
             .await;
     }
     let desired = desired_ids(cr);
+    let mut requeue = None;
     let message = match read {
         Read::Static(_) => {
             let (note, progress) = static_step(ctx, cr, step, access).await;
             status.message = note;
-            return (status, progress);
+            return Outcome {
+                status,
+                changing: progress,
+                requeue: None,
+            };
         }
         Read::Unreachable(why) => {
             let running: BTreeSet<i32> = cluster.controllers.ids.iter().copied().collect();
@@ -187,7 +202,9 @@ pub async fn advance(
         }
         Read::Known(view) => {
             status.voters = voters(view);
-            match quorum::plan(&desired, view) {
+            let step = quorum::plan(&desired, view);
+            requeue = quorum::requeue_seconds(&step, view).map(Duration::from_secs);
+            match step {
                 QuorumStep::Settled => None,
                 QuorumStep::Wait(why) => Some(format!("controller quorum change waits: {why}")),
                 QuorumStep::Change(change) => Some(execute(ctx, cr, cluster, &change, access).await),
@@ -195,7 +212,11 @@ pub async fn advance(
         }
     };
     status.message = message.clone();
-    (status, message)
+    Outcome {
+        status,
+        changing: message,
+        requeue,
+    }
 }
 
 /// A static quorum's step: raises `kraft.version` when [`kraft::plan`] says so. Returns the

@@ -503,8 +503,9 @@ struct Passes<'a> {
     /// The rebalance/drain pass (its status, and why surplus brokers stay).
     moves: &'a rebalance::Pass,
     rejected: &'a [sync::Refusal],
-    /// The controller quorum's status, and its pending change for the Progressing condition.
-    quorum: (ControllerQuorumStatus, Option<String>),
+    /// The controller quorum's status, its pending change for the Progressing condition, and
+    /// how soon to look again.
+    quorum: quorum::Outcome,
     /// Node-loss recovery's plan (Degraded: NodeLost).
     lost: &'a crate::recovery::node_loss::Plan,
     /// Brokers waiting for their external addresses, by pod, with why.
@@ -520,7 +521,11 @@ async fn report(
     passes: Passes<'_>,
 ) -> Result<Action> {
     let (decision, rejected) = (passes.roll, passes.rejected);
-    let (quorum, quorum_changing) = passes.quorum.clone();
+    let quorum::Outcome {
+        status: quorum,
+        changing: quorum_changing,
+        requeue: quorum_requeue,
+    } = passes.quorum.clone();
     let Accepted {
         cr,
         cluster,
@@ -606,6 +611,8 @@ async fn report(
     // A node not Ready passes its loss timeout, or a recovery waits for Kafka: no event says so.
     let lost = recovery::requeue_seconds(passes.lost).map(|s| Duration::from_secs(s.max(1).unsigned_abs()));
     let after = lost.map_or(after, |l| l.min(after));
+    // A voter change's next step (the add after a replaced volume's removal) raises no event.
+    let after = quorum_requeue.map_or(after, |q| q.min(after));
     Ok(Action::requeue(soak.map_or(after, |s| s.min(after))))
 }
 

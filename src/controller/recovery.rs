@@ -60,14 +60,13 @@ pub async fn advance(
         &settings,
         (&cluster.names.cluster, now),
     );
-    // Volumes matter only for the stranded pods, and, while a node is lost, for pods not bound
-    // (their volume may pin them to it).
-    let unbound_matter = node_loss::any_node_lost(&nodes, &settings, now);
-    let wanted: BTreeSet<String> = unpinned
+    let unschedulable: BTreeSet<String> = observed
+        .pods
         .iter()
-        .filter(|m| first.stranded.contains_key(&m.id) || (unbound_matter && m.host.is_none() && !m.ready))
-        .map(|m| m.claim.clone())
+        .filter(|p| view::unschedulable(p))
+        .map(ResourceExt::name_any)
         .collect();
+    let wanted = node_loss::claims_to_read(&first, &unpinned, &unschedulable, (&nodes, &settings, now));
     if wanted.is_empty() {
         return Ok(first);
     }

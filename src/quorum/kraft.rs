@@ -132,6 +132,7 @@ mod tests {
             id,
             directory_id: if dirs { format!("d{id}") } else { String::new() },
             caught_up: caught_up || id == 9000,
+            last_fetch: None,
         };
         QuorumView {
             leader: Some(9000),

@@ -97,6 +97,8 @@ pub struct Replica {
     pub directory_id: String,
     /// Within [`MAX_CATCH_UP_LAG`] records of the leader's log end.
     pub caught_up: bool,
+    /// When it last fetched from the leader (the leader's clock, ms); None when unknown.
+    pub last_fetch: Option<i64>,
 }
 
 /// A replica is caught up within this many records of the leader's log end. The leader
@@ -121,6 +123,7 @@ impl From<&QuorumInfo> for QuorumView {
             id: r.id,
             directory_id: r.directory_id.clone().unwrap_or_default(),
             caught_up: r.lag.is_some_and(|l| l <= MAX_CATCH_UP_LAG),
+            last_fetch: r.last_fetch_timestamp,
         };
         QuorumView {
             leader: (info.leader_id >= 0).then_some(info.leader_id),
@@ -158,10 +161,38 @@ impl QuorumView {
             .count()
     }
 
-    /// The caught-up observer of node `id`, if any (a restarted node may be listed twice, its
-    /// old directory id no longer fetching).
+    /// The caught-up observer of node `id`, if any. A node whose volume was replaced may be
+    /// listed twice (its old identity, just removed from the voters, still counts as caught up
+    /// for a while): the one that fetched last is the live one.
     fn caught_up_observer(&self, id: i32) -> Option<&Replica> {
-        self.observers.iter().find(|o| o.id == id && o.caught_up)
+        self.observers
+            .iter()
+            .filter(|o| o.id == id && o.caught_up)
+            .max_by_key(|o| o.last_fetch)
+    }
+
+    /// The observer that replaced voter `v`: the same node under another directory id (its
+    /// volume was replaced), fetching since the old identity stopped. A node runs one process,
+    /// so the identity that fetched last is the live one; the old identity may still count as
+    /// caught up for a while (its lag grows by about two records a second). Without fetch
+    /// times (a leader that does not report them), only an old identity that fell behind counts.
+    fn replacement_of(&self, v: &Replica) -> Option<&Replica> {
+        self.observers.iter().find(|o| {
+            let newer = match (o.last_fetch, v.last_fetch) {
+                (Some(o), Some(v)) => o > v,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            o.id == v.id && o.directory_id != v.directory_id && (newer || (o.caught_up && !v.caught_up))
+        })
+    }
+
+    /// Whether some voter's node came back with a new volume and its old identity is still a
+    /// voter: a swap is under way (remove the old identity, add the new one).
+    pub fn replacing(&self) -> bool {
+        self.voters
+            .iter()
+            .any(|v| Some(v.id) != self.leader && self.replacement_of(v).is_some())
     }
 
     pub fn voter_ids(&self) -> BTreeSet<i32> {
@@ -174,8 +205,10 @@ fn majority(voters: usize) -> usize {
 }
 
 /// The next voter change towards `desired` (controller node ids), in this order:
-/// 1. a voter whose node came back with a new directory id (its volume was lost) and is no
-///    longer fetching is removed, so the node can rejoin under its new id;
+/// 1. a voter whose node came back with a new directory id (its volume was lost) is removed
+///    once the new identity has caught up (until then the plan waits), so the node can rejoin
+///    under its new id: the new identity fetched after the old one last did
+///    ([`QuorumView::replacing`]), even while the old one still counts as caught up;
 /// 2. a desired controller that is not a voter is added once it is a caught-up observer;
 /// 3. a voter that is not desired is removed, highest id first.
 ///
@@ -185,14 +218,18 @@ pub fn plan(desired: &BTreeSet<i32>, view: &QuorumView) -> QuorumStep {
         return QuorumStep::Wait("the controller quorum has no leader".into());
     };
     let voters = view.voter_ids();
-    // 1. Replaced volumes: the old identity leaves first.
-    for v in &view.voters {
-        let replaced = view
-            .caught_up_observer(v.id)
-            .is_some_and(|o| o.directory_id != v.directory_id);
-        if replaced && !v.caught_up && Some(v.id) != view.leader {
-            return remove_keeping_majority(view, v, "its volume was replaced");
+    // 1. Replaced volumes: the old identity leaves first, once the new one has caught up.
+    for v in view.voters.iter().filter(|v| Some(v.id) != view.leader) {
+        let Some(new) = view.replacement_of(v) else {
+            continue;
+        };
+        if !new.caught_up {
+            return QuorumStep::Wait(format!(
+                "controller {} is back with a new volume (directory {}); it catches up before its old identity {} leaves the voters",
+                v.id, new.directory_id, v.directory_id
+            ));
         }
+        return remove_keeping_majority(view, v, "its volume was replaced");
     }
     // 2. Missing voters are added, lowest id first.
     if let Some(&id) = desired.iter().find(|id| !voters.contains(id)) {
@@ -238,6 +275,18 @@ fn remove_keeping_majority(view: &QuorumView, voter: &Replica, why: &str) -> Quo
         id: voter.id,
         directory_id: voter.directory_id.clone(),
     })
+}
+
+/// How soon to read the quorum again (seconds): right after a change, its next step (the add
+/// that follows a replaced volume's removal, the next controller of a scale) is due as soon as
+/// Kafka commits it; while a replaced controller catches up, shortly. Kafka's progress raises
+/// no Kubernetes event.
+pub fn requeue_seconds(step: &QuorumStep, view: &QuorumView) -> Option<u64> {
+    match step {
+        QuorumStep::Change(_) => Some(2),
+        _ if view.replacing() => Some(5),
+        _ => None,
+    }
 }
 
 /// Whether the quorum counts as settled when it cannot be read: the controllers running and

@@ -9,7 +9,14 @@ fn r(id: i32, dir: &str, caught_up: bool) -> Replica {
         id,
         directory_id: dir.into(),
         caught_up,
+        last_fetch: None,
     }
+}
+
+/// A replica that last fetched at `at` (ms, the leader's clock).
+fn fetched(mut r: Replica, at: i64) -> Replica {
+    r.last_fetch = Some(at);
+    r
 }
 
 /// Voters 9000.. (all caught up), brokers 0 and 1 as observers, plus `extra` observers.
@@ -158,6 +165,51 @@ fn a_fetching_voter_is_never_taken_for_a_replaced_one() {
     // A stale observer entry of 9002 with another directory id while the voter itself fetches.
     let v = view(&[9000, 9001, 9002], &[r(9002, "old", true)]);
     assert_eq!(plan(&ids(3), &v), QuorumStep::Settled);
+}
+
+#[test]
+fn a_replaced_volume_is_swapped_while_its_old_identity_still_counts_as_caught_up() {
+    // Right after the restart the old identity of 9002 is still within the catch-up lag, but
+    // its new identity fetched after it stopped: the swap starts at once.
+    let mut v = view(&[9000, 9001, 9002], &[fetched(r(9002, "new", true), 2_000)]);
+    v.voters[2].last_fetch = Some(1_000);
+    let first = plan(&ids(3), &v);
+    assert_eq!(first, remove(9002, "d9002"));
+    assert_eq!(requeue_seconds(&first, &v), Some(2), "the add follows promptly");
+    // Kafka lists the removed identity as an observer, still caught up: the live one is added.
+    apply(&mut v, &first);
+    v.observers.push(fetched(r(9002, "d9002", true), 1_000));
+    assert_eq!(plan(&ids(3), &v), add(9002, "new"));
+    v.observers.rotate_right(1);
+    assert_eq!(plan(&ids(3), &v), add(9002, "new"), "whatever the order");
+}
+
+#[test]
+fn a_replaced_controller_catches_up_before_its_old_identity_leaves() {
+    let mut v = view(&[9000, 9001, 9002], &[fetched(r(9002, "new", false), 2_000)]);
+    v.voters[2].last_fetch = Some(1_000);
+    let step = plan(&ids(3), &v);
+    assert!(
+        matches!(&step, QuorumStep::Wait(w) if w.contains("controller 9002 is back with a new volume (directory new)")),
+        "{step:?}"
+    );
+    assert!(v.replacing());
+    assert_eq!(
+        requeue_seconds(&step, &v),
+        Some(5),
+        "polled: Kafka raises no event"
+    );
+}
+
+#[test]
+fn a_fetching_voter_with_a_stale_observer_entry_stays() {
+    // After a swap: the new identity is the voter and fetches; the old one, listed as an
+    // observer, still counts as caught up but fetched last before.
+    let mut v = view(&[9000, 9001, 9002], &[fetched(r(9002, "old", true), 1_000)]);
+    v.voters[2].last_fetch = Some(2_000);
+    assert_eq!(plan(&ids(3), &v), QuorumStep::Settled);
+    assert!(!v.replacing());
+    assert_eq!(requeue_seconds(&QuorumStep::Settled, &v), None);
 }
 
 #[test]

@@ -105,13 +105,35 @@ fn host_state<'a>(nodes: &'a BTreeMap<String, NodeState>, host: &str) -> Option<
     nodes.get(host)
 }
 
-/// Whether some Kubernetes node has not been Ready for longer than the timeout: only then can a
-/// pod not bound yet be waiting for a lost node (its volume pinned there), so only then are
-/// the volumes of such pods looked at.
-pub fn any_node_lost(nodes: &BTreeMap<String, NodeState>, settings: &Settings, now: i64) -> bool {
+/// Whether some Kubernetes node has not been Ready for longer than the timeout.
+fn any_node_lost(nodes: &BTreeMap<String, NodeState>, settings: &Settings, now: i64) -> bool {
     nodes
         .values()
         .any(|n| matches!(n, NodeState::NotReady { since: Some(t) } if t + settings.timeout_seconds <= now))
+}
+
+/// The claims whose PersistentVolumes the plan must see (the nodes they pin): those of the
+/// members `first` (planned without volumes) found stranded, and those of pods not bound yet
+/// that may be waiting for a lost node: every unbound member not ready while some node is
+/// lost past the timeout, else the unbound members the scheduler cannot place
+/// (`unschedulable`, by pod name): their volume may pin them to a Node object that is gone,
+/// which leaves no NotReady node to time (the pod collector deletes the pods of a deleted
+/// Node, and the pod made again can only run where its volume is).
+pub fn claims_to_read(
+    first: &Plan,
+    members: &[Member],
+    unschedulable: &BTreeSet<String>,
+    (nodes, settings, now): (&BTreeMap<String, NodeState>, &Settings, i64),
+) -> BTreeSet<String> {
+    let any_lost = any_node_lost(nodes, settings, now);
+    members
+        .iter()
+        .filter(|m| {
+            let waiting = m.host.is_none() && !m.ready && (any_lost || unschedulable.contains(&m.pod));
+            first.stranded.contains_key(&m.id) || waiting
+        })
+        .map(|m| m.claim.clone())
+        .collect()
 }
 
 /// Plans the next recovery step. `now` in seconds; `cluster` names the KafkaCluster in the

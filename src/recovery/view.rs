@@ -32,6 +32,24 @@ pub fn node_state(node: &Node) -> NodeState {
     }
 }
 
+/// Whether the scheduler found no node for a pod not bound yet (`PodScheduled` False,
+/// reason `Unschedulable`): for instance its volume pins it to a node that is gone.
+pub fn unschedulable(pod: &Pod) -> bool {
+    let bound = pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
+    !bound
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.status == "False"
+                        && c.reason.as_deref() == Some("Unschedulable")
+                })
+            })
+}
+
 /// The host names a PersistentVolume's required node affinity allows (`kubernetes.io/hostname
 /// In [...]`); empty when it is reachable from any node.
 pub fn pinned_hosts(pv: &PersistentVolume) -> Vec<String> {
@@ -169,6 +187,35 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn only_an_unbound_pod_the_scheduler_could_not_place_is_unschedulable() {
+        use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+        let pod = |bound: bool, status: &str, reason: &str| Pod {
+            spec: Some(PodSpec {
+                node_name: bound.then(|| "n1".to_string()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                conditions: Some(vec![PodCondition {
+                    type_: "PodScheduled".into(),
+                    status: status.into(),
+                    reason: Some(reason.into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(unschedulable(&pod(false, "False", "Unschedulable")));
+        assert!(!unschedulable(&pod(true, "False", "Unschedulable")));
+        assert!(!unschedulable(&pod(false, "False", "SchedulerError")));
+        assert!(!unschedulable(&pod(false, "True", "")));
+        assert!(
+            !unschedulable(&Pod::default()),
+            "not looked at by the scheduler yet"
+        );
     }
 
     #[test]

@@ -354,3 +354,59 @@ fn a_node_counts_as_lost_only_past_the_timeout() {
         1000
     ));
 }
+
+#[test]
+fn an_unbound_pod_whose_volume_pins_it_to_a_deleted_node_is_replaced() {
+    // The Node n2 was deleted; the pod collector deleted broker 2's pod and the pod made again
+    // waits, unschedulable, for the node its volume is pinned to.
+    let mut all = nodes(&[]);
+    all.remove("n2");
+    let mut members = cluster();
+    members[3].host = None;
+    members[3].ready = false;
+    members[3].uid = Some("u2b".into());
+    let unpinned = run(&members, &all, &KafkaView::Skipped, &AUTO, 1000);
+    assert!(unpinned.lost.is_empty(), "without its volume, nowhere");
+    let unschedulable = BTreeSet::from(["c-broker-2".to_string()]);
+    let read = claims_to_read(&unpinned, &members, &unschedulable, (&all, &AUTO, 1000));
+    assert_eq!(read, BTreeSet::from(["data-c-broker-2".to_string()]));
+    // Once its volume is known (pinned to n2), its host is n2: gone, lost at once.
+    members[3].pinned_to = vec!["n2".into()];
+    members[3].host = Some("n2".into());
+    let p = run(&members, &all, &KafkaView::Skipped, &AUTO, 1000);
+    assert_eq!(p.lost[0].node, "n2");
+    assert_eq!(p.lost[0].since, None);
+    assert_eq!(
+        p.step,
+        Some(Step::Replace {
+            id: 2,
+            pod: "c-broker-2".into(),
+            uid: Some("u2b".into()),
+            claim: "data-c-broker-2".into()
+        })
+    );
+}
+
+#[test]
+fn only_the_volumes_that_may_pin_a_pod_to_a_lost_node_are_read() {
+    let mut members = cluster();
+    members[3].host = None;
+    members[3].ready = false;
+    let none = BTreeSet::new();
+    let idle = run(&members, &nodes(&[]), &KafkaView::Skipped, &AUTO, 1000);
+    assert!(
+        claims_to_read(&idle, &members, &none, (&nodes(&[]), &AUTO, 1000)).is_empty(),
+        "a pod being scheduled, every node Ready: nothing read"
+    );
+    // A node lost past the timeout: every unbound pod's volume, and the stranded pods'.
+    let lost = nodes(&[("n1", not_ready(0))]);
+    let p = run(&members, &lost, &KafkaView::Skipped, &AUTO, 1000);
+    assert_eq!(
+        claims_to_read(&p, &members, &none, (&lost, &AUTO, 1000)),
+        BTreeSet::from(["data-c-broker-1".to_string(), "data-c-broker-2".to_string()])
+    );
+    // Not yet past the timeout: only the scheduler's verdict makes an unbound pod's volume matter.
+    let early = nodes(&[("n1", not_ready(900))]);
+    let p = run(&members, &early, &KafkaView::Skipped, &AUTO, 1000);
+    assert!(claims_to_read(&p, &members, &none, (&early, &AUTO, 1000)).is_empty());
+}
