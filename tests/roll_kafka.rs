@@ -864,6 +864,7 @@ async fn replace_nodes(
     node.format(&cluster_id).unwrap();
     node.start().unwrap();
     let mut changes = Vec::new();
+    let mut refused = 0;
     let mut caught_up_at = None;
     loop {
         assert!(
@@ -893,9 +894,14 @@ async fn replace_nodes(
             }
             QuorumStep::Wait(_) => tokio::time::sleep(Duration::from_millis(250)).await,
             QuorumStep::Change(change) => {
-                send(admin, &cluster_id, &change, &endpoint)
-                    .await
-                    .unwrap_or_else(|e| panic!("{change:?}: {e}"));
+                // As in change_quorum: a refused change is retried, as the operator's next pass does.
+                if let Err(e) = send(admin, &cluster_id, &change, &endpoint).await {
+                    refused += 1;
+                    assert!(refused <= 5, "{change:?} refused {refused} times: {e}");
+                    println!("{change:?} refused ({e}); retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
                 println!("{change:?} after {:?}", t0.elapsed());
                 changes.push(change);
             }
