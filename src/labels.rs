@@ -10,6 +10,8 @@ pub const INSTANCE: &str = "app.kubernetes.io/instance";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const COMPONENT: &str = "app.kubernetes.io/component";
 pub const VERSION: &str = "app.kubernetes.io/version";
+/// The prefix of the operator's own labels (and annotation keys): users may not set labels under it.
+pub const OPERATOR_PREFIX: &str = "kraftwerk.dev/";
 pub const CLUSTER: &str = "kraftwerk.dev/cluster";
 pub const ROLE: &str = "kraftwerk.dev/role";
 pub const NODE_ID: &str = "kraftwerk.dev/node-id";

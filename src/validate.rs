@@ -323,22 +323,8 @@ pub fn validate_with(
 
     // Cluster-wide overrides.
     let cluster_overrides = config_overrides("spec.config", &spec.config, &mut refuse);
-    for (field, config) in [
-        ("spec.brokers.config", &spec.brokers.pool.config),
-        ("spec.controllers.config", &spec.controllers.pool.config),
-    ] {
-        if let Some((path, reason)) = crate::durability::pool_refusal(field, config, facts.elr) {
-            refuse(&path, reason);
-        }
-    }
-    if let Some(rack) = &spec.rack
-        && rack.topology_key.trim().is_empty()
-    {
-        refuse(
-            "spec.rack.topologyKey",
-            "must name a node label such as topology.kubernetes.io/zone".into(),
-        );
-    }
+    check_pool_durability(spec, facts, &mut refuse);
+    check_rack(spec, &mut refuse);
 
     crate::listeners::check(spec, &mut refuse);
     let metrics_port = check_metrics(spec, &listeners, &mut refuse);
@@ -347,52 +333,14 @@ pub fn validate_with(
         None
     });
     if tls.is_some() {
-        for (key, field) in cluster_overrides.keys().map(|k| (k, "spec.config")).chain(
-            spec.brokers
-                .pool
-                .config
-                .keys()
-                .map(|k| (k, "spec.brokers.config"))
-                .chain(
-                    spec.controllers
-                        .pool
-                        .config
-                        .keys()
-                        .map(|k| (k, "spec.controllers.config")),
-                ),
-        ) {
-            if crate::tls::reserved_key(key) {
-                refuse(
-                    &format!("{field}.{key}"),
-                    "the operator sets the key and trust stores of TLS listeners (spec.security.tls)".into(),
-                );
-            }
-        }
+        check_tls_overrides(spec, &cluster_overrides, &mut refuse);
     }
     crate::auth::check_listeners(spec, &mut refuse);
     let mode = quorum_mode(existing);
     let wanted_controllers = check_replicas(spec, existing, mode, &mut refuse);
-    let controller_replicas = spec.controllers.replicas;
-    let broker_replicas = spec.brokers.replicas;
-    let mut controller_ids = wanted_controllers.clone();
-    controller_ids.extend(existing.retained_controller_ids.iter().copied());
-
-    let controllers = pool(
-        Role::Controller,
-        controller_replicas,
-        controller_ids.into_iter().collect(),
-        &spec.controllers.pool,
-        &cluster_overrides,
-        existing,
-        &mut refuse,
-    );
-    let mut broker_ids: BTreeSet<i32> = spec.brokers.ids();
-    broker_ids.extend(existing.retained_broker_ids.iter().copied());
-    let brokers = pool(
-        Role::Broker,
-        broker_replicas,
-        broker_ids.into_iter().collect(),
-        &spec.brokers.pool,
+    let (controllers, brokers) = pools(
+        spec,
+        wanted_controllers,
         &cluster_overrides,
         existing,
         &mut refuse,
@@ -406,16 +354,7 @@ pub fn validate_with(
         format!("{DEFAULT_IMAGE_REPOSITORY}:{tag}")
     });
     let names = ClusterNames::new(&name, &namespace, &options.cluster_domain);
-    let bootstrapping =
-        mode == QuorumMode::Dynamic && !existing.quorum_formed && !existing.initial_voters.is_empty();
-    let initial_controllers = bootstrapping.then(|| {
-        let hosts: Vec<(i32, String)> = existing
-            .initial_voters
-            .iter()
-            .map(|&id| (id, names.node_fqdn(Role::Controller, id)))
-            .collect();
-        quorum::initial_controllers(cluster_id, &hosts, spec.controller_listener.port)
-    });
+    let quorum = quorum_settings(spec, existing, mode, &names, cluster_id);
     Ok(ValidatedCluster {
         names,
         generation: cr.metadata.generation,
@@ -429,15 +368,7 @@ pub fn validate_with(
         inter_broker_listener,
         controllers,
         brokers,
-        quorum: QuorumSettings {
-            mode,
-            initial_controllers,
-            initial_voters: if bootstrapping {
-                existing.initial_voters.clone()
-            } else {
-                BTreeSet::new()
-            },
-        },
+        quorum,
         rack_topology_key: spec.rack.as_ref().map(|r| r.topology_key.clone()),
         metrics_port,
         nodes: existing.nodes.clone(),
@@ -452,17 +383,162 @@ pub fn validate_with(
             .then(|| existing.admin_tls.clone())
             .flatten(),
         tls,
-        network_policy: crate::crd::NetworkPolicySpec::enabled(spec.network_policy.as_ref()).then(|| {
-            let np = spec.network_policy.clone().unwrap_or_default();
-            NetworkPolicySettings {
-                metrics_namespace: np.metrics_namespace,
-                operator_namespace: np
-                    .operator_namespace
-                    .or_else(|| options.operator_namespace.clone()),
-            }
-        }),
+        network_policy: network_policy(spec, options),
         hardening_relaxed: hardening_relaxed(spec),
         authorization: crate::auth::settings(spec),
+    })
+}
+
+/// Refuses pool overrides that weaken durability below what the Kafka cluster supports
+/// (`facts.elr`).
+fn check_pool_durability(
+    spec: &crate::crd::KafkaClusterSpec,
+    facts: &KafkaFacts,
+    refuse: &mut impl FnMut(&str, String),
+) {
+    for (field, config) in [
+        ("spec.brokers.config", &spec.brokers.pool.config),
+        ("spec.controllers.config", &spec.controllers.pool.config),
+    ] {
+        if let Some((path, reason)) = crate::durability::pool_refusal(field, config, facts.elr) {
+            refuse(&path, reason);
+        }
+    }
+}
+
+/// Refuses a rack spread without a node label to spread over.
+fn check_rack(spec: &crate::crd::KafkaClusterSpec, refuse: &mut impl FnMut(&str, String)) {
+    if let Some(rack) = &spec.rack
+        && rack.topology_key.trim().is_empty()
+    {
+        refuse(
+            "spec.rack.topologyKey",
+            "must name a node label such as topology.kubernetes.io/zone".into(),
+        );
+    }
+}
+
+/// With TLS on, refuses config overrides (cluster-wide or per pool) of the keys the operator
+/// sets for TLS listeners.
+fn check_tls_overrides(
+    spec: &crate::crd::KafkaClusterSpec,
+    cluster_overrides: &BTreeMap<String, String>,
+    refuse: &mut impl FnMut(&str, String),
+) {
+    let keys = cluster_overrides
+        .keys()
+        .map(|k| (k, "spec.config"))
+        .chain(
+            spec.brokers
+                .pool
+                .config
+                .keys()
+                .map(|k| (k, "spec.brokers.config")),
+        )
+        .chain(
+            spec.controllers
+                .pool
+                .config
+                .keys()
+                .map(|k| (k, "spec.controllers.config")),
+        );
+    for (key, field) in keys {
+        if crate::tls::reserved_key(key) {
+            refuse(
+                &format!("{field}.{key}"),
+                "the operator sets the key and trust stores of TLS listeners (spec.security.tls)".into(),
+            );
+        }
+    }
+}
+
+/// The controller and broker pools: the wanted node ids plus those retained while they drain.
+fn pools(
+    spec: &crate::crd::KafkaClusterSpec,
+    wanted_controllers: BTreeSet<i32>,
+    cluster_overrides: &BTreeMap<String, String>,
+    existing: &Existing,
+    refuse: &mut impl FnMut(&str, String),
+) -> (Pool, Pool) {
+    let controller_ids: BTreeSet<i32> = wanted_controllers
+        .into_iter()
+        .chain(existing.retained_controller_ids.iter().copied())
+        .collect();
+    let broker_ids: BTreeSet<i32> = spec
+        .brokers
+        .ids()
+        .into_iter()
+        .chain(existing.retained_broker_ids.iter().copied())
+        .collect();
+    let [controllers, brokers] = [
+        (
+            Role::Controller,
+            spec.controllers.replicas,
+            controller_ids,
+            &spec.controllers.pool,
+        ),
+        (
+            Role::Broker,
+            spec.brokers.replicas,
+            broker_ids,
+            &spec.brokers.pool,
+        ),
+    ]
+    .map(|(role, replicas, ids, pool_spec)| {
+        pool(
+            role,
+            replicas,
+            ids.into_iter().collect(),
+            pool_spec,
+            cluster_overrides,
+            existing,
+            refuse,
+        )
+    });
+    (controllers, brokers)
+}
+
+/// The quorum settings: while a dynamic quorum is being formed, the initial voters and the
+/// `--initial-controllers` value that bootstraps them.
+fn quorum_settings(
+    spec: &crate::crd::KafkaClusterSpec,
+    existing: &Existing,
+    mode: QuorumMode,
+    names: &ClusterNames,
+    cluster_id: &str,
+) -> QuorumSettings {
+    let bootstrapping =
+        mode == QuorumMode::Dynamic && !existing.quorum_formed && !existing.initial_voters.is_empty();
+    let initial_controllers = bootstrapping.then(|| {
+        let hosts: Vec<(i32, String)> = existing
+            .initial_voters
+            .iter()
+            .map(|&id| (id, names.node_fqdn(Role::Controller, id)))
+            .collect();
+        quorum::initial_controllers(cluster_id, &hosts, spec.controller_listener.port)
+    });
+    QuorumSettings {
+        mode,
+        initial_controllers,
+        initial_voters: if bootstrapping {
+            existing.initial_voters.clone()
+        } else {
+            BTreeSet::new()
+        },
+    }
+}
+
+/// The NetworkPolicy settings, when the policy is enabled; the operator's namespace defaults
+/// to the one the operator runs in.
+fn network_policy(spec: &crate::crd::KafkaClusterSpec, options: &Options) -> Option<NetworkPolicySettings> {
+    crate::crd::NetworkPolicySpec::enabled(spec.network_policy.as_ref()).then(|| {
+        let np = spec.network_policy.clone().unwrap_or_default();
+        NetworkPolicySettings {
+            metrics_namespace: np.metrics_namespace,
+            operator_namespace: np
+                .operator_namespace
+                .or_else(|| options.operator_namespace.clone()),
+        }
     })
 }
 
@@ -566,74 +642,13 @@ fn check_listeners(
     let mut seen_ports = BTreeSet::from([spec.controller_listener.port]);
     for (i, l) in spec.listeners.iter().enumerate() {
         let field = format!("spec.listeners[{i}]");
-        let valid_name = !l.name.is_empty()
-            && l.name.len() <= 15
-            && l.name.starts_with(|c: char| c.is_ascii_uppercase())
-            && l.name
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if !valid_name {
-            refuse(
-                &format!("{field}.name"),
-                format!("{:?} must match ^[A-Z][A-Z0-9_]{{0,14}}$", l.name),
-            );
-        } else if l.name == "CONTROLLER" {
-            refuse(
-                &format!("{field}.name"),
-                "CONTROLLER is reserved for the KRaft controller listener".into(),
-            );
-        } else if !seen_names.insert(l.name.clone()) {
-            refuse(
-                &format!("{field}.name"),
-                format!("duplicate listener name {}", l.name),
-            );
-        }
-        if !(1024..=65535).contains(&l.port) {
-            refuse(
-                &format!("{field}.port"),
-                format!("{} is outside 1024-65535", l.port),
-            );
-        } else if !seen_ports.insert(l.port) {
-            refuse(
-                &format!("{field}.port"),
-                format!(
-                    "port {} is already used by another listener or the controller listener",
-                    l.port
-                ),
-            );
-        }
-        let derived = l.security_protocol();
-        if let Some(stated) = &l.protocol
-            && stated != derived
-            && (stated != "PLAINTEXT" || l.tls)
-        {
-            refuse(
-                &format!("{field}.protocol"),
-                format!(
-                    "{stated:?} contradicts the protocol derived from tls and authentication ({derived}); leave it out"
-                ),
-            );
-        }
-        if l.authentication
-            .as_ref()
-            .is_some_and(|a| a.type_ == crate::crd::AuthenticationType::Tls)
-            && !l.tls
-        {
-            refuse(
-                &format!("{field}.authentication.type"),
-                "tls (mutual TLS) needs tls: true on the listener".into(),
-            );
-        }
-        if l.certificate_secret.is_some() && !l.tls {
-            refuse(
-                &format!("{field}.certificateSecret"),
-                "a served certificate needs tls: true on the listener".into(),
-            );
-        }
+        check_listener_name(&field, &l.name, &mut seen_names, refuse);
+        check_listener_port(&field, l.port, &mut seen_ports, refuse);
+        check_listener_security(&field, l, refuse);
         listeners.push(Listener {
             name: l.name.clone(),
             port: l.port,
-            protocol: derived.into(),
+            protocol: l.security_protocol().into(),
             tls: l.tls,
             authentication: l.authentication.as_ref().map(|a| a.type_),
             certificate_secret: l.certificate_secret.clone(),
@@ -649,7 +664,99 @@ fn check_listeners(
             format!("{} is outside 1024-65535", spec.controller_listener.port),
         );
     }
-    let inter_broker_listener = match &spec.inter_broker_listener {
+    (listeners, inter_broker_listener(spec, refuse))
+}
+
+/// A listener name is a Kafka listener name, not CONTROLLER, and not taken by an earlier
+/// listener (`seen`).
+fn check_listener_name(
+    field: &str,
+    name: &str,
+    seen: &mut BTreeSet<String>,
+    refuse: &mut impl FnMut(&str, String),
+) {
+    let valid = !name.is_empty()
+        && name.len() <= 15
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        refuse(
+            &format!("{field}.name"),
+            format!("{name:?} must match ^[A-Z][A-Z0-9_]{{0,14}}$"),
+        );
+    } else if name == "CONTROLLER" {
+        refuse(
+            &format!("{field}.name"),
+            "CONTROLLER is reserved for the KRaft controller listener".into(),
+        );
+    } else if !seen.insert(name.to_string()) {
+        refuse(
+            &format!("{field}.name"),
+            format!("duplicate listener name {name}"),
+        );
+    }
+}
+
+/// A listener port is unprivileged and not taken by an earlier listener or the controller
+/// listener (`seen`).
+fn check_listener_port(
+    field: &str,
+    port: i32,
+    seen: &mut BTreeSet<i32>,
+    refuse: &mut impl FnMut(&str, String),
+) {
+    if !(1024..=65535).contains(&port) {
+        refuse(&format!("{field}.port"), format!("{port} is outside 1024-65535"));
+    } else if !seen.insert(port) {
+        refuse(
+            &format!("{field}.port"),
+            format!("port {port} is already used by another listener or the controller listener"),
+        );
+    }
+}
+
+/// A stated protocol agrees with the one tls and authentication give, and mutual TLS and a
+/// served certificate come with TLS.
+fn check_listener_security(field: &str, l: &crate::crd::ListenerSpec, refuse: &mut impl FnMut(&str, String)) {
+    let derived = l.security_protocol();
+    if let Some(stated) = &l.protocol
+        && stated != derived
+        && (stated != "PLAINTEXT" || l.tls)
+    {
+        refuse(
+            &format!("{field}.protocol"),
+            format!(
+                "{stated:?} contradicts the protocol derived from tls and authentication ({derived}); leave it out"
+            ),
+        );
+    }
+    if l.authentication
+        .as_ref()
+        .is_some_and(|a| a.type_ == crate::crd::AuthenticationType::Tls)
+        && !l.tls
+    {
+        refuse(
+            &format!("{field}.authentication.type"),
+            "tls (mutual TLS) needs tls: true on the listener".into(),
+        );
+    }
+    if l.certificate_secret.is_some() && !l.tls {
+        refuse(
+            &format!("{field}.certificateSecret"),
+            "a served certificate needs tls: true on the listener".into(),
+        );
+    }
+}
+
+/// The listener brokers replicate over: REPLICATION with internal TLS, else the one named
+/// (which must exist), else the first listener.
+fn inter_broker_listener(
+    spec: &crate::crd::KafkaClusterSpec,
+    refuse: &mut impl FnMut(&str, String),
+) -> String {
+    match &spec.inter_broker_listener {
         _ if crate::tls::internal_enabled(spec) => crate::tls::REPLICATION_LISTENER.to_string(),
         Some(n) if !spec.listeners.iter().any(|l| &l.name == n) => {
             refuse(
@@ -660,9 +767,7 @@ fn check_listeners(
         }
         Some(n) => n.clone(),
         None => spec.listeners.first().map(|l| l.name.clone()).unwrap_or_default(),
-    };
-
-    (listeners, inter_broker_listener)
+    }
 }
 
 /// Internal TLS: the reserved REPLICATION listener joins the listeners, and no client listener
@@ -988,7 +1093,7 @@ fn pool_template(
 ) -> (PodTemplateSpec, Option<Vec<Constraint>>) {
     let template = spec.template.clone().unwrap_or_default();
     for key in template.labels.keys() {
-        if key.starts_with("kraftwerk.dev/")
+        if key.starts_with(labels::OPERATOR_PREFIX)
             || [
                 labels::NAME,
                 labels::INSTANCE,

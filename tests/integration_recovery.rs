@@ -69,10 +69,6 @@ impl Drop for Uids {
     }
 }
 
-async fn annotate(env: &TestEnv, name: &str, annotations: Value) {
-    env.annotate_kc(name, annotations).await;
-}
-
 /// `kraftwerk <args>` against the test cluster; its stdout.
 fn cli(env: &TestEnv, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_kraftwerk"))
@@ -95,7 +91,8 @@ async fn wait_until<F: Fn() -> bool>(what: &str, timeout: Duration, env: &TestEn
 /// A 3+3 cluster that rolls on pod readiness, ready and stable.
 async fn ready_cluster(env: &TestEnv, name: &str, spec: Value) {
     env.create_kc(&env.ns, name, spec).await.expect("create");
-    annotate(env, name, json!({"kraftwerk.dev/skip-kafka-gates": "true"})).await;
+    env.annotate_kc(name, json!({"kraftwerk.dev/skip-kafka-gates": "true"}))
+        .await;
     env.wait_ready(&env.ns, name).await;
     env.wait_condition(&env.ns, name, "Progressing", "False", None)
         .await;

@@ -495,29 +495,21 @@ async fn admin_client_against_real_cluster() {
                 args: args(o),
                 command,
             };
-            let out = broker_output(
-                &cli_client,
-                &BrokerCli {
-                    args: args(OutputFormat::Table),
-                    command: BrokerCommand::List,
-                },
-            )
-            .await
-            .unwrap();
+            let broker_list = |o| BrokerCli {
+                args: args(o),
+                command: BrokerCommand::List,
+            };
+            let out = broker_output(&cli_client, &broker_list(OutputFormat::Table))
+                .await
+                .unwrap();
             eprintln!("{out}");
             let lines: Vec<&str> = out.lines().collect();
             assert!(lines[0].starts_with("ID") && lines[0].contains("STATE"), "{out}");
             assert_eq!(lines.len(), 4, "{out}");
             assert!(lines[1..].iter().all(|l| l.ends_with("active")), "{out}");
-            let json = broker_output(
-                &cli_client,
-                &BrokerCli {
-                    args: args(OutputFormat::Json),
-                    command: BrokerCommand::List,
-                },
-            )
-            .await
-            .unwrap();
+            let json = broker_output(&cli_client, &broker_list(OutputFormat::Json))
+                .await
+                .unwrap();
             let v: serde_json::Value = serde_json::from_str(&json).unwrap();
             assert_eq!(v.as_array().unwrap().len(), 3);
             assert_eq!(v[0]["fenced"], false);

@@ -22,7 +22,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use support::{Operator, TestEnv};
 
-const SKIP: &str = "kraftwerk.dev/skip-kafka-gates";
+use kraftwerk::annotations::SKIP_KAFKA_GATES as SKIP;
 const PODS: [&str; 6] = [
     "controller-9000",
     "controller-9001",
@@ -147,15 +147,11 @@ impl Drop for Recorder {
     }
 }
 
-async fn annotate(env: &TestEnv, name: &str, annotations: Value) {
-    env.annotate_kc(name, annotations).await;
-}
-
 /// Creates a 3+3 cluster that rolls without Kafka gates and waits until it is ready and stable.
 async fn ready_cluster(env: &TestEnv, name: &str, spec: Value, skip_gates: bool) -> Recorder {
     env.create_kc(&env.ns, name, spec).await.expect("create");
     if skip_gates {
-        annotate(env, name, json!({ SKIP: "true" })).await;
+        env.annotate_kc(name, json!({ SKIP: "true" })).await;
     }
     env.wait_ready(&env.ns, name).await;
     env.wait_condition(&env.ns, name, "Progressing", "False", None)
@@ -376,12 +372,13 @@ async fn manual_restart_of_nodes_and_of_the_cluster() {
     let env = TestEnv::new("roll-manual").await;
     let c = "mr";
     let rec = ready_cluster(&env, c, json!({}), true).await;
-    annotate(&env, c, json!({"kraftwerk.dev/restart-nodes": "1,9001"})).await;
+    env.annotate_kc(c, json!({"kraftwerk.dev/restart-nodes": "1,9001"}))
+        .await;
     roll_settles(&env, c, &rec, 2, 120).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(rec.restarts(), pod_names(c, &["controller-9001", "broker-1"]));
 
-    annotate(&env, c, json!({"kraftwerk.dev/restart": "t1"})).await;
+    env.annotate_kc(c, json!({"kraftwerk.dev/restart": "t1"})).await;
     roll_settles(&env, c, &rec, 8, 240).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let counts = rec.restart_counts();
@@ -435,7 +432,8 @@ async fn operator_killed_mid_roll_carries_on() {
     assert!(rec.max_down() <= 1, "two nodes down at once");
 
     // The same for a manual restart of the whole cluster (its record lives on the ConfigMaps).
-    annotate(&env, c, json!({"kraftwerk.dev/restart": "after-kill"})).await;
+    env.annotate_kc(c, json!({"kraftwerk.dev/restart": "after-kill"}))
+        .await;
     for target in 7..=10 {
         wait_until("progress", Duration::from_secs(180), &env, || {
             rec.restarts().len() >= target
@@ -586,7 +584,7 @@ async fn rack_batches_restart_brokers_of_one_rack_together() {
         "rollout": {"maxBatchPerRack": 2},
     });
     env.create_kc(&env.ns, c, spec).await.expect("create");
-    annotate(&env, c, json!({ SKIP: "true" })).await;
+    env.annotate_kc(c, json!({ SKIP: "true" })).await;
     env.wait_ready(&env.ns, c).await;
     env.wait_condition(&env.ns, c, "Progressing", "False", None).await;
     let pods: Api<Pod> = env.api();
@@ -876,7 +874,7 @@ async fn version_change_rolls_in_order_resumes_after_a_kill_and_refuses_a_bad_do
         .patch_status(c, &PatchParams::default(), &Patch::Merge(record("4.2-IV1")))
         .await
         .unwrap();
-    annotate(&env, c, json!({"kraftwerk.dev/nudge": "1"})).await;
+    env.annotate_kc(c, json!({"kraftwerk.dev/nudge": "1"})).await;
     wait_until("the binary downgrade", Duration::from_secs(300), &env, || {
         rec.restarts().len() >= 12
     })
@@ -958,8 +956,7 @@ async fn operator_killed_at_random_moments() {
     )
     .await
     .unwrap();
-    annotate(
-        &env,
+    env.annotate_kc(
         c,
         json!({ SKIP: "true", "kraftwerk.dev/allow-unsafe-scale-down": "true" }),
     )

@@ -359,54 +359,13 @@ pub async fn topic_output<C: Connector>(
                 _ => json(out, &names)?,
             })
         }
-        TopicCommand::Describe { name } => {
-            let topic = admin.describe_topic(name).await?;
-            let min_isr = admin.topic_min_insync_replicas(name).await?;
-            Ok(match out {
-                OutputFormat::Json | OutputFormat::Yaml => {
-                    #[derive(Serialize)]
-                    struct Described<'a> {
-                        #[serde(flatten)]
-                        topic: &'a TopicInfo,
-                        replication_factor: usize,
-                        min_insync_replicas: Option<i32>,
-                    }
-                    json(
-                        out,
-                        &Described {
-                            topic: &topic,
-                            replication_factor: topic.replication_factor(),
-                            min_insync_replicas: min_isr,
-                        },
-                    )?
-                }
-                OutputFormat::Table => describe_table(&topic, min_isr),
-            })
-        }
+        TopicCommand::Describe { name } => describe_output(admin, name, out).await,
         TopicCommand::Create {
             name,
             partitions,
             replication,
             configs,
-        } => {
-            let mut topic = NewTopic::new(name.clone(), *partitions, *replication);
-            for (k, v) in configs {
-                topic = topic.with_config(k.clone(), v.clone());
-            }
-            admin.create_topic(&topic).await?;
-            Ok(match out {
-                OutputFormat::Json | OutputFormat::Yaml => json(
-                    out,
-                    &serde_json::json!({
-                        "created": name, "partitions": partitions, "replicationFactor": replication,
-                        "configs": topic.configs,
-                    }),
-                )?,
-                OutputFormat::Table => {
-                    format!("Created topic {name} (partitions={partitions}, replication={replication})\n")
-                }
-            })
-        }
+        } => create_output(admin, name, *partitions, *replication, configs, out).await,
         TopicCommand::Delete { name } => {
             admin.delete_topic(name).await?;
             Ok(match out {
@@ -437,49 +396,123 @@ pub async fn topic_output<C: Connector>(
             })
         }
         TopicCommand::Config(TopicConfigCommand::Set { name, configs }) => {
-            let ops: Vec<AlterConfigOp> = configs
-                .iter()
-                .map(|(k, v)| {
-                    if v.is_empty() {
-                        AlterConfigOp::Delete(k.clone())
-                    } else {
-                        AlterConfigOp::Set(k.clone(), v.clone())
-                    }
-                })
-                .collect();
-            admin
-                .incremental_alter_configs(&ConfigResource::Topic(name.clone()), &ops)
-                .await?;
-            Ok(match out {
-                OutputFormat::Table => format!("Updated {} config(s) of topic {name}\n", ops.len()),
-                _ => json(
-                    out,
-                    &serde_json::json!({ "topic": name, "updated": configs.len() }),
-                )?,
-            })
+            config_set_output(admin, name, configs, out).await
         }
-        TopicCommand::UnderReplicated | TopicCommand::Unavailable => {
-            let wanted: fn(&PartitionInfo) -> bool = match cli.command {
-                TopicCommand::Unavailable => PartitionInfo::is_unavailable,
-                _ => PartitionInfo::is_under_replicated,
-            };
-            let meta = admin.metadata(None).await?;
-            let rows: Vec<PartitionRow> = meta
-                .topics
-                .iter()
-                .flat_map(|t| {
-                    t.partitions
-                        .iter()
-                        .filter(|p| wanted(p))
-                        .map(|p| PartitionRow::new(&t.name, p))
-                })
-                .collect();
-            Ok(match out {
-                OutputFormat::Table => partition_table(&rows),
-                _ => json(out, &rows)?,
-            })
+        TopicCommand::UnderReplicated => {
+            partitions_output(admin, PartitionInfo::is_under_replicated, out).await
         }
+        TopicCommand::Unavailable => partitions_output(admin, PartitionInfo::is_unavailable, out).await,
     }
+}
+
+/// `kraftwerk topic describe`: the topic's partitions, replication factor and min.insync.replicas.
+async fn describe_output<C: Connector>(
+    admin: &AdminClient<C>,
+    name: &str,
+    out: OutputFormat,
+) -> Result<String, AdminError> {
+    let topic = admin.describe_topic(name).await?;
+    let min_isr = admin.topic_min_insync_replicas(name).await?;
+    Ok(match out {
+        OutputFormat::Json | OutputFormat::Yaml => {
+            #[derive(Serialize)]
+            struct Described<'a> {
+                #[serde(flatten)]
+                topic: &'a TopicInfo,
+                replication_factor: usize,
+                min_insync_replicas: Option<i32>,
+            }
+            json(
+                out,
+                &Described {
+                    topic: &topic,
+                    replication_factor: topic.replication_factor(),
+                    min_insync_replicas: min_isr,
+                },
+            )?
+        }
+        OutputFormat::Table => describe_table(&topic, min_isr),
+    })
+}
+
+/// `kraftwerk topic create`.
+async fn create_output<C: Connector>(
+    admin: &AdminClient<C>,
+    name: &str,
+    partitions: i32,
+    replication: i16,
+    configs: &[(String, String)],
+    out: OutputFormat,
+) -> Result<String, AdminError> {
+    let mut topic = NewTopic::new(name.to_string(), partitions, replication);
+    for (k, v) in configs {
+        topic = topic.with_config(k.clone(), v.clone());
+    }
+    admin.create_topic(&topic).await?;
+    Ok(match out {
+        OutputFormat::Json | OutputFormat::Yaml => json(
+            out,
+            &serde_json::json!({
+                "created": name, "partitions": partitions, "replicationFactor": replication,
+                "configs": topic.configs,
+            }),
+        )?,
+        OutputFormat::Table => {
+            format!("Created topic {name} (partitions={partitions}, replication={replication})\n")
+        }
+    })
+}
+
+/// `kraftwerk topic config set`: an empty value deletes the key (back to the default).
+async fn config_set_output<C: Connector>(
+    admin: &AdminClient<C>,
+    name: &str,
+    configs: &[(String, String)],
+    out: OutputFormat,
+) -> Result<String, AdminError> {
+    let ops: Vec<AlterConfigOp> = configs
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                AlterConfigOp::Delete(k.clone())
+            } else {
+                AlterConfigOp::Set(k.clone(), v.clone())
+            }
+        })
+        .collect();
+    admin
+        .incremental_alter_configs(&ConfigResource::Topic(name.to_string()), &ops)
+        .await?;
+    Ok(match out {
+        OutputFormat::Table => format!("Updated {} config(s) of topic {name}\n", ops.len()),
+        _ => json(
+            out,
+            &serde_json::json!({ "topic": name, "updated": configs.len() }),
+        )?,
+    })
+}
+
+/// `kraftwerk topic under-replicated|unavailable`: every partition of every topic `wanted` selects.
+async fn partitions_output<C: Connector>(
+    admin: &AdminClient<C>,
+    wanted: fn(&PartitionInfo) -> bool,
+    out: OutputFormat,
+) -> Result<String, AdminError> {
+    let meta = admin.metadata(None).await?;
+    let rows: Vec<PartitionRow> = meta
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .filter(|p| wanted(p))
+                .map(|p| PartitionRow::new(&t.name, p))
+        })
+        .collect();
+    Ok(match out {
+        OutputFormat::Table => partition_table(&rows),
+        _ => json(out, &rows)?,
+    })
 }
 
 #[derive(Debug, Serialize)]

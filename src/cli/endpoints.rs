@@ -148,13 +148,16 @@ pub fn table(e: &Endpoints) -> String {
 mod tests {
     use super::*;
 
+    /// Cluster `demo` in namespace `kafka` with `spec_and_status` (YAML, from `spec:` on).
+    fn cluster(spec_and_status: &str) -> KafkaCluster {
+        let head = "apiVersion: kraftwerk.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: demo, namespace: kafka}\n";
+        serde_yaml::from_str(&format!("{head}{spec_and_status}")).unwrap()
+    }
+
     #[test]
     fn every_node_has_its_address_and_listeners() {
-        let kc: KafkaCluster = serde_yaml::from_str(
-            "apiVersion: kraftwerk.dev/v1alpha1
-kind: KafkaCluster
-metadata: {name: demo, namespace: kafka}
-spec:
+        let kc = cluster(
+            "spec:
   listeners: [{name: INTERNAL, port: 9092}, {name: CLIENTS, port: 9094}]
 status:
   bootstrapServers: demo-kafka-bootstrap.kafka.svc.example.org:9092
@@ -163,8 +166,7 @@ status:
   - {id: 9000, role: controller, pod: demo-controller-9000, ready: true, upToDate: true}
   - {id: 0, role: broker, pod: demo-broker-0, ready: false, upToDate: true}
 ",
-        )
-        .unwrap();
+        );
         let e = of(&kc);
         assert_eq!(
             e.nodes[0].listeners,
@@ -184,11 +186,8 @@ status:
 
     #[test]
     fn external_listeners_print_the_advertised_addresses_from_status() {
-        let kc: KafkaCluster = serde_yaml::from_str(
-            "apiVersion: kraftwerk.dev/v1alpha1
-kind: KafkaCluster
-metadata: {name: demo, namespace: kafka}
-spec:
+        let kc = cluster(
+            "spec:
   listeners: [{name: INTERNAL, port: 9092}, {name: EXTERNAL, port: 9094, type: nodeport}]
 status:
   listeners:
@@ -201,8 +200,7 @@ status:
   - {id: 0, role: broker, pod: demo-broker-0, ready: true, upToDate: true}
   - {id: 1, role: broker, pod: demo-broker-1, ready: false, upToDate: true}
 ",
-        )
-        .unwrap();
+        );
         let e = of(&kc);
         assert_eq!(
             e.nodes[0].listeners,

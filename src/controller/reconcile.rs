@@ -147,14 +147,7 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         }
     };
     let access = kafka_access(cr, &ns, &ctx.options.cluster_domain, &tls);
-    let (mode, read) = read_quorum(cr, &observed, &access).await;
-    let quorum_inputs = QuorumInputs {
-        formed: quorum::formed(cr.status.as_ref(), &read),
-        kraft: quorum::kraft_step(cr, &observed.pods, &read),
-        mode,
-        read,
-        initial_voters,
-    };
+    let quorum_inputs = quorum_inputs(cr, &observed, &access, initial_voters).await;
     let accepted = match accept(ctx, cr, &ns, &observed, (&cluster_id, &quorum_inputs, &tls)).await? {
         Ok(accepted) => accepted,
         Err(invalid) => return refuse(ctx, cr, &invalid).await,
@@ -198,17 +191,7 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         .as_ref()
         .is_some_and(|d| d.action == crate::roll::Action::Idle);
     let upgrade = upgrade::advance(ctx, managed, cluster, desired, &observed, idle).await;
-    if let Some(key) = &cluster.rack_topology_key {
-        rack::assign(
-            ctx,
-            managed,
-            &ns,
-            rack::plan(&observed.pods, &observed.node_labels, key),
-        )
-        .await?;
-    }
-    let listeners = crate::listeners::plan(cluster, &observed.listener_inputs());
-    super::external::annotate(ctx, &ns, &listeners).await?;
+    let listeners = annotate_pods(ctx, managed, &ns, cluster, &observed).await?;
     let moves = rebalance::advance(ctx, managed, cluster, &observed, scale, idle).await;
     let passes = Passes {
         roll: decision.as_ref(),
@@ -224,12 +207,59 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         Ok(action)
     } else {
         // Reported in status and Events; the error brings the retry with backoff.
-        let objects: Vec<String> = rejected
-            .iter()
-            .map(|r| format!("{}/{}", r.kind, r.name))
-            .collect();
-        Err(Error::ApplyFailed(objects.join(", ")))
+        Err(apply_failed(&rejected))
     }
+}
+
+/// The error of a pass in which the API server refused `rejected`, naming them.
+fn apply_failed(rejected: &[sync::Refusal]) -> Error {
+    let objects: Vec<String> = rejected
+        .iter()
+        .map(|r| format!("{}/{}", r.kind, r.name))
+        .collect();
+    Error::ApplyFailed(objects.join(", "))
+}
+
+/// The controller quorum as this pass finds it: read from Kafka, whether it formed, and a
+/// static quorum's next `kraft.version` step.
+async fn quorum_inputs(
+    cr: &KafkaCluster,
+    observed: &Observed,
+    access: &kafka::Access,
+    initial_voters: BTreeSet<i32>,
+) -> QuorumInputs {
+    let (mode, read) = read_quorum(cr, observed, access).await;
+    QuorumInputs {
+        formed: quorum::formed(cr.status.as_ref(), &read),
+        kraft: quorum::kraft_step(cr, &observed.pods, &read),
+        mode,
+        read,
+        initial_voters,
+    }
+}
+
+/// The pod annotations the node config reads: each pod's rack (rack-aware clusters) and the
+/// external addresses brokers advertise. Returns the listener plan (who still waits for an
+/// address).
+async fn annotate_pods(
+    ctx: &Context,
+    cr: &KafkaCluster,
+    ns: &str,
+    cluster: &ValidatedCluster,
+    observed: &Observed,
+) -> Result<crate::listeners::Plan> {
+    if let Some(key) = &cluster.rack_topology_key {
+        rack::assign(
+            ctx,
+            cr,
+            ns,
+            rack::plan(&observed.pods, &observed.node_labels, key),
+        )
+        .await?;
+    }
+    let listeners = crate::listeners::plan(cluster, &observed.listener_inputs());
+    super::external::annotate(ctx, ns, &listeners).await?;
+    Ok(listeners)
 }
 
 /// Validates the current spec; when it is refused, falls back to the last accepted spec

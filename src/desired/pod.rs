@@ -279,8 +279,31 @@ fn env(cluster: &ValidatedCluster, role: Role) -> Vec<EnvVar> {
     env
 }
 
-/// Data, rendered configuration, a writable runtime directory, and (rack-aware brokers) the
-/// pod's own rack annotation.
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..Default::default()
+    }
+}
+
+fn read_only_mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        read_only: Some(true),
+        ..mount(name, path)
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }
+}
+
+/// Data, rendered configuration, a writable runtime directory, and (rack-aware brokers,
+/// external listeners) the pod's own annotations Kafka's start script reads.
 fn volumes(
     cluster: &ValidatedCluster,
     role: Role,
@@ -289,34 +312,12 @@ fn volumes(
     external: bool,
 ) -> (Vec<VolumeMount>, Vec<Volume>) {
     let names = &cluster.names;
-    let pod_name = names.pod(role, id);
     let mut mounts = vec![
-        VolumeMount {
-            name: "data".into(),
-            mount_path: DATA_MOUNT.into(),
-            ..Default::default()
-        },
-        VolumeMount {
-            name: "config".into(),
-            mount_path: CONFIG_MOUNT.into(),
-            read_only: Some(true),
-            ..Default::default()
-        },
-        VolumeMount {
-            name: "runtime".into(),
-            mount_path: RUNTIME_MOUNT.into(),
-            ..Default::default()
-        },
-        VolumeMount {
-            name: "tmp".into(),
-            mount_path: TMP_MOUNT.into(),
-            ..Default::default()
-        },
-        VolumeMount {
-            name: "kafka-logs".into(),
-            mount_path: KAFKA_LOGS_MOUNT.into(),
-            ..Default::default()
-        },
+        mount("data", DATA_MOUNT),
+        read_only_mount("config", CONFIG_MOUNT),
+        mount("runtime", RUNTIME_MOUNT),
+        mount("tmp", TMP_MOUNT),
+        mount("kafka-logs", KAFKA_LOGS_MOUNT),
     ];
     let mut volumes = vec![
         Volume {
@@ -330,27 +331,25 @@ fn volumes(
         Volume {
             name: "config".into(),
             config_map: Some(ConfigMapVolumeSource {
-                name: pod_name.clone(),
+                name: names.pod(role, id),
                 ..Default::default()
             }),
             ..Default::default()
         },
-        Volume {
-            name: "runtime".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        },
-        Volume {
-            name: "tmp".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        },
-        Volume {
-            name: "kafka-logs".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        },
+        empty_dir("runtime"),
+        empty_dir("tmp"),
+        empty_dir("kafka-logs"),
     ];
+    if let Some(podinfo) = podinfo_volume(rack_aware, external) {
+        mounts.push(read_only_mount("podinfo", PODINFO_MOUNT));
+        volumes.push(podinfo);
+    }
+    (mounts, volumes)
+}
+
+/// The downward API volume of the pod's own annotations: its rack (rack-aware brokers) and
+/// its advertised external listeners. None when neither applies.
+fn podinfo_volume(rack_aware: bool, external: bool) -> Option<Volume> {
     let annotation_file = |path: &str, key: &str| DownwardAPIVolumeFile {
         path: path.into(),
         field_ref: Some(ObjectFieldSelector {
@@ -369,24 +368,14 @@ fn volumes(
             annotations::ADVERTISED_LISTENERS,
         ));
     }
-    if !podinfo.is_empty() {
-        mounts.push(VolumeMount {
-            name: "podinfo".into(),
-            mount_path: PODINFO_MOUNT.into(),
-            read_only: Some(true),
+    (!podinfo.is_empty()).then(|| Volume {
+        name: "podinfo".into(),
+        downward_api: Some(DownwardAPIVolumeSource {
+            items: Some(podinfo),
             ..Default::default()
-        });
-        volumes.push(Volume {
-            name: "podinfo".into(),
-            downward_api: Some(DownwardAPIVolumeSource {
-                items: Some(podinfo),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    }
-
-    (mounts, volumes)
+        }),
+        ..Default::default()
+    })
 }
 
 /// The node's certificate and key (only its own) and the trust bundle, read-only, from their

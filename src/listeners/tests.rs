@@ -84,6 +84,11 @@ fn allocated(name: &str, cluster: &ValidatedCluster, base: i32, ingress: Option<
     s
 }
 
+/// The advertised-listeners annotation the plan puts on `pod`.
+fn annotated(pod: &str, advertised: &str) -> (String, String) {
+    (pod.to_string(), advertised.to_string())
+}
+
 fn service<'a>(objects: &'a [Object], name: &str) -> Option<&'a Service> {
     objects.iter().find_map(|o| match o {
         Object::Service(s) if s.metadata.name.as_deref() == Some(name) => Some(s),
@@ -185,14 +190,8 @@ fn brokers_advertise_their_node_address_and_node_port_once_known() {
     assert_eq!(
         p.annotate,
         [
-            (
-                "demo-broker-0".to_string(),
-                "EXTERNAL://203.0.113.1:31100".to_string()
-            ),
-            (
-                "demo-broker-1".to_string(),
-                "EXTERNAL://10.0.0.2:31110".to_string()
-            ),
+            annotated("demo-broker-0", "EXTERNAL://203.0.113.1:31100"),
+            annotated("demo-broker-1", "EXTERNAL://10.0.0.2:31110"),
         ],
         "ExternalIP first, else InternalIP"
     );
@@ -229,10 +228,7 @@ fn internal_ip_can_be_preferred_and_a_missing_service_is_waited_for() {
     let p = plan(&c, &inputs);
     assert_eq!(
         p.annotate,
-        [(
-            "demo-broker-0".to_string(),
-            "EXTERNAL://10.0.0.1:32000".to_string()
-        )]
+        [annotated("demo-broker-0", "EXTERNAL://10.0.0.1:32000")]
     );
     assert_eq!(
         p.waiting["demo-broker-1"],
@@ -318,10 +314,7 @@ fn a_load_balancer_address_is_waited_for_then_advertised() {
     };
     assert_eq!(
         plan(&c, &inputs).annotate[0],
-        (
-            "demo-broker-0".to_string(),
-            "PUBLIC://198.51.100.7:9095".to_string()
-        )
+        annotated("demo-broker-0", "PUBLIC://198.51.100.7:9095")
     );
     assert_eq!(statuses(&c, &inputs)[1].bootstrap_servers, "198.51.100.9:9095");
 }
@@ -343,10 +336,7 @@ fn a_host_network_pool_serves_node_ports_on_the_node_itself() {
     };
     assert_eq!(
         plan(&c, &inputs).annotate[0],
-        (
-            "demo-broker-0".to_string(),
-            "EXTERNAL://203.0.113.1:9094".to_string()
-        )
+        annotated("demo-broker-0", "EXTERNAL://203.0.113.1:9094")
     );
 }
 

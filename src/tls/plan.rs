@@ -237,6 +237,17 @@ mod tests {
         }
     }
 
+    /// The steps that reissue `secrets` by the new CA, in order.
+    fn reissue_by_new_ca(secrets: &[&str]) -> Vec<Step> {
+        secrets
+            .iter()
+            .map(|s| Step::Issue {
+                secret: s.to_string(),
+                why: Why::NewCa,
+            })
+            .collect()
+    }
+
     fn observed(ca: Option<CaState>, certs: Vec<Wanted>) -> Observed {
         Observed {
             now: NOW,
@@ -342,14 +353,7 @@ mod tests {
         assert_eq!(plan(&settings(), &o), []);
         // (2) Every node trusts both: reissue by the new CA.
         o.certs[1] = node("b1", "ca1", &["ca2", "ca1"]);
-        let reissue: Vec<Step> = ["b0", "b1"]
-            .iter()
-            .map(|s| Step::Issue {
-                secret: s.to_string(),
-                why: Why::NewCa,
-            })
-            .collect();
-        assert_eq!(plan(&settings(), &o), reissue);
+        assert_eq!(plan(&settings(), &o), reissue_by_new_ca(&["b0", "b1"]));
         // Issued; b1's pod still runs the old certificate: the previous CA stays trusted.
         o.certs[0] = node("b0", "ca2", &["ca2", "ca1"]);
         let mut b1 = node("b1", "ca2", &["ca2", "ca1"]);
@@ -367,14 +371,7 @@ mod tests {
         let mut claim_only = node("b5", "ca1", &["ca1"]);
         claim_only.running = None;
         o.certs.push(claim_only);
-        let reissue: Vec<Step> = ["b0", "b5"]
-            .iter()
-            .map(|s| Step::Issue {
-                secret: s.to_string(),
-                why: Why::NewCa,
-            })
-            .collect();
-        assert_eq!(plan(&settings(), &o), reissue);
+        assert_eq!(plan(&settings(), &o), reissue_by_new_ca(&["b0", "b5"]));
         o.certs[0] = node("b0", "ca2", &["ca2", "ca1"]);
         o.certs[1].have = Some(info("b5-ca2", "ca2", NOW + 300 * DAY));
         assert_eq!(plan(&settings(), &o), [Step::DropPreviousCas]);

@@ -197,7 +197,7 @@ impl Checker {
             let field = match k.as_str() {
                 labels::VERSION => "spec.version".to_string(),
                 _ if template.is_some_and(|t| t.labels.contains_key(k)) => continue,
-                _ if k.starts_with("kraftwerk.dev/") || k.starts_with("app.kubernetes.io/") => {
+                _ if k.starts_with(labels::OPERATOR_PREFIX) || k.starts_with("app.kubernetes.io/") => {
                     "metadata.name".into()
                 }
                 _ => placement.clone().unwrap_or_else(|| "metadata.name".into()),

@@ -35,6 +35,12 @@ fn nodes(states: &[(&str, NodeState)]) -> BTreeMap<String, NodeState> {
     all
 }
 
+/// The plan's message says `text`.
+#[track_caller]
+fn assert_says(p: &Plan, text: &str) {
+    assert!(p.message.contains(text), "{}", p.message);
+}
+
 fn not_ready(since: i64) -> NodeState {
     NodeState::NotReady { since: Some(since) }
 }
@@ -108,11 +114,7 @@ fn past_the_timeout_the_stranded_pod_is_force_deleted_and_kept_on_its_volume() {
             uid: Some("u1".into())
         })
     );
-    assert!(
-        p.message.contains("force-deleting c-broker-1 from lost node n1"),
-        "{}",
-        p.message
-    );
+    assert_says(&p, "force-deleting c-broker-1 from lost node n1");
 }
 
 #[test]
@@ -195,7 +197,7 @@ fn two_lost_nodes_are_recovered_one_at_a_time_controllers_first() {
     members[1].ready = false;
     let p = run(&members, &n, &KafkaView::Skipped, &AUTO, 1000);
     assert_eq!(p.step, None);
-    assert!(p.message.contains("c-broker-0 is not ready yet"), "{}", p.message);
+    assert_says(&p, "c-broker-0 is not ready yet");
 }
 
 #[test]
@@ -215,10 +217,9 @@ fn the_manual_policy_only_reports_with_the_commands() {
     );
     assert_eq!(p.step, None);
     assert_eq!(p.stranded.len(), 1, "the roll still skips it");
-    assert!(
-        p.message.contains("kubectl delete pvc data-c-broker-1 --wait=false && kubectl delete pod c-broker-1 --force --grace-period=0"),
-        "{}",
-        p.message
+    assert_says(
+        &p,
+        "kubectl delete pvc data-c-broker-1 --wait=false && kubectl delete pod c-broker-1 --force --grace-period=0",
     );
 }
 
@@ -258,11 +259,7 @@ fn kafka_must_have_the_other_replicas_in_sync() {
     let k = kafka(vec![partition(&[0, 1, 2], &[0])], &voters);
     let p = run(&cluster(), &n, &k, &AUTO, 1000);
     assert_eq!(p.step, None);
-    assert!(
-        p.message.contains("partition t-0 has replicas [2] out of sync"),
-        "{}",
-        p.message
-    );
+    assert_says(&p, "partition t-0 has replicas [2] out of sync");
     // Everyone but the lost broker in sync: go.
     let k = kafka(vec![partition(&[0, 1, 2], &[0, 2])], &voters);
     assert!(run(&cluster(), &n, &k, &AUTO, 1000).step.is_some());
@@ -286,16 +283,12 @@ fn a_volume_is_never_discarded_while_it_holds_the_only_in_sync_copy() {
     let k = kafka(vec![partition(&[1, 2], &[1])], &voters);
     let p = run(&members, &n, &k, &AUTO, 1000);
     assert_eq!(p.step, None);
-    assert!(
-        p.message.contains("no in-sync replica outside the lost node(s)"),
-        "{}",
-        p.message
-    );
+    assert_says(&p, "no in-sync replica outside the lost node(s)");
     // The same partition on a network volume: recreating it loses nothing... but broker 2 is
     // out of sync, so it waits for that first.
     members[2].pinned_to.clear();
     let p = run(&members, &n, &k, &AUTO, 1000);
-    assert!(p.message.contains("out of sync"), "{}", p.message);
+    assert_says(&p, "out of sync");
 }
 
 #[test]
@@ -320,11 +313,7 @@ fn a_controller_waits_for_a_live_majority_of_the_other_voters() {
     );
     let p = run(&members, &n, &k, &AUTO, 1000);
     assert_eq!(p.step, None);
-    assert!(
-        p.message.contains("only 1 of 3 controller voters are live"),
-        "{}",
-        p.message
-    );
+    assert_says(&p, "only 1 of 3 controller voters are live");
 }
 
 #[test]
