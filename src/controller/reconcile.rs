@@ -1,6 +1,7 @@
 //! One reconciliation: resolve (caches) → validate (pure) → build (pure) → apply (ordered) →
-//! prune → roll → status. Every decision is a function of what is in the cluster, so the
-//! operator can be killed at any point and the next reconcile carries on.
+//! prune → quorum, recovery, roll, upgrade, pod annotations, rebalance → status. Every decision
+//! is a function of what is in the cluster, so the operator can be killed at any point and the
+//! next reconcile carries on.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
