@@ -50,6 +50,12 @@
 #  6d. under an idempotent acks=all producer: `kubectl scale --replicas=4` adds broker 3 and the
 #     operator rebalances onto it; then spec.brokers {replicas: 3, removedIds: [1]} drains broker 1
 #     (a middle id), which is then removed; every acknowledged message read back;
+#  6e. under an idempotent acks=all producer: `kraftwerk pod replace` of broker 2 (new claim and
+#     volume, back in every ISR; tests/e2e/pod-replace.sh), then a real node hosting a broker
+#     fails (Kafka containers killed, containerd and kubelet stopped): with
+#     nodeLossTimeoutSeconds 20 its pods come back on the other nodes with new local volumes,
+#     every ISR full again, the node restored (tests/e2e/node-loss.sh); every acknowledged
+#     message read back;
 #  7. delete the KafkaCluster: every object it owned is gone (pods, services, config maps,
 #     PVCs, PDBs) and its volumes are reclaimed.
 #
@@ -662,13 +668,31 @@ replicas_on() { # replicas_on <broker id>: partition replicas of every topic (in
   { client /opt/kafka/bin/kafka-topics.sh "${boot[@]}" --describe 2>/dev/null || true; } |
     awk -v b="$1" '/Replicas:/ { for (i = 1; i <= NF; i++) if ($i == "Replicas:") { n = split($(i + 1), r, ","); for (j = 1; j <= n; j++) if (r[j] == b) c++ } } END { print c + 0 }'
 }
-client /opt/kafka/bin/kafka-topics.sh "${boot[@]}" --create --if-not-exists --topic scale \
-  --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null || fail "creating topic scale"
-client sh -c "nohup /opt/kafka/bin/kafka-run-class.sh org.apache.kafka.tools.VerifiableProducer \
-  --bootstrap-server $bootstrap --topic scale --acks -1 --throughput $ROLL_RATE \
-  --max-messages $((ROLL_RATE * (2 * TIMEOUT + 600))) --command-config /tmp/roll-producer.properties \
-  >/tmp/scale-producer.out 2>/tmp/scale-producer.err </dev/null & echo \$! >/tmp/scale-producer.pid" ||
-  fail "starting the scale producer"
+start_producer() { # start_producer <topic>: an idempotent acks=all producer in the client pod (RF 3, min ISR 2)
+  client /opt/kafka/bin/kafka-topics.sh "${boot[@]}" --create --if-not-exists --topic "$1" \
+    --partitions 6 --replication-factor 3 --config min.insync.replicas=2 >/dev/null || fail "creating topic $1"
+  client sh -c "nohup /opt/kafka/bin/kafka-run-class.sh org.apache.kafka.tools.VerifiableProducer \
+    --bootstrap-server $bootstrap --topic $1 --acks -1 --throughput $ROLL_RATE \
+    --max-messages $((ROLL_RATE * (2 * TIMEOUT + 600))) --command-config /tmp/roll-producer.properties \
+    >/tmp/$1-producer.out 2>/tmp/$1-producer.err </dev/null & echo \$! >/tmp/$1-producer.pid" ||
+    fail "starting the $1 producer"
+}
+stop_producer() { # stop_producer <topic>: stops it, reads the topic back; prints tests/e2e/zero_loss.py's summary
+  # shellcheck disable=SC2016
+  client sh -c "kill -TERM \"\$(cat /tmp/$1-producer.pid)\"" || fail "stopping the $1 producer"
+  for _ in $(seq 1 60); do
+    client grep -q tool_data "/tmp/$1-producer.out" 2>/dev/null && break
+    sleep 1
+  done
+  client cat "/tmp/$1-producer.out" >"$roll_dir/$1-producer.jsonl" || fail "copying the $1 producer's output"
+  local records
+  records=$(client /opt/kafka/bin/kafka-get-offsets.sh "${boot[@]}" --topic "$1" 2>/dev/null |
+    awk -F: '{n += $3} END {print n + 0}')
+  client /opt/kafka/bin/kafka-console-consumer.sh "${boot[@]}" --topic "$1" --from-beginning \
+    --max-messages "$records" --timeout-ms 60000 >"$roll_dir/$1-consumed.txt" 2>/dev/null || true
+  python3 "$here/e2e/zero_loss.py" "$roll_dir/$1-producer.jsonl" "$roll_dir/$1-consumed.txt"
+}
+start_producer scale
 t_scale=$EPOCHREALTIME
 "${kubectl[@]}" -n "$NS" scale kafkacluster "$CLUSTER" --replicas=4 >/dev/null || fail "kubectl scale --replicas=4"
 step "producing to topic scale; kubectl scale --replicas=4: waiting for broker 3 and the rebalance"
@@ -694,19 +718,17 @@ done
 wait_rebalance '' '[0,2,3]'
 [ "$(replicas_on 1)" = 0 ] || fail "replicas left on removed broker 1"
 drain_secs=$(since "$t_drain")
-# shellcheck disable=SC2016
-client sh -c 'kill -TERM "$(cat /tmp/scale-producer.pid)"' || fail "stopping the scale producer"
-for _ in $(seq 1 60); do
-  client grep -q tool_data /tmp/scale-producer.out 2>/dev/null && break
-  sleep 1
-done
-client cat /tmp/scale-producer.out >"$roll_dir/scale-producer.jsonl" || fail "copying the scale producer's output"
-scale_records=$(client /opt/kafka/bin/kafka-get-offsets.sh "${boot[@]}" --topic scale 2>/dev/null |
-  awk -F: '{n += $3} END {print n + 0}')
-client /opt/kafka/bin/kafka-console-consumer.sh "${boot[@]}" --topic scale --from-beginning \
-  --max-messages "$scale_records" --timeout-ms 60000 >"$roll_dir/scale-consumed.txt" 2>/dev/null || true
-scale_summary=$(python3 "$here/e2e/zero_loss.py" "$roll_dir/scale-producer.jsonl" "$roll_dir/scale-consumed.txt") || fail "acknowledged messages lost during scale-up/drain: $scale_summary"
+scale_summary=$(stop_producer scale) || fail "acknowledged messages lost during scale-up/drain: $scale_summary"
 step "drain of broker 1 done in ${drain_secs}s (pod gone, no replica of any topic left on it); messages: $scale_summary"
+
+# --- 6e. pod replace and a lost real node under a zero-loss producer (issue 14) -------------------
+start_producer recovery
+replace_summary=$(E2E_BOOTSTRAP=$bootstrap E2E_CLIENT_PROPS=$CLIENT_PROPS "$here/e2e/pod-replace.sh" "$NS" "$CLUSTER" 2) || fail "kraftwerk pod replace (tests/e2e/pod-replace.sh)"
+step "$replace_summary"
+loss_summary=$(E2E_BOOTSTRAP=$bootstrap E2E_CLIENT_PROPS=$CLIENT_PROPS "$here/e2e/node-loss.sh" "$NS" "$CLUSTER" 20) || fail "node loss (tests/e2e/node-loss.sh)"
+step "$loss_summary"
+recovery_summary=$(stop_producer recovery) || fail "acknowledged messages lost during the replace or the node loss: $recovery_summary"
+step "messages during the pod replace and the node loss: $recovery_summary"
 
 # --- 7. deleting the KafkaUsers and the KafkaCluster cleans up -------------------------------------
 "${kubectl[@]}" -n "$NS" delete pod kafka-client --wait=false >/dev/null

@@ -59,6 +59,13 @@ componentsPatches:
   # does not make it exit when it cannot renew its lease.
   - key: leader-elect
     value: "false"
+  # A node whose kubelet stops is NotReady within a minute, as with Kubernetes' defaults
+  # (kwokctl's are 25s and 3m20s): the node loss on the real nodes (tests/e2e/node-loss.sh).
+  # kwok renews its nodes' leases every 10 s.
+  - key: node-monitor-period
+    value: 5s
+  - key: node-monitor-grace-period
+    value: 50s
   # The in-tree hostPath provisioner gives PVCs real (if local-only) PersistentVolumes,
   # so pods with claims schedule and PVC lifecycles behave as on a real cluster.
   - key: enable-hostpath-provisioner
