@@ -727,6 +727,49 @@ async fn versions_of(env: &TestEnv, c: &str) -> (Vec<String>, kraftwerk::crd::Ka
     (versions, env.get_kc(&env.ns, c).await.status.unwrap_or_default())
 }
 
+/// The distinct successive messages of the rollout's `upgrade` phase, from a watch of the
+/// cluster (stops when dropped).
+struct PhaseMessages {
+    seen: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PhaseMessages {
+    fn messages(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for PhaseMessages {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn upgrade_phase_messages(env: &TestEnv, c: &str) -> PhaseMessages {
+    let api: Api<kraftwerk::crd::KafkaCluster> = env.api();
+    let config = watcher::Config::default().fields(&format!("metadata.name={c}"));
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let s = seen.clone();
+    let task = tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(api, config).applied_objects());
+        while let Some(Ok(kc)) = stream.next().await {
+            let message = kc
+                .status
+                .and_then(|st| st.rollout)
+                .and_then(|r| r.phases.into_iter().find(|p| p.name == "upgrade"))
+                .map(|p| p.message);
+            let mut seen = s.lock().unwrap();
+            if let Some(m) = message
+                && seen.last() != Some(&m)
+            {
+                seen.push(m);
+            }
+        }
+    });
+    PhaseMessages { seen, task }
+}
+
 /// A version change (kwok: no Kafka, gates skipped): the plan shows the `upgrade` phase
 /// rolling controllers then brokers, status shows what runs (mixed per node, the oldest as the
 /// cluster's) not what the spec asks, the operator killed mid-upgrade carries on; a downgrade
@@ -745,8 +788,10 @@ async fn version_change_rolls_in_order_resumes_after_a_kill_and_refuses_a_bad_do
         .await
         .unwrap();
     // While it rolls: the upgrade phase, mixed versions per node, the cluster at the oldest.
+    // The phase's messages come from a watch (every status the API server stores): on kwok the
+    // controllers roll in seconds, faster than a poll reliably sees.
+    let phases = upgrade_phase_messages(&env, c);
     let mut seen_mixed = false;
-    let mut phase_messages: Vec<String> = Vec::new();
     let mut kills = 0;
     let started = Instant::now();
     while rec.restarts().len() < 6 {
@@ -756,16 +801,6 @@ async fn version_change_rolls_in_order_resumes_after_a_kill_and_refuses_a_bad_do
             rec.restarts()
         );
         let (versions, status) = versions_of(&env, c).await;
-        let upgrade = status
-            .rollout
-            .as_ref()
-            .and_then(|r| r.phases.iter().find(|p| p.name == "upgrade"))
-            .map(|p| p.message.clone());
-        if let Some(m) = upgrade
-            && phase_messages.last() != Some(&m)
-        {
-            phase_messages.push(m);
-        }
         let listed: Vec<Option<&str>> = status.nodes.iter().map(|n| n.version.as_deref()).collect();
         if listed.contains(&Some("4.3.1")) && listed.contains(&Some("4.2.2")) {
             seen_mixed = true;
@@ -786,6 +821,7 @@ async fn version_change_rolls_in_order_resumes_after_a_kill_and_refuses_a_bad_do
         assert!(versions.len() <= 6);
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    let phase_messages = phases.messages();
     println!(
         "upgrade restarts {:?}; phase messages {phase_messages:?}",
         rec.restarts()
