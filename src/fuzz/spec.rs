@@ -139,16 +139,24 @@ fn listeners() -> impl Strategy<Value = (Vec<Value>, i32, i32)> {
         1024i32..=65535,
     )
         .prop_map(|(by_name, controller_port, metrics_port)| {
-            let mut used = BTreeSet::from([controller_port]);
+            // Listener ports first (at least one listener stays, as the CRD requires), then
+            // the controller and metrics ports on ports no listener uses.
+            let mut used = BTreeSet::new();
             let list = by_name
                 .into_iter()
                 .filter(|(_, port)| used.insert(*port))
                 .map(|(name, port)| json!({ "name": name, "port": port }))
                 .collect();
-            let metrics_port = (metrics_port..=65535)
-                .chain(1024..metrics_port)
-                .find(|p| !used.contains(p))
-                .unwrap_or(metrics_port);
+            let mut free = |wanted: i32| {
+                let port = (wanted..=65535)
+                    .chain(1024..wanted)
+                    .find(|p| !used.contains(p))
+                    .unwrap_or(wanted);
+                used.insert(port);
+                port
+            };
+            let controller_port = free(controller_port);
+            let metrics_port = free(metrics_port);
             (list, controller_port, metrics_port)
         })
 }
