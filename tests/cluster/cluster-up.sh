@@ -84,6 +84,16 @@ componentsPatches:
 # its defaults, and kwok then refuses to start ("node leases parallelism must be > 0").
 - name: kwok-controller
   extraArgs:
+  # Node leases renewed every 10 s (a quarter of the duration), as a kubelet does: kwokctl's
+  # 200 s meant a renewal every 50 s, and the controller manager (node-monitor-grace-period
+  # 50s, below) then saw the fake nodes flap to Unknown and marked their pods not ready.
+  - key: node-lease-duration-seconds
+    value: "40"
+  # The fake nodes' InternalIP (nodeport listeners advertise it). Left empty, kwokctl picks a
+  # local address only when one suits it (the real nodes' bridge), so the nodes had none on a
+  # machine without; 127.0.0.1 also keeps kwok's kubelet endpoint (logs, exec) reachable.
+  - key: node-ip
+    value: 127.0.0.1
   - key: disregard-status-with-annotation-selector
     value: kwok.x-k8s.io/status=custom
   # Only the simulated nodes (annotated kwok.x-k8s.io/node=fake) are kwok's: kwokctl passes
