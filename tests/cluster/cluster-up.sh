@@ -59,13 +59,13 @@ componentsPatches:
   # does not make it exit when it cannot renew its lease.
   - key: leader-elect
     value: "false"
-  # A node whose kubelet stops is NotReady within a minute, as with Kubernetes' defaults
-  # (kwokctl's are 25s and 3m20s): the node loss on the real nodes (tests/e2e/node-loss.sh).
-  # kwok renews its nodes' leases every 10 s.
+  # The node lifecycle looks at node leases every 5 s (kwokctl's 25 s), so a real node whose
+  # kubelet stops (tests/e2e/node-loss.sh) is NotReady soon after kwokctl's grace period
+  # (3m20s). A shorter grace period made a 30 s API server outage
+  # (tests/cluster/apiserver-outage.sh) look like the loss of every node: the controller
+  # manager marked their pods not ready for good (kwok never sets them Ready again).
   - key: node-monitor-period
     value: 5s
-  - key: node-monitor-grace-period
-    value: 50s
   # The in-tree hostPath provisioner gives PVCs real (if local-only) PersistentVolumes,
   # so pods with claims schedule and PVC lifecycles behave as on a real cluster.
   - key: enable-hostpath-provisioner
