@@ -75,6 +75,8 @@ impl History {
 
 struct Recorder {
     history: Arc<Mutex<History>>,
+    /// The number of restarts recorded so far, for waiting on the next one without polling.
+    count: tokio::sync::watch::Receiver<usize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -87,6 +89,7 @@ impl Recorder {
     fn start_with(api: Api<Pod>, cluster: &str, names: Vec<String>) -> Recorder {
         let history: Arc<Mutex<History>> = Arc::default();
         let h = history.clone();
+        let (tx, count) = tokio::sync::watch::channel(0);
         let config = watcher::Config::default().labels(&format!("kraftwerk.dev/cluster={cluster}"));
         let task = tokio::spawn(async move {
             let mut pods: BTreeMap<String, Pod> = BTreeMap::new();
@@ -111,10 +114,24 @@ impl Recorder {
                     Ok(watcher::Event::InitDone) => pods = std::mem::take(&mut relist),
                     Err(_) => continue,
                 }
-                h.lock().unwrap().record(&names, &pods);
+                let restarts = {
+                    let mut h = h.lock().unwrap();
+                    h.record(&names, &pods);
+                    h.order.len()
+                };
+                tx.send_replace(restarts);
             }
         });
-        Recorder { history, task }
+        Recorder { history, count, task }
+    }
+
+    /// Waits (at most `timeout`) until at least `n` restarts were recorded; returns how many.
+    async fn until_restarts(&self, n: usize, timeout: Duration) -> usize {
+        let mut count = self.count.clone();
+        match tokio::time::timeout(timeout, count.wait_for(|c| *c >= n)).await {
+            Ok(Ok(c)) => *c,
+            _ => panic!("{n} restarts within {timeout:?}: {:?}", self.restarts()),
+        }
     }
 
     fn restarts(&self) -> Vec<String> {
@@ -727,47 +744,72 @@ async fn versions_of(env: &TestEnv, c: &str) -> (Vec<String>, kraftwerk::crd::Ka
     (versions, env.get_kc(&env.ns, c).await.status.unwrap_or_default())
 }
 
-/// The distinct successive messages of the rollout's `upgrade` phase, from a watch of the
-/// cluster (stops when dropped).
-struct PhaseMessages {
-    seen: Arc<Mutex<Vec<String>>>,
+/// What a watch of the cluster saw during an upgrade (every status the API server stores): the
+/// distinct successive messages of the rollout's `upgrade` phase, and the `status.kafkaVersion`
+/// of every status whose `nodes[]` listed both versions (stops when dropped).
+#[derive(Default)]
+struct UpgradeSeen {
+    phase_messages: Vec<String>,
+    mixed_cluster_versions: Vec<Option<String>>,
+}
+
+struct UpgradeWatch {
+    seen: Arc<Mutex<UpgradeSeen>>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl PhaseMessages {
-    fn messages(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
+impl UpgradeWatch {
+    fn start(env: &TestEnv, c: &str, from: &'static str, to: &'static str) -> UpgradeWatch {
+        let api: Api<kraftwerk::crd::KafkaCluster> = env.api();
+        let config = watcher::Config::default().fields(&format!("metadata.name={c}"));
+        let seen: Arc<Mutex<UpgradeSeen>> = Arc::default();
+        let s = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = std::pin::pin!(watcher(api, config).default_backoff().applied_objects());
+            while let Some(kc) = stream.next().await {
+                let Some(status) = kc.ok().and_then(|kc| kc.status) else {
+                    continue;
+                };
+                let mut seen = s.lock().unwrap();
+                let listed: Vec<Option<&str>> = status.nodes.iter().map(|n| n.version.as_deref()).collect();
+                if listed.contains(&Some(from)) && listed.contains(&Some(to)) {
+                    seen.mixed_cluster_versions.push(status.kafka_version.clone());
+                }
+                let message = status
+                    .rollout
+                    .and_then(|r| r.phases.into_iter().find(|p| p.name == "upgrade"))
+                    .map(|p| p.message);
+                if let Some(m) = message
+                    && seen.phase_messages.last() != Some(&m)
+                {
+                    seen.phase_messages.push(m);
+                }
+            }
+        });
+        UpgradeWatch { seen, task }
+    }
+
+    fn phase_messages(&self) -> Vec<String> {
+        self.seen.lock().unwrap().phase_messages.clone()
+    }
+
+    fn mixed_cluster_versions(&self) -> Vec<Option<String>> {
+        self.seen.lock().unwrap().mixed_cluster_versions.clone()
     }
 }
 
-impl Drop for PhaseMessages {
+impl Drop for UpgradeWatch {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-fn upgrade_phase_messages(env: &TestEnv, c: &str) -> PhaseMessages {
-    let api: Api<kraftwerk::crd::KafkaCluster> = env.api();
-    let config = watcher::Config::default().fields(&format!("metadata.name={c}"));
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let s = seen.clone();
-    let task = tokio::spawn(async move {
-        let mut stream = std::pin::pin!(watcher(api, config).applied_objects());
-        while let Some(Ok(kc)) = stream.next().await {
-            let message = kc
-                .status
-                .and_then(|st| st.rollout)
-                .and_then(|r| r.phases.into_iter().find(|p| p.name == "upgrade"))
-                .map(|p| p.message);
-            let mut seen = s.lock().unwrap();
-            if let Some(m) = message
-                && seen.last() != Some(&m)
-            {
-                seen.push(m);
-            }
-        }
-    });
-    PhaseMessages { seen, task }
+/// Kills the operator and starts a fresh one, named `{prefix}-{namespace}`.
+async fn restart_operator(env: &mut TestEnv, prefix: &str) {
+    env.operator.kill();
+    let namespaces = env.namespaces.clone();
+    let name = format!("{prefix}-{}", env.ns);
+    env.operator = Operator::start(&name, &namespaces).await;
 }
 
 /// A version change (kwok: no Kafka, gates skipped): the plan shows the `upgrade` phase
@@ -787,43 +829,25 @@ async fn version_change_rolls_in_order_resumes_after_a_kill_and_refuses_a_bad_do
     env.patch_kc_spec(&env.ns, c, json!({"version": "4.3.1"}))
         .await
         .unwrap();
-    // While it rolls: the upgrade phase, mixed versions per node, the cluster at the oldest.
-    // The phase's messages come from a watch (every status the API server stores): on kwok the
-    // controllers roll in seconds, faster than a poll reliably sees.
-    let phases = upgrade_phase_messages(&env, c);
-    let mut seen_mixed = false;
-    let mut kills = 0;
-    let started = Instant::now();
-    while rec.restarts().len() < 6 {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "upgrade roll stuck: {:?}",
-            rec.restarts()
-        );
-        let (versions, status) = versions_of(&env, c).await;
-        let listed: Vec<Option<&str>> = status.nodes.iter().map(|n| n.version.as_deref()).collect();
-        if listed.contains(&Some("4.3.1")) && listed.contains(&Some("4.2.2")) {
-            seen_mixed = true;
-            assert_eq!(
-                status.kafka_version.as_deref(),
-                Some("4.2.2"),
-                "the oldest running, not the spec"
-            );
-        }
-        let restarts = rec.restarts().len();
-        // `>=`: under load two restarts can land between two polls.
-        if (restarts >= 2 && kills == 0) || (restarts >= 4 && kills == 1) {
-            env.operator.kill();
-            let namespaces = env.namespaces.clone();
-            env.operator = Operator::start(&format!("upgrade-kill-{kills}-{}", env.ns), &namespaces).await;
-            kills += 1;
-        }
-        assert!(versions.len() <= 6);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let phase_messages = phases.messages();
+    // While it rolls: the upgrade phase, mixed versions per node, the cluster at the oldest,
+    // all from a watch (every status the API server stores): on kwok a node rolls in about
+    // 100 ms, faster than a poll reliably sees. The operator is killed once after the second
+    // restart and once after the next restart its successor makes, both woken by the pod watch.
+    let watch = UpgradeWatch::start(&env, c, "4.2.2", "4.3.1");
+    let timeout = Duration::from_secs(300);
+    let first = rec.until_restarts(2, timeout).await;
+    restart_operator(&mut env, "upgrade-kill-0").await;
+    let second = rec.until_restarts(first + 1, timeout).await;
+    restart_operator(&mut env, "upgrade-kill-1").await;
+    assert!(
+        second < 6,
+        "the second kill came after the roll: {:?}",
+        rec.restarts()
+    );
+    rec.until_restarts(6, timeout).await;
+    let phase_messages = watch.phase_messages();
     println!(
-        "upgrade restarts {:?}; phase messages {phase_messages:?}",
+        "upgrade restarts {:?} (kills after {first} and {second}); phase messages {phase_messages:?}",
         rec.restarts()
     );
     let order = rec.restarts();
@@ -834,8 +858,12 @@ async fn version_change_rolls_in_order_resumes_after_a_kill_and_refuses_a_bad_do
         rec.restart_counts()
     );
     assert!(rec.max_down() <= 1, "two nodes down at once");
-    assert_eq!(kills, 2, "killed mid-upgrade twice");
-    assert!(seen_mixed, "status.nodes showed mixed versions");
+    let mixed = watch.mixed_cluster_versions();
+    assert!(!mixed.is_empty(), "status.nodes showed mixed versions");
+    assert!(
+        mixed.iter().all(|v| v.as_deref() == Some("4.2.2")),
+        "the oldest running, not the spec: {mixed:?}"
+    );
     let controllers_first = phase_messages
         .iter()
         .position(|m| m.starts_with("rolling controllers"))
