@@ -84,9 +84,10 @@ componentsPatches:
 # its defaults, and kwok then refuses to start ("node leases parallelism must be > 0").
 - name: kwok-controller
   extraArgs:
-  # Node leases renewed every 10 s (a quarter of the duration), as a kubelet does: kwokctl's
-  # 200 s meant a renewal every 50 s, and the controller manager (node-monitor-grace-period
-  # 50s, below) then saw the fake nodes flap to Unknown and marked their pods not ready.
+  # Node leases renewed every 10 s (a quarter of the duration), as a kubelet does: kwokctl
+  # passes 200 s (whatever nodeLeaseDurationSeconds above says), a renewal every 50 s, which
+  # came close to the controller manager's grace period and let the fake nodes flap to
+  # Unknown under load, their pods marked not ready.
   - key: node-lease-duration-seconds
     value: "40"
   # The fake nodes' InternalIP (nodeport listeners advertise it). Left empty, kwokctl picks a
