@@ -85,9 +85,9 @@ componentsPatches:
 - name: kwok-controller
   extraArgs:
   # Node leases renewed every 10 s (a quarter of the duration), as a kubelet does: kwokctl
-  # passes 200 s (whatever nodeLeaseDurationSeconds above says), a renewal every 50 s, which
-  # came close to the controller manager's grace period and let the fake nodes flap to
-  # Unknown under load, their pods marked not ready.
+  # passes 200 s (whatever nodeLeaseDurationSeconds above says), a renewal every 50 s: with a
+  # 50 s node-monitor grace period (tried once) the fake nodes flapped to Unknown and their
+  # pods were marked not ready. 10 s renewals keep well inside kwokctl's 3m20s grace.
   - key: node-lease-duration-seconds
     value: "40"
   # The fake nodes' InternalIP (nodeport listeners advertise it). Left empty, kwokctl picks a
