@@ -552,21 +552,52 @@ async fn report(
     passes: Passes<'_>,
 ) -> Result<Action> {
     let (decision, rejected) = (passes.roll, passes.rejected);
-    let quorum::Outcome {
-        status: quorum,
-        changing: quorum_changing,
-        requeue: quorum_requeue,
-    } = passes.quorum.clone();
     let Accepted {
         cr,
         cluster,
         desired,
-        scale: _,
         refused,
         ..
     } = accepted;
-    let facts = Facts {
-        quorum_changing,
+    let facts = facts(accepted, observed, &passes);
+    let now = writer::now();
+    let previous = cr.status.as_ref();
+    let mut next = status::compute(cluster, &observed.pods, &facts, previous, now);
+    status::with_rollout(decision, &mut next, previous, now);
+    next.listeners = crate::listeners::statuses(cluster, &observed.listener_inputs());
+    next.controller_quorum = Some(passes.quorum.status.clone());
+    if decision.is_none() {
+        // The roll did not run this pass; its last plan stands.
+        next.rollout = previous.and_then(|p| p.rollout.clone());
+    }
+    upgrade::report(passes.upgrade, &mut next, previous, now);
+    next.rebalance = passes.moves.status.clone();
+    if refused.is_none() {
+        next.last_accepted = Some(LastAccepted {
+            generation: cr.metadata.generation,
+            spec: serde_json::to_value(&cr.spec)?,
+        });
+    }
+    let rejected_text: Vec<String> = rejected.iter().map(ToString::to_string).collect();
+    status::with_refusals(&mut next, refused.as_deref(), &rejected_text, previous, now);
+    // What Kafka runs with is read once the cluster is up and not rolling.
+    if is_true(&next, ConditionType::Ready)
+        && decision.is_some_and(|d| d.action == crate::roll::Action::Idle)
+        && let Some(effective) = durability::pass(ctx, cr, cluster, &desired.durability()).await
+    {
+        next.durability = Some(effective);
+    }
+    let blocked = passes.moves.scale_down_blocked.as_deref();
+    announce(ctx, cr, &next, blocked, refused.as_deref(), rejected).await;
+    writer::publish(ctx, cr, &next).await?;
+    Ok(Action::requeue(requeue_after(&next, &passes)))
+}
+
+/// What the status computation needs beyond the pods: what this pass's planners found.
+fn facts(accepted: &Accepted, observed: &Observed, passes: &Passes<'_>) -> Facts {
+    let Accepted { cluster, desired, .. } = accepted;
+    Facts {
+        quorum_changing: passes.quorum.changing.clone(),
         placement_violations: status::placement_violations(cluster, &observed.pods, &observed.node_labels),
         desired_hashes: desired
             .nodes
@@ -585,66 +616,39 @@ async fn report(
             .collect(),
         node_lost: crate::recovery::node_loss::summary(passes.lost),
         waiting_addresses: passes.waiting_addresses.clone(),
-    };
-    let now = writer::now();
-    let previous = cr.status.as_ref();
-    let mut next = status::compute(cluster, &observed.pods, &facts, previous, now);
-    status::with_rollout(decision, &mut next, previous, now);
-    next.listeners = crate::listeners::statuses(cluster, &observed.listener_inputs());
-    next.controller_quorum = Some(quorum);
-    if decision.is_none() {
-        // The roll did not run this pass; its last plan stands.
-        next.rollout = previous.and_then(|p| p.rollout.clone());
     }
-    upgrade::report(passes.upgrade, &mut next, previous, now);
-    next.rebalance = passes.moves.status.clone();
-    if refused.is_none() {
-        next.last_accepted = Some(LastAccepted {
-            generation: cr.metadata.generation,
-            spec: serde_json::to_value(&cr.spec)?,
-        });
-    }
-    let rejected_text: Vec<String> = rejected.iter().map(ToString::to_string).collect();
-    status::with_refusals(&mut next, refused.as_deref(), &rejected_text, previous, now);
-    // What Kafka runs with is read once the cluster is up and not rolling.
-    let ready = next
+}
+
+fn is_true(status: &KafkaClusterStatus, condition: ConditionType) -> bool {
+    status
         .conditions
         .iter()
-        .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == "True");
-    if ready
-        && decision.is_some_and(|d| d.action == crate::roll::Action::Idle)
-        && let Some(effective) = durability::pass(ctx, cr, cluster, &desired.durability()).await
-    {
-        next.durability = Some(effective);
-    }
-    let blocked = passes.moves.scale_down_blocked.as_deref();
-    announce(ctx, cr, &next, blocked, refused.as_deref(), rejected).await;
-    writer::publish(ctx, cr, &next).await?;
-    let progressing = next
-        .conditions
-        .iter()
-        .any(|c| c.type_ == ConditionType::Progressing.as_str() && c.status == "True");
-    // The roll knows best how soon to look again (Kafka's recovery raises no event; backoff
-    // past a timeout); otherwise the generic cadence. Watched objects trigger passes anyway.
-    let generic = if progressing {
+        .any(|c| c.type_ == condition.as_str() && c.status == "True")
+}
+
+/// When to look again. The roll knows best (Kafka's recovery raises no event; backoff past a
+/// timeout); otherwise the generic cadence. Watched objects trigger passes anyway; these wait
+/// for what raises no event: a soak's end, a node passing its loss timeout or a recovery
+/// waiting for Kafka, a voter change's next step (the add after a replaced volume's removal).
+fn requeue_after(next: &KafkaClusterStatus, passes: &Passes<'_>) -> Duration {
+    let generic = if is_true(next, ConditionType::Progressing) {
         REQUEUE_PROGRESSING
     } else {
         REQUEUE_STABLE
     };
-    let after = decision
+    let seconds = |s: i64| Duration::from_secs(s.max(1).unsigned_abs());
+    let roll = passes
+        .roll
         .and_then(crate::roll::plan::requeue_after)
         .unwrap_or(generic);
-    // A soak ends without any event: look again then.
-    let soak = passes
-        .upgrade
-        .requeue_seconds
-        .map(|s| Duration::from_secs(s.max(1).unsigned_abs()));
-    // A node not Ready passes its loss timeout, or a recovery waits for Kafka: no event says so.
-    let lost = recovery::requeue_seconds(passes.lost).map(|s| Duration::from_secs(s.max(1).unsigned_abs()));
-    let after = lost.map_or(after, |l| l.min(after));
-    // A voter change's next step (the add after a replaced volume's removal) raises no event.
-    let after = quorum_requeue.map_or(after, |q| q.min(after));
-    Ok(Action::requeue(soak.map_or(after, |s| s.min(after))))
+    [
+        passes.upgrade.requeue_seconds.map(seconds),
+        recovery::requeue_seconds(passes.lost).map(seconds),
+        passes.quorum.requeue,
+    ]
+    .into_iter()
+    .flatten()
+    .fold(roll, Duration::min)
 }
 
 /// Warning Events for what the new status reports for the first time: a blocked scale-down, a

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::admin::{AclBinding, AclPatternType, QuotaChange, ScramMechanism};
-use crate::crd::{AuthenticationType, KafkaUser, KafkaUserSpec, KafkaUserStatus, UserReason};
+use crate::crd::{AuthenticationType, ConditionType, KafkaUser, KafkaUserSpec, KafkaUserStatus, UserReason};
 
 /// The Kafka principal of a user.
 pub fn principal(name: &str) -> String {
@@ -308,13 +308,13 @@ pub fn status(
     let status = if ready { "True" } else { "False" }.to_string();
     let last_transition_time = previous
         .iter()
-        .find(|c| c.type_ == "Ready" && c.status == status)
+        .find(|c| c.type_ == ConditionType::Ready.as_str() && c.status == status)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or(Time(now));
     KafkaUserStatus {
         observed_generation: user.metadata.generation,
         conditions: vec![Condition {
-            type_: "Ready".into(),
+            type_: ConditionType::Ready.to_string(),
             status,
             reason: reason.to_string(),
             message: message.chars().take(1024).collect(),
