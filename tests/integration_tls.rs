@@ -305,7 +305,8 @@ async fn ca_renewal_overlaps_trust_and_rolls_every_node_onto_the_new_ca() {
 
 /// A KafkaUser with `authentication: tls` gets a client certificate signed by the cluster CA in
 /// its Secret (bundle, certificate, key, PEM key store; owned by the user), named in its
-/// status with its principal; a deleted Secret is issued again with a new certificate.
+/// status with its principal; a deleted Secret is issued again with a new certificate; switched
+/// to SCRAM and back, the Secret holds only the current authentication's keys.
 #[tokio::test]
 #[ignore = "needs a cluster: make test-integration"]
 async fn tls_users_get_client_certificates_of_the_cluster_ca() {
@@ -318,7 +319,8 @@ async fn tls_users_get_client_certificates_of_the_cluster_ca() {
         json!({
             "security": { "tls": { "enabled": true } },
             "listeners": [{ "name": "TLS", "port": 9092, "tls": true },
-                          { "name": "MTLS", "port": 9095, "tls": true, "authentication": { "type": "tls" } }],
+                          { "name": "MTLS", "port": 9095, "tls": true, "authentication": { "type": "tls" } },
+                          { "name": "SCRAM", "port": 9096, "tls": true, "authentication": { "type": "scram-sha-512" } }],
         }),
     )
     .await
@@ -396,6 +398,45 @@ async fn tls_users_get_client_certificates_of_the_cluster_ca() {
     secrets.delete("dave", &DeleteParams::default()).await.unwrap();
     let again = issued(Some(first)).await;
     assert_eq!(secret_text(&again, "ca.crt"), secret_text(&bundle, "ca.crt"));
+
+    // Switched to SCRAM, the Secret is replaced whole: a password, no key; back to tls, a new
+    // certificate and no password.
+    use kraftwerk::user::secret::{JAAS_KEY, PASSWORD_KEY};
+    let authenticate = |kind: &'static str| {
+        let users = users.clone();
+        async move {
+            let patch = json!({"spec": {"authentication": {"type": kind}}});
+            users
+                .patch("dave", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .unwrap();
+        }
+    };
+    let keys = |s: &Secret| -> Vec<String> { s.data.iter().flatten().map(|(k, _)| k.clone()).collect() };
+    authenticate("scram-sha-512").await;
+    let scram = wait_for("dave's SCRAM Secret", TIMEOUT, || {
+        let secrets = secrets.clone();
+        async move {
+            let s = secrets.get_opt("dave").await.ok()??;
+            s.data.as_ref()?.contains_key(PASSWORD_KEY).then_some(s)
+        }
+    })
+    .await;
+    assert_eq!(
+        keys(&scram),
+        [JAAS_KEY, PASSWORD_KEY, "username"],
+        "{:?}",
+        keys(&scram)
+    );
+    assert!(secret_text(&scram, JAAS_KEY).contains("username=\"dave\""));
+    authenticate("tls").await;
+    let back = issued(Some(annotation(&again, "kraftwerk.dev/tls-fingerprint"))).await;
+    assert!(
+        !keys(&back).iter().any(|k| k == PASSWORD_KEY || k == JAAS_KEY),
+        "{:?}",
+        keys(&back)
+    );
+    assert!(secret_text(&back, "user.key").starts_with("-----BEGIN PRIVATE KEY-----"));
 }
 
 /// `listeners[].certificateSecret`: a Secret that is missing, then one whose certificate does

@@ -329,32 +329,82 @@ enum Credentials {
     Refused(String),
 }
 
-/// The user's Secret: for a SCRAM user created once with a new password; for a tls user the
-/// client certificate, issued and renewed ([`ensure_cert_secret`]).
+/// The user's Secret: for a SCRAM user created once with a new password
+/// ([`ensure_scram_secret`]); for a tls user the client certificate, issued and renewed
+/// ([`ensure_cert_secret`]). A Secret of the user's name that is not the user's is refused.
 async fn ensure_secret(
     ucx: &UserContext,
     user: &KafkaUser,
     ns: &str,
     cluster: &KafkaCluster,
 ) -> Result<Credentials> {
-    let name = user.name_any();
     match user.spec.authentication.as_ref().map(|a| a.type_) {
         None => Ok(Credentials::Ready(None)),
         Some(AuthenticationType::Tls) => ensure_cert_secret(ucx, user, ns, cluster).await,
-        Some(AuthenticationType::ScramSha512) => {
-            if ucx.secrets.get(&ObjectRef::new(&name).within(ns)).is_some() {
-                return Ok(Credentials::Ready(Some(name)));
-            }
-            let password = match secret::generate_password() {
-                Ok(p) => p,
-                Err(e) => return Ok(Credentials::Pending(e)),
-            };
-            let owner = user.controller_owner_ref(&());
-            let object = secret::scram_secret(ns, &user.spec.cluster, &name, &password, owner);
-            let note = format!("created Secret {name} with a generated SCRAM-SHA-512 password");
-            Ok(create_secret(ucx, user, ns, object, EventReason::UserSecretCreated, &note).await)
-        }
+        Some(AuthenticationType::ScramSha512) => ensure_scram_secret(ucx, user, ns).await,
     }
+}
+
+/// The Secret of a SCRAM user: created once with a generated password. The user's Secret of a
+/// former `tls` authentication (no password in it) is replaced whole, its key with it.
+async fn ensure_scram_secret(ucx: &UserContext, user: &KafkaUser, ns: &str) -> Result<Credentials> {
+    let name = user.name_any();
+    let existing = ucx.secrets.get(&ObjectRef::new(&name).within(ns));
+    match existing.as_deref() {
+        Some(s) if !is_users(s, &name) => return Ok(Credentials::Refused(not_users(&name))),
+        Some(s) if secret::password_of(s).is_some() => return Ok(Credentials::Ready(Some(name))),
+        _ => {}
+    }
+    let password = match secret::generate_password() {
+        Ok(p) => p,
+        Err(e) => return Ok(Credentials::Pending(e)),
+    };
+    let owner = user.controller_owner_ref(&());
+    let object = secret::scram_secret(ns, &user.spec.cluster, &name, &password, owner);
+    let reason = EventReason::UserSecretCreated;
+    Ok(match existing.as_deref() {
+        None => {
+            let note = format!("created Secret {name} with a generated SCRAM-SHA-512 password");
+            create_secret(ucx, user, ns, object, reason, &note).await
+        }
+        Some(old) => {
+            let note = format!(
+                "replaced Secret {name} (it held a client certificate) with a generated SCRAM-SHA-512 password"
+            );
+            replace_secret(&ucx.ctx, user, old, object, reason, &note).await?
+        }
+    })
+}
+
+/// Whether a Secret is the one the operator made for this user (its label says so).
+fn is_users(secret: &Secret, user: &str) -> bool {
+    secret.labels().get(labels::KAFKA_USER).map(String::as_str) == Some(user)
+}
+
+fn not_users(name: &str) -> String {
+    format!(
+        "metadata.name: a Secret {name:?} exists in this namespace and is not this user's: rename the user or remove the Secret"
+    )
+}
+
+/// Replaces the user's Secret whole (keys of another authentication type go with it), at the
+/// version the cache holds (a conflict is retried with the next pass).
+async fn replace_secret(
+    ctx: &Context,
+    user: &KafkaUser,
+    existing: &Secret,
+    mut object: Secret,
+    reason: EventReason,
+    note: &str,
+) -> Result<Credentials> {
+    let name = user.name_any();
+    let ns = existing.namespace().unwrap_or_default();
+    object.metadata.resource_version = existing.resource_version();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
+    secrets.replace(&name, &PostParams::default(), &object).await?;
+    ctx.publish(&user.object_ref(&()), EventType::Normal, reason, note, None)
+        .await;
+    Ok(Credentials::Ready(Some(name)))
 }
 
 /// Creates the user's Secret; a Secret of that name that is not the user's is refused (never
@@ -378,12 +428,8 @@ async fn create_secret(
         }
         // Ours but not cached yet: the watch brings it and the next pass goes on.
         Err(kube::Error::Api(e)) if e.code == 409 => match secrets.get_opt(&name).await {
-            Ok(Some(s)) if s.labels().get(labels::KAFKA_USER) == Some(&name) => {
-                Credentials::Ready(Some(name))
-            }
-            _ => Credentials::Refused(format!(
-                "metadata.name: a Secret {name:?} exists in this namespace and is not this user's: rename the user or remove the Secret"
-            )),
+            Ok(Some(s)) if is_users(&s, &name) => Credentials::Ready(Some(name)),
+            _ => Credentials::Refused(not_users(&name)),
         },
         Err(e) => Credentials::Refused(format!("cannot create Secret {name:?}: {e}")),
     }
@@ -417,6 +463,9 @@ async fn ensure_cert_secret(
         |s| (s.cert_validity_days, s.cert_renew_before_days),
     );
     let existing = ucx.secrets.get(&ObjectRef::new(&name).within(ns));
+    if existing.as_deref().is_some_and(|s| !is_users(s, &name)) {
+        return Ok(Credentials::Refused(not_users(&name)));
+    }
     let have = existing.as_deref().and_then(tls_secrets::cert_info);
     let bundle_in = existing
         .as_deref()
@@ -450,8 +499,14 @@ async fn ensure_cert_secret(
         crate::tls::issue::USER_ORGANIZATION,
         why.map_or("trust bundle updated", |w| w.as_str())
     );
-    if existing.is_none() {
-        return Ok(create_secret(ucx, user, ns, object, EventReason::UserCertificateIssued, &note).await);
+    let reason = EventReason::UserCertificateIssued;
+    match existing.as_deref() {
+        None => return Ok(create_secret(ucx, user, ns, object, reason, &note).await),
+        // The user's Secret of a former SCRAM authentication: its password goes.
+        Some(old) if secret::password_of(old).is_some() => {
+            return replace_secret(ctx, user, old, object, reason, &note).await;
+        }
+        Some(_) => {}
     }
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let params = PatchParams::apply(crate::FIELD_MANAGER).force();
