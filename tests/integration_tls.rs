@@ -424,7 +424,7 @@ async fn tls_users_get_client_certificates_of_the_cluster_ca() {
     .await;
     assert_eq!(
         keys(&scram),
-        [JAAS_KEY, PASSWORD_KEY, "username"],
+        [PASSWORD_KEY, JAAS_KEY, "username"],
         "{:?}",
         keys(&scram)
     );
