@@ -55,12 +55,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: ["list", "watch", "create", "patch", "delete"]
 # Secrets: the operator's own TLS Secrets (cluster CA, trust bundle, node and operator
 # certificates) and KafkaUser credentials Secrets, from label-selected watches (list+watch);
-# written by server-side apply or created (a new user's password), patched (annotations); get for
-# a user's CA Secret (spec.security.tls.ca.secretName) and to tell a KafkaUser's Secret from a
-# foreign one of the same name. KafkaUser Secrets go by garbage collection (owner reference).
+# written by server-side apply or created (a new user's password), patched (annotations),
+# replaced whole (update) when a KafkaUser switches between tls and SCRAM; get for a user's CA
+# Secret (spec.security.tls.ca.secretName) and to tell a KafkaUser's Secret from a foreign one
+# of the same name. KafkaUser Secrets go by garbage collection (owner reference).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "update"]
 # KafkaUsers: list+watch (their controller), patch (their finalizer); status by server-side apply.
 - apiGroups: ["kraftwerk.dev"]
   resources: ["kafkausers"]
