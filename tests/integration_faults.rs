@@ -92,8 +92,9 @@ async fn unbind(env: &TestEnv, names: &[String]) {
     }
 }
 
-/// The operator runs a whole lifecycle (create, a roll, a scale-down, delete) under exactly the
-/// rules of deploy/operator.yaml, bound per namespace, and is never refused by RBAC.
+/// The operator runs a whole lifecycle (create with TLS, a roll, a KafkaUser's certificate and
+/// its switch to SCRAM, a scale-down, delete) under exactly the rules of deploy/operator.yaml,
+/// bound per namespace, and is never refused by RBAC.
 #[tokio::test]
 #[ignore = "needs a cluster: make test-integration"]
 async fn the_shipped_rbac_covers_a_lifecycle_per_namespace() {
@@ -113,7 +114,13 @@ async fn the_shipped_rbac_covers_a_lifecycle_per_namespace() {
     env.create_kc(
         &ns,
         c,
-        json!({ "brokers": { "replicas": 2 }, "controllers": { "replicas": 1 } }),
+        json!({
+            "brokers": { "replicas": 2 }, "controllers": { "replicas": 1 },
+            "security": { "tls": { "enabled": true } },
+            "listeners": [
+                { "name": "SCRAM", "port": 9092, "tls": true, "authentication": { "type": "scram-sha-512" } },
+                { "name": "MTLS", "port": 9095, "tls": true, "authentication": { "type": "tls" } }],
+        }),
     )
     .await
     .unwrap();
@@ -147,6 +154,7 @@ async fn the_shipped_rbac_covers_a_lifecycle_per_namespace() {
     .await;
     let after = uid(pods.get(&format!("{c}-broker-0")).await.unwrap());
     assert_ne!(before, after, "broker 0 was restarted by the roll");
+    user_switches_authentication(&env, c).await;
     // A scale-down (unsafe: no Kafka on kwok) and its Warning Event.
     env.patch_kc_spec(&ns, c, json!({ "brokers": { "replicas": 1 } }))
         .await
@@ -191,6 +199,42 @@ async fn the_shipped_rbac_covers_a_lifecycle_per_namespace() {
     }
     unbind(&env, &bound).await;
     let _ = std::fs::remove_file(&kubeconfig);
+}
+
+/// A KafkaUser with a client certificate, then switched to SCRAM: its Secret is issued, then
+/// replaced whole (no Kafka on kwok: the user itself stays KafkaUnavailable).
+async fn user_switches_authentication(env: &TestEnv, cluster: &str) {
+    use k8s_openapi::api::core::v1::Secret;
+    let users: Api<kraftwerk::crd::KafkaUser> = env.api();
+    let secrets: Api<Secret> = env.api();
+    let user = serde_json::from_value(json!({
+        "apiVersion": "kraftwerk.dev/v1alpha1", "kind": "KafkaUser",
+        "metadata": {"name": "sam", "namespace": env.ns},
+        "spec": {"cluster": cluster, "authentication": {"type": "tls"}},
+    }))
+    .unwrap();
+    users.create(&Default::default(), &user).await.unwrap();
+    let holding = |key: &'static str| {
+        let secrets = secrets.clone();
+        wait_for(key, Duration::from_secs(60), move || {
+            let secrets = secrets.clone();
+            async move {
+                let s = secrets.get_opt("sam").await.ok()??;
+                s.data.as_ref()?.contains_key(key).then_some(s)
+            }
+        })
+    };
+    holding("user.crt").await;
+    let patch = json!({"spec": {"authentication": {"type": "scram-sha-512"}}});
+    users
+        .patch("sam", &PatchParams::default(), &Patch::Merge(patch))
+        .await
+        .unwrap();
+    let scram = holding(kraftwerk::user::secret::PASSWORD_KEY).await;
+    assert!(
+        !scram.data.unwrap().contains_key("user.key"),
+        "the key went with the certificate"
+    );
 }
 
 /// An admission webhook that refuses every request it is sent, over HTTPS (Python's standard
