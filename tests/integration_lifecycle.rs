@@ -411,27 +411,8 @@ async fn noop_reconcile_makes_no_requests() {
     env.create_kc(&ns, c, json!({})).await.unwrap();
     env.wait_ready(&ns, c).await;
 
-    // Requests other than watches, by verb.
-    let requests = || async {
-        let mut by_verb = env.operator.requests_by_verb().await;
-        by_verb.remove("watch");
-        by_verb
-    };
     // Let the cluster settle: wait until the request counters stop moving for 5 s.
-    let settle_start = std::time::Instant::now();
-    let mut before = requests().await;
-    loop {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let now = requests().await;
-        if now == before {
-            break;
-        }
-        assert!(
-            settle_start.elapsed() < TIMEOUT,
-            "the operator kept sending requests: {before:?} -> {now:?}"
-        );
-        before = now;
-    }
+    let before = env.operator.settled_requests(TIMEOUT).await;
     for verb in ["create", "patch", "list"] {
         assert!(
             before.get(verb).copied().unwrap_or(0.0) > 0.0,
@@ -441,28 +422,11 @@ async fn noop_reconcile_makes_no_requests() {
     let kc_before = env.get_kc(&ns, c).await;
 
     // An annotation changes neither spec nor generation, but triggers a reconcile.
-    let kcs = env.dyn_kc(&ns);
-    for poke in 1..=3 {
-        let reconciles = env.operator.metric("kraftwerk_reconcile_total").await;
-        kcs.patch(
-            c,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({ "metadata": { "annotations": { "test.kraftwerk.dev/poke": poke.to_string() } } }),
-            ),
-        )
-        .await
-        .unwrap();
-        wait_for(
-            "a reconcile after the annotation",
-            Duration::from_secs(60),
-            || async { (env.operator.metric("kraftwerk_reconcile_total").await > reconciles).then_some(()) },
-        )
-        .await;
-    }
+    env.operator.poke(&env.dyn_kc(&ns), c, 3).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let after = requests().await;
+    let mut after = env.operator.requests_by_verb().await;
+    after.remove("watch");
     assert_eq!(after, before, "no-op reconciles sent requests");
     let kc_after = env.get_kc(&ns, c).await;
     assert_eq!(

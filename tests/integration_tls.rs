@@ -6,6 +6,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -441,7 +443,9 @@ async fn tls_users_get_client_certificates_of_the_cluster_ca() {
 
 /// `listeners[].certificateSecret`: a Secret that is missing, then one whose certificate does
 /// not cover the listener's names, is refused naming the field (Ready=False, InvalidSpec, a
-/// Warning Event, no pod); a covering one is mounted into the brokers.
+/// Warning Event, no pod); a covering one is mounted into the brokers. Once Ready, a no-op pass
+/// sends no request (the Secret is read only when it changed) and an edit of the Secret is seen
+/// at once.
 #[tokio::test]
 #[ignore = "needs a cluster: make test-integration"]
 async fn a_listener_certificate_must_exist_and_cover_the_listeners_names() {
@@ -540,4 +544,29 @@ async fn a_listener_certificate_must_exist_and_cover_the_listeners_names() {
         .find(|v| v.name == "tls-listener-own")
         .expect("the listener certificate is mounted");
     assert_eq!(volume.secret.unwrap().secret_name.as_deref(), Some("own-cert"));
+
+    // Ready, a pass that changes nothing reads nothing (the Secret is read again only when its
+    // resourceVersion moves); an edit of the Secret brings a pass at once (the stable requeue is
+    // 5 minutes), which refuses the certificate that no longer covers the names.
+    env.wait_ready(&ns, "own").await;
+    let before = env.operator.settled_requests(TIMEOUT).await;
+    env.operator.poke(&env.dyn_kc(&ns), "own", 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut after = env.operator.requests_by_verb().await;
+    after.remove("watch");
+    assert_eq!(after, before, "a no-op pass sent requests");
+    secrets
+        .replace(
+            "own-cert",
+            &Default::default(),
+            &secret_with(&["kafka.example.com"]),
+        )
+        .await
+        .unwrap();
+    wait_for("the edited Secret refused", Duration::from_secs(60), || async {
+        message(env.get_kc(&ns, "own").await)
+            .contains("does not cover")
+            .then_some(())
+    })
+    .await;
 }

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::Api;
+use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -38,6 +38,10 @@ pub struct Caches {
     /// their data: the admin client and issuance read them.
     pub secrets: Store<Secret>,
     pub network_policies: Store<NetworkPolicy>,
+    /// The metadata of every Secret in scope, for the user's listener certificates
+    /// (`listeners[].certificateSecret`): a pass reads such a Secret only when its
+    /// resourceVersion here differs from the one it last read.
+    pub secret_metadata: Store<PartialObjectMeta<Secret>>,
     /// Node labels (rack awareness, LIKE/UNLIKE constraints), the `Ready` condition (node
     /// loss) and addresses (node port listeners); nothing else is kept.
     pub nodes: Store<Node>,
@@ -63,6 +67,9 @@ pub struct Triggers {
     /// at the clusters with pods there.
     pub nodes: mpsc::UnboundedReceiver<String>,
     pub network_policies: Trigger<NetworkPolicy>,
+    /// (namespace, name) of every Secret that changed, appeared or went: the clusters that name
+    /// it as a listener certificate look again.
+    pub any_secrets: mpsc::UnboundedReceiver<(String, String)>,
 }
 
 /// A watch task that fills a cache; it must be polled (spawned) for the cache to fill.
@@ -250,6 +257,9 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
     let (node_tx, node_rx) = mpsc::unbounded();
     let (nodes, node_watch) = node_cache(client, watch_nodes, node_tx);
     let (network_policies, np_sub, np_watch) = shared(api::<NetworkPolicy>(client, ns), slim_meta);
+    let (any_tx, any_rx) = mpsc::unbounded();
+    let (secret_metadata, secret_meta_watch) =
+        secret_metadata(api::<PartialObjectMeta<Secret>>(client, ns), any_tx);
     let triggers = Triggers {
         pods: pod_sub,
         services: svc_sub,
@@ -259,6 +269,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         secrets: secret_sub,
         nodes: node_rx,
         network_policies: np_sub,
+        any_secrets: any_rx,
     };
     let caches = Caches {
         pods,
@@ -268,6 +279,7 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         pdbs,
         secrets,
         network_policies,
+        secret_metadata,
         nodes,
     };
     let watches: Watches = vec![
@@ -279,8 +291,31 @@ pub fn start(client: &Client, ns: Option<&str>, watch_nodes: bool) -> (Caches, T
         secret_watch,
         np_watch,
         node_watch,
+        secret_meta_watch,
     ];
     (caches, triggers, watches)
+}
+
+/// The metadata of every Secret in scope (no data, no managed fields), and the (namespace,
+/// name) of each one that changes, for the user's listener certificates.
+fn secret_metadata(
+    api: Api<PartialObjectMeta<Secret>>,
+    changed: mpsc::UnboundedSender<(String, String)>,
+) -> (Store<PartialObjectMeta<Secret>>, Watch) {
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default().streaming_lists())
+        .default_backoff()
+        .modify(|m: &mut PartialObjectMeta<Secret>| m.metadata.managed_fields = None)
+        .reflect(writer);
+    let forward = move |event: &watcher::Event<PartialObjectMeta<Secret>>| {
+        if let watcher::Event::Apply(m) | watcher::Event::Delete(m) = event {
+            let _ = changed.unbounded_send((m.namespace().unwrap_or_default(), m.name_any()));
+        }
+    };
+    (
+        reader,
+        Box::pin(drain(stream, "Secret metadata".to_string(), forward)),
+    )
 }
 
 /// Nodes (labels and readiness), or an empty cache that counts as synced when nodes are not
@@ -346,6 +381,7 @@ impl Caches {
             self.nodes.wait_until_ready(),
             self.secrets.wait_until_ready(),
             self.network_policies.wait_until_ready(),
+            self.secret_metadata.wait_until_ready(),
         );
         results.0.is_ok()
             && results.1.is_ok()
@@ -355,6 +391,7 @@ impl Caches {
             && results.5.is_ok()
             && results.6.is_ok()
             && results.7.is_ok()
+            && results.8.is_ok()
     }
 
     /// Labels of every node, by node name.

@@ -33,9 +33,9 @@ use kube::client::ClientBuilder;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Client, Config};
+use kube::{Client, Config, ResourceExt};
 use tracing::{info, warn};
 
 pub use events::pod_ref;
@@ -60,6 +60,8 @@ pub struct Context {
     durability: durability::Pacer,
     /// Consecutive failures per object, for the retry delay only (never for decisions).
     failures: Mutex<HashMap<String, u32>>,
+    /// The user's listener certificate Secrets as last read.
+    listener_secrets: tls::ListenerSecrets,
 }
 
 impl Context {
@@ -76,6 +78,7 @@ impl Context {
             caches,
             durability: durability::Pacer::default(),
             failures: Mutex::default(),
+            listener_secrets: tls::ListenerSecrets::default(),
         }
     }
 
@@ -154,6 +157,30 @@ pub async fn run(
     Ok(())
 }
 
+/// For each Secret that changed: the clusters of its namespace that name it as a listener
+/// certificate (`listeners[].certificateSecret`).
+fn certificate_users(
+    clusters: Store<DeserializeGuard<KafkaCluster>>,
+    changed: futures::channel::mpsc::UnboundedReceiver<(String, String)>,
+) -> impl futures::Stream<Item = ObjectRef<DeserializeGuard<KafkaCluster>>> {
+    changed.flat_map(move |(ns, name)| {
+        let refs: Vec<_> = clusters
+            .state()
+            .iter()
+            .filter_map(|guard| guard.0.as_ref().ok())
+            .filter(|kc| kc.namespace().as_deref() == Some(ns.as_str()))
+            .filter(|kc| {
+                kc.spec
+                    .listeners
+                    .iter()
+                    .any(|l| l.certificate_secret.as_deref() == Some(name.as_str()))
+            })
+            .map(|kc| ObjectRef::new(&kc.name_any()).within(&ns))
+            .collect();
+        futures::stream::iter(refs)
+    })
+}
+
 /// Passes a response through, noting in `health` whether there was one.
 fn record_answer<R, E>(health: Arc<Health>) -> impl Fn(Result<R, E>) -> Result<R, E> + Clone {
     move |result| {
@@ -211,8 +238,11 @@ async fn run_scope(
             .collect();
         futures::stream::iter(refs)
     });
-    let kafka_clusters = Controller::new(clusters, watcher::Config::default().any_semantic())
+    let controller = Controller::new(clusters, watcher::Config::default().any_semantic());
+    let certificate_changes = certificate_users(controller.store(), triggers.any_secrets);
+    let kafka_clusters = controller
         .reconcile_on(node_changes)
+        .reconcile_on(certificate_changes)
         .owns_stream(triggers.pods)
         .owns_stream(triggers.services)
         .owns_stream(triggers.config_maps)

@@ -4,12 +4,14 @@
 //! cached) is read only when something must be signed or the trust bundle written.
 //! Everything it knows is in the Secrets, so a restart carries on where it stopped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::info;
 
@@ -113,24 +115,56 @@ pub async fn ensure(
     }))
 }
 
+/// The user's listener certificate Secrets as last read, by (namespace, name). A pass reads
+/// one again only when the Secret metadata cache shows another resourceVersion, so a pass
+/// that changes nothing sends no request; a restarted operator reads each once.
+#[derive(Default)]
+pub struct ListenerSecrets(std::sync::Mutex<HashMap<(String, String), Arc<Secret>>>);
+
+impl ListenerSecrets {
+    /// The Secret `name` of `ns`: none when the metadata cache has none.
+    async fn get(&self, ctx: &Context, ns: &str, name: &str) -> Result<Option<Arc<Secret>>> {
+        let key = (ns.to_string(), name.to_string());
+        let Some(meta) = ctx.caches.secret_metadata.get(&ObjectRef::new(name).within(ns)) else {
+            self.lock().remove(&key);
+            return Ok(None);
+        };
+        if let Some(known) = self.lock().get(&key)
+            && known.resource_version() == meta.resource_version()
+        {
+            return Ok(Some(known.clone()));
+        }
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        let read = api.get_opt(name).await?.map(Arc::new);
+        match &read {
+            Some(secret) => self.lock().insert(key, secret.clone()),
+            None => self.lock().remove(&key),
+        };
+        Ok(read)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Secret>>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Reads and checks the user-provided listener certificates
-/// ([`tls::listener_cert::check`]): their digest, or the first refusal naming its field. The
-/// Secrets are not watched: read on each pass of a cluster that names one.
+/// ([`tls::listener_cert::check`]): their digest, or the first refusal naming its field. A
+/// Secret is read only when it changed ([`ListenerSecrets`]); its changes bring a pass.
 async fn listener_certs(
     ctx: &Context,
     cr: &KafkaCluster,
     names: &ClusterNames,
 ) -> Result<std::result::Result<String, Problem>> {
     use tls::listener_cert;
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &names.namespace);
     let mut fingerprints = Vec::new();
     for (i, l) in cr.spec.listeners.iter().enumerate() {
         let Some(name) = &l.certificate_secret else {
             continue;
         };
-        let secret = api.get_opt(name).await?;
+        let secret = ctx.listener_secrets.get(ctx, &names.namespace, name).await?;
         let hosts = listener_cert::hostnames(&cr.spec, names, l);
-        match listener_cert::check(name, secret.as_ref(), &hosts, now()) {
+        match listener_cert::check(name, secret.as_deref(), &hosts, now()) {
             Ok(fp) => fingerprints.push(format!("{}={fp}", l.name)),
             Err(reason) => {
                 return Ok(Err(Problem {

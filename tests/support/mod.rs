@@ -334,6 +334,49 @@ impl Operator {
             .collect()
     }
 
+    /// The requests other than watches, by verb, once they stopped moving for 5 s (at most
+    /// `timeout`).
+    pub async fn settled_requests(&self, timeout: Duration) -> std::collections::BTreeMap<String, f64> {
+        let requests = || async {
+            let mut by_verb = self.requests_by_verb().await;
+            by_verb.remove("watch");
+            by_verb
+        };
+        let start = std::time::Instant::now();
+        let mut before = requests().await;
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let now = requests().await;
+            if now == before {
+                return now;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "the operator kept sending requests: {before:?} -> {now:?}"
+            );
+            before = now;
+        }
+    }
+
+    /// Annotates the KafkaCluster `name` `times` times (no spec change), each time waiting for
+    /// the reconcile it brings.
+    pub async fn poke(&self, kcs: &Api<DynamicObject>, name: &str, times: usize) {
+        for poke in 1..=times {
+            let reconciles = self.metric("kraftwerk_reconcile_total").await;
+            let patch =
+                json!({ "metadata": { "annotations": { "test.kraftwerk.dev/poke": poke.to_string() } } });
+            kcs.patch(name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .expect("annotate");
+            wait_for(
+                "a reconcile after the annotation",
+                Duration::from_secs(60),
+                || async { (self.metric("kraftwerk_reconcile_total").await > reconciles).then_some(()) },
+            )
+            .await;
+        }
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
