@@ -157,8 +157,8 @@ pub async fn run(
     Ok(())
 }
 
-/// For each Secret that changed: the clusters of its namespace that name it as a listener
-/// certificate (`listeners[].certificateSecret`).
+/// For each Secret that changed: the clusters of its namespace that name it as their CA or a
+/// listener certificate ([`crate::tls::user_secrets`]).
 fn certificate_users(
     clusters: Store<DeserializeGuard<KafkaCluster>>,
     changed: futures::channel::mpsc::UnboundedReceiver<(String, String)>,
@@ -169,12 +169,7 @@ fn certificate_users(
             .iter()
             .filter_map(|guard| guard.0.as_ref().ok())
             .filter(|kc| kc.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|kc| {
-                kc.spec
-                    .listeners
-                    .iter()
-                    .any(|l| l.certificate_secret.as_deref() == Some(name.as_str()))
-            })
+            .filter(|kc| crate::tls::user_secrets(&kc.spec).contains(&name.as_str()))
             .map(|kc| ObjectRef::new(&kc.name_any()).within(&ns))
             .collect();
         futures::stream::iter(refs)

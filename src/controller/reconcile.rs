@@ -143,7 +143,8 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
                 problems: vec![problem],
             };
             refuse(ctx, cr, &invalid).await?;
-            // The user's CA and listener certificate Secrets are not watched: look again in a while.
+            // A change to the user's CA or listener certificate Secret brings a pass (the Secret
+            // metadata watch); this retry covers a refusal that no Secret change ends.
             return Ok(Action::requeue(USER_CA_RETRY));
         }
     };

@@ -38,6 +38,25 @@ pub fn internal_enabled(spec: &KafkaClusterSpec) -> bool {
         .is_some_and(|t| t.enabled)
 }
 
+/// The user's Secrets that `spec` names: its CA (`security.tls.ca.secretName`) and the
+/// listeners' certificates (`listeners[].certificateSecret`). A change to one of them brings a
+/// pass of the cluster.
+pub fn user_secrets(spec: &KafkaClusterSpec) -> Vec<&str> {
+    let ca = spec
+        .security
+        .as_ref()
+        .and_then(|s| s.tls.as_ref())
+        .and_then(|t| t.ca.as_ref())
+        .and_then(|ca| ca.secret_name.as_deref());
+    ca.into_iter()
+        .chain(
+            spec.listeners
+                .iter()
+                .filter_map(|l| l.certificate_secret.as_deref()),
+        )
+        .collect()
+}
+
 /// The TLS settings of `spec` (None when nothing uses TLS), or the field and reason refused.
 pub fn settings(spec: &KafkaClusterSpec) -> Result<Option<TlsSettings>, (String, String)> {
     let internal = internal_enabled(spec);

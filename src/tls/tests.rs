@@ -298,3 +298,20 @@ fn brokers_serve_a_listeners_own_certificate_from_its_mount_and_roll_on_its_dige
     assert_ne!(pod(&renewed, "demo-broker-0"), broker_pod);
     assert_eq!(pod(&renewed, "demo-controller-9000"), controller_pod);
 }
+
+#[test]
+fn the_user_secrets_a_spec_names_are_its_ca_and_listener_certificates() {
+    let kc = crate::fixtures::cluster(
+        "security: {tls: {enabled: true, ca: {secretName: my-ca}}}\n\
+         listeners:\n\
+         - {name: A, port: 9092, tls: true, certificateSecret: public-a}\n\
+         - {name: B, port: 9093, tls: true}\n\
+         - {name: C, port: 9094, tls: true, certificateSecret: public-c}",
+    );
+    assert_eq!(
+        crate::tls::user_secrets(&kc.spec),
+        ["my-ca", "public-a", "public-c"]
+    );
+    let plain = crate::fixtures::cluster("");
+    assert!(crate::tls::user_secrets(&plain.spec).is_empty());
+}

@@ -55,6 +55,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   verbs: ["list", "watch", "create", "patch", "delete"]
 # Secrets: the operator's own TLS Secrets (cluster CA, trust bundle, node and operator
 # certificates) and KafkaUser credentials Secrets, from label-selected watches (list+watch);
+# the metadata (no data) of every Secret, so a changed listener certificate is seen (get);
 # written by server-side apply or created (a new user's password), patched (annotations),
 # replaced whole (update) when a KafkaUser switches between tls and SCRAM; get for a user's CA
 # Secret (spec.security.tls.ca.secretName) and to tell a KafkaUser's Secret from a foreign one
