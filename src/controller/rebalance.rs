@@ -239,12 +239,11 @@ pub async fn kafka_step(
             notes: Vec::new(),
         });
     }
-    let mut decision = progress::next(op, &input, ongoing.len(), settings.max_in_flight, settings.paused);
-    if matches!(decision.next, Next::Finish)
-        && let Some(lagging) = progress::preferred_catching_up(&state)
-    {
+    let (in_flight, max_in_flight) = (ongoing.len(), settings.max_in_flight);
+    let (mut decision, catching_up) =
+        progress::decide(op, &input, &state, in_flight, max_in_flight, settings.paused);
+    if let Some(lagging) = catching_up {
         info!(operation = op.name(), %lagging, "waiting before the preferred-leader election");
-        decision.next = Next::Wait;
     }
     decision.bytes = bytes_to_move(&decision, &ongoing, held.as_ref());
     let notes = act(admin, &decision.next, target, settings, &state, previous).await?;

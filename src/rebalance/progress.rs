@@ -116,6 +116,27 @@ pub fn next(op: &Operation, input: &Input, in_flight: usize, max_in_flight: usiz
     }
 }
 
+/// The next step of `op` over Kafka's `state`: [`next`], except that the finish (throttles
+/// off, preferred-leader election) waits while a preferred replica catches up
+/// ([`preferred_catching_up`]); that partition is returned as the reason.
+pub fn decide(
+    op: &Operation,
+    input: &Input,
+    state: &KafkaState,
+    in_flight: usize,
+    max_in_flight: usize,
+    paused: bool,
+) -> (Decision, Option<String>) {
+    let mut decision = next(op, input, in_flight, max_in_flight, paused);
+    let held = matches!(decision.next, Next::Finish)
+        .then(|| preferred_catching_up(state))
+        .flatten();
+    if held.is_some() {
+        decision.next = Next::Wait;
+    }
+    (decision, held)
+}
+
 /// Each partition's size: the largest replica the brokers report (a lagging follower or a
 /// replica being copied holds less). `per_broker` maps a broker to its (topic, partition) sizes.
 pub fn partition_sizes(

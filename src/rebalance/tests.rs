@@ -395,6 +395,33 @@ mod progress {
         // A broker that is down does not hold the finish up, nor does one that is not registered.
         assert_eq!(preferred_catching_up(&state(vec![part(0, &[1, 2])], true)), None);
         assert_eq!(preferred_catching_up(&state(vec![part(7, &[1, 2])], false)), None);
+
+        // The decision: nothing left to move, so the finish, held while broker 0 catches up.
+        use super::super::{Assignment, Input};
+        use crate::rebalance::progress::decide;
+        let input = Input {
+            partitions: vec![Assignment {
+                topic: "t".into(),
+                partition: 0,
+                replicas: vec![0, 1, 2],
+                min_isr: 2,
+                size_bytes: None,
+            }],
+            brokers: ids(&[0, 1, 2]),
+            racks: Default::default(),
+        };
+        let op = Operation::Rebalance;
+        let (done, held) = decide(&op, &input, &state(vec![part(0, &[0, 1, 2])], false), 0, 5, false);
+        assert_eq!((done.next, held), (Next::Finish, None));
+        let (wait, held) = decide(&op, &input, &state(vec![part(0, &[1, 2])], false), 0, 5, false);
+        assert_eq!(wait.next, Next::Wait);
+        assert_eq!(
+            held.as_deref(),
+            Some("t-0: preferred replica 0 not in the ISR yet")
+        );
+        // Reassignments in flight: a plain wait, no hold (the catching up only delays the finish).
+        let (moving, held) = decide(&op, &input, &state(vec![part(0, &[1, 2])], false), 5, 5, false);
+        assert_eq!((moving.next, held), (Next::Wait, None));
     }
 
     #[test]
