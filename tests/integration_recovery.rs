@@ -861,6 +861,14 @@ async fn a_broker_whose_node_object_is_deleted_comes_back_on_a_new_volume() {
         "{notes:?}"
     );
     env.wait_condition(&env.ns, c, "Degraded", "False", None).await;
+    // The pass that replaced the pod went no further with the pods it had observed before
+    // (a rack or address annotation of the deleted pod failed with 404).
+    let log = std::fs::read_to_string(&env.operator.log_path).unwrap();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("reconcile failed") && l.contains("not found"))
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
     println!("Node object deleted -> broker back on a new volume on {new_node} in {took:?}");
     drop(deleted);
     delete_local_pvs(&env);

@@ -182,8 +182,11 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
     )
     .await;
     let lost = recovery::advance(ctx, managed, cluster, desired, &observed).await?;
+    // A recovery step deleted a pod: the roll and the pod annotations would act on the pods as
+    // observed before it, so they wait for the next pass, which the deletion brings.
+    let recovered = lost.step.is_some();
     // No restart while objects are refused: a restarted pod could start from a stale ConfigMap.
-    let decision = if rejected.is_empty() {
+    let decision = if rejected.is_empty() && !recovered {
         let skipped = recovery::skipped(&lost);
         Some(roll::advance(ctx, managed, cluster, desired, &observed, &skipped).await?)
     } else {
@@ -193,7 +196,10 @@ async fn reconcile_cluster(cr: &KafkaCluster, ctx: &Context) -> Result<Action> {
         .as_ref()
         .is_some_and(|d| d.action == crate::roll::Action::Idle);
     let upgrade = upgrade::advance(ctx, managed, cluster, desired, &observed, idle).await;
-    let listeners = annotate_pods(ctx, managed, &ns, cluster, &observed).await?;
+    let listeners = crate::listeners::plan(cluster, &observed.listener_inputs());
+    if !recovered {
+        annotate_pods(ctx, managed, &ns, cluster, &observed, &listeners).await?;
+    }
     let moves = rebalance::advance(ctx, managed, cluster, &observed, scale, idle).await;
     let passes = Passes {
         roll: decision.as_ref(),
@@ -241,15 +247,15 @@ async fn quorum_inputs(
 }
 
 /// The pod annotations the node config reads: each pod's rack (rack-aware clusters) and the
-/// external addresses brokers advertise. Returns the listener plan (who still waits for an
-/// address).
+/// external addresses brokers advertise (`listeners`, the listener plan).
 async fn annotate_pods(
     ctx: &Context,
     cr: &KafkaCluster,
     ns: &str,
     cluster: &ValidatedCluster,
     observed: &Observed,
-) -> Result<crate::listeners::Plan> {
+    listeners: &crate::listeners::Plan,
+) -> Result<()> {
     if let Some(key) = &cluster.rack_topology_key {
         rack::assign(
             ctx,
@@ -259,9 +265,7 @@ async fn annotate_pods(
         )
         .await?;
     }
-    let listeners = crate::listeners::plan(cluster, &observed.listener_inputs());
-    super::external::annotate(ctx, ns, &listeners).await?;
-    Ok(listeners)
+    super::external::annotate(ctx, ns, listeners).await
 }
 
 /// Validates the current spec; when it is refused, falls back to the last accepted spec
