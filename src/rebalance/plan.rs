@@ -1,7 +1,7 @@
 //! The balancing and drain planner: a pure function from the current assignment, the broker
 //! set and the racks to a target assignment and an ordered list of moves.
 //!
-//! Three passes, each moving only what must move:
+//! Three passes, each moving only what must move (a drain runs the first and the third):
 //! 1. drain: every replica on a broker outside the target set goes to the least loaded target
 //!    broker that keeps the partition's rack diversity;
 //! 2. replicas: while the most and least loaded brokers differ by more than one replica, one
@@ -94,13 +94,16 @@ pub fn balance(input: &Input) -> Result<Plan, Refusal> {
     Ok(state.into_plan(input))
 }
 
-/// The drain plan: only the replicas on brokers outside `input.brokers` move (to the least
-/// loaded remaining brokers, rack-safe); nothing else. Refused when the remaining brokers are
-/// fewer than a topic's replication factor or `min.insync.replicas`, or lack the racks.
+/// The drain plan: only the replicas on brokers outside `input.brokers` move data (to the least
+/// loaded remaining brokers, rack-safe); then preferred leaders are spread within ±1 by
+/// reordering replicas (no data moves), since the drained brokers' leaderships land unevenly.
+/// Refused when the remaining brokers are fewer than a topic's replication factor or
+/// `min.insync.replicas`, or lack the racks.
 pub fn drain(input: &Input) -> Result<Plan, Refusal> {
     check(input)?;
     let mut state = State::new(input);
     state.drain()?;
+    state.balance_leaders();
     Ok(state.into_plan(input))
 }
 
