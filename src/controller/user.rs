@@ -331,7 +331,8 @@ enum Credentials {
 
 /// The user's Secret: for a SCRAM user created once with a new password
 /// ([`ensure_scram_secret`]); for a tls user the client certificate, issued and renewed
-/// ([`ensure_cert_secret`]). A Secret of the user's name that is not the user's is refused.
+/// ([`ensure_cert_secret`]). A Secret of the user's name that is not the user's is refused
+/// ([`create_secret`]).
 async fn ensure_secret(
     ucx: &UserContext,
     user: &KafkaUser,
@@ -349,11 +350,11 @@ async fn ensure_secret(
 /// former `tls` authentication (no password in it) is replaced whole, its key with it.
 async fn ensure_scram_secret(ucx: &UserContext, user: &KafkaUser, ns: &str) -> Result<Credentials> {
     let name = user.name_any();
+    // The cache holds only the operator's user Secrets (label-selected): one of this name is
+    // this user's. A Secret of the name that is not is found by create (409).
     let existing = ucx.secrets.get(&ObjectRef::new(&name).within(ns));
-    match existing.as_deref() {
-        Some(s) if !is_users(s, &name) => return Ok(Credentials::Refused(not_users(&name))),
-        Some(s) if secret::password_of(s).is_some() => return Ok(Credentials::Ready(Some(name))),
-        _ => {}
+    if existing.as_deref().and_then(secret::password_of).is_some() {
+        return Ok(Credentials::Ready(Some(name)));
     }
     let password = match secret::generate_password() {
         Ok(p) => p,
@@ -463,9 +464,6 @@ async fn ensure_cert_secret(
         |s| (s.cert_validity_days, s.cert_renew_before_days),
     );
     let existing = ucx.secrets.get(&ObjectRef::new(&name).within(ns));
-    if existing.as_deref().is_some_and(|s| !is_users(s, &name)) {
-        return Ok(Credentials::Refused(not_users(&name)));
-    }
     let have = existing.as_deref().and_then(tls_secrets::cert_info);
     let bundle_in = existing
         .as_deref()
